@@ -1,0 +1,68 @@
+"""sansio-auth: access tokens from token endpoints, kept fresh, sans I/O.
+
+The core turns credentials into request descriptions and response bytes into
+:class:`Token` or error values; it does no I/O, reads no clock and draws no
+random numbers. The adapters in ``sansio_auth.adapters`` send the requests.
+"""
+
+from __future__ import annotations
+
+from ._encoding import basic_authorization as basic_authorization
+from ._encoding import encode_form as encode_form
+from ._encoding import encode_json as encode_json
+from ._encoding import encode_multipart as encode_multipart
+from ._errors import HttpError as HttpError
+from ._errors import MalformedResponse as MalformedResponse
+from ._errors import OAuthError as OAuthError
+from ._errors import TokenError as TokenError
+from ._errors import TransportError as TransportError
+from ._flows import USER_AGENT as USER_AGENT
+from ._flows import ApiKeyExchange as ApiKeyExchange
+from ._flows import ClientAuth as ClientAuth
+from ._flows import ClientCredentials as ClientCredentials
+from ._flows import Flow as Flow
+from ._flows import PasswordGrant as PasswordGrant
+from ._http import HttpRequest as HttpRequest
+from ._http import HttpResponse as HttpResponse
+from ._jwt import jwt_claims as jwt_claims
+from ._parse import mask_secrets as mask_secrets
+from ._parse import parse_token_response as parse_token_response
+from ._retry_after import parse_retry_after as parse_retry_after
+from ._token import Token as Token
+from ._urls import check_token_url as check_token_url
+from ._version import __version__ as __version__
+
+__all__ = [
+    "USER_AGENT",
+    "ApiKeyExchange",
+    "ClientAuth",
+    "ClientCredentials",
+    "Flow",
+    "HttpError",
+    "HttpRequest",
+    "HttpResponse",
+    "MalformedResponse",
+    "OAuthError",
+    "PasswordGrant",
+    "Token",
+    "TokenError",
+    "TransportError",
+    "__version__",
+    "basic_authorization",
+    "check_token_url",
+    "encode_form",
+    "encode_json",
+    "encode_multipart",
+    "jwt_claims",
+    "mask_secrets",
+    "parse_retry_after",
+    "parse_token_response",
+]
+
+# Tracebacks and reprs name the public home of each object, not the private
+# module it happens to live in (as trio does).
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

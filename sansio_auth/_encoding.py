@@ -1,0 +1,125 @@
+"""Body and credential encoders: same inputs, same bytes.
+
+* Form bodies follow RFC 6749 Appendix B: UTF-8, then the
+  ``application/x-www-form-urlencoded`` algorithm, a space becoming ``+`` and
+  every byte outside ``A-Z a-z 0-9 - . _ ~`` becoming ``%HH``.
+* ``client_secret_basic`` follows RFC 6749 §2.3.1: the client id and secret
+  are form-encoded *before* they are joined with ``:`` and base64-encoded, so a
+  ``:`` in the id cannot shift the split. We write a space as ``%20``, not
+  ``+``: servers decode this part with ``unquote`` (authlib) or
+  ``unquote_plus`` (oauthlib), and only ``%20`` means a space to both.
+* Multipart bodies follow RFC 7578: CRLF line ends, one ``form-data`` part per
+  field, its name a quoted-string (RFC 2045 escaping of ``"`` and ``\\``).
+  The boundary is a hash of the content, so the same fields always give the
+  same bytes with no randomness in the core, and it is checked not to occur in
+  the content, which would end a part early.
+* JSON bodies are compact UTF-8.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus
+
+__all__ = [
+    "basic_authorization",
+    "encode_form",
+    "encode_json",
+    "encode_multipart",
+]
+
+# RFC 2046 §5.1.1 bchars, without the space (a boundary with a space would
+# have to be quoted in Content-Type), 1 to 70 of them.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,70}")
+# CR, LF and NUL end or corrupt a part header; nothing can escape them.
+_NAME_BREAKERS = re.compile(r"[\r\n\x00]")
+
+
+def encode_form(fields: Iterable[tuple[str, str]]) -> bytes:
+    """Encode *fields* as an ``application/x-www-form-urlencoded`` body.
+
+    Args:
+      fields: ``(name, value)`` pairs, in order. Any text is allowed.
+
+    Returns:
+      The body bytes (ASCII).
+    """
+    return "&".join(
+        f"{quote_plus(name, safe='')}={quote_plus(value, safe='')}"
+        for name, value in fields
+    ).encode("ascii")
+
+
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """The ``Authorization`` value for ``client_secret_basic`` (RFC 6749 §2.3.1).
+
+    Args:
+      client_id: the client identifier; any text.
+      client_secret: the client secret; any text.
+
+    Returns:
+      ``"Basic " + base64(enc(client_id) + ":" + enc(client_secret))``.
+    """
+    userpass = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(userpass.encode("ascii")).decode("ascii")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def encode_multipart(
+    fields: Iterable[tuple[str, str]], *, boundary: str | None = None
+) -> tuple[str, bytes]:
+    """Encode *fields* as a ``multipart/form-data`` body (RFC 7578).
+
+    Args:
+      fields: ``(name, value)`` pairs, in order. Values may hold anything;
+        names may not hold CR, LF or NUL.
+      boundary: a boundary to use instead of the content-derived one.
+
+    Returns:
+      ``(content_type, body)``, where *content_type* carries the boundary.
+
+    Raises:
+      ValueError: if a field name holds CR, LF or NUL, or if the boundary is
+        not a valid RFC 2046 boundary or occurs in the content.
+    """
+    parts = []
+    for index, (name, value) in enumerate(fields):
+        if _NAME_BREAKERS.search(name):
+            raise ValueError(
+                f"multipart field name #{index} contains CR, LF or NUL, "
+                "which cannot be sent in a part header"
+            )
+        head = f"Content-Disposition: form-data; name={_quoted(name)}\r\n\r\n"
+        parts.append(head.encode("utf-8") + value.encode("utf-8"))
+    if boundary is None:
+        digest = hashlib.sha256(b"\r\n".join(parts)).hexdigest()
+        boundary = "sansio-auth-" + digest[:40]
+    if not _BOUNDARY.fullmatch(boundary):
+        raise ValueError("multipart boundary must be 1 to 70 RFC 2046 characters")
+    delimiter = b"--" + boundary.encode("ascii")
+    # A hash of the content is, in practice, never in it; this check makes
+    # that a guarantee, and it is what a caller-given boundary relies on.
+    if any(delimiter in part for part in parts):
+        raise ValueError("multipart boundary occurs in the content")
+    body = b"".join(delimiter + b"\r\n" + part + b"\r\n" for part in parts)
+    body += delimiter + b"--\r\n"
+    return f"multipart/form-data; boundary={boundary}", body
+
+
+def encode_json(value: Mapping[str, object]) -> bytes:
+    """Encode *value* as compact UTF-8 JSON (no spaces after separators).
+
+    Args:
+      value: a JSON-serialisable mapping.
+
+    Returns:
+      The body bytes.
+    """
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

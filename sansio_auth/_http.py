@@ -1,0 +1,181 @@
+"""Request and response descriptions: what an adapter sends and what it got back.
+
+These are plain values. A request never carries ``Host`` or ``Content-Length``
+(framing is the transport's job), and its ``repr`` shows header *names* only,
+so a request can be logged or printed in a traceback without leaking the
+credentials it carries in headers and body.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import final
+
+import attrs
+
+__all__ = [
+    "HttpRequest",
+    "HttpResponse",
+    "check_header_name",
+    "check_header_value",
+    "header_value",
+]
+
+# RFC 9110 §5.6.2: a header name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Every control character except horizontal tab, and DEL (RFC 9110 §5.5).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_header_name(field: str, value: object) -> str:
+    """Refuse a header name that is not an RFC 9110 token.
+
+    Raises:
+      ValueError: naming *field*, if *value* is not a non-empty token.
+    """
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise ValueError(f"{field} must be an HTTP header name such as 'X-API-Key'")
+    return value
+
+
+def check_header_value(field: str, value: str) -> str:
+    """Refuse a header value that could split or smuggle headers.
+
+    Args:
+      field: what the value is, for the error message (never the value).
+      value: the candidate header value.
+
+    Returns:
+      The value, unchanged.
+
+    Raises:
+      TypeError: if the value is not a string.
+      ValueError: if it holds CR, LF, NUL or another control character.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{field} must be a str, got {type(value).__name__}")
+    if _CONTROL.search(value):
+        raise ValueError(
+            f"{field} contains a control character (CR, LF, NUL or similar), "
+            "which is not allowed in a header value"
+        )
+    return value
+
+
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise TypeError("headers must be a sequence of (name, value) pairs")
+    out = []
+    for pair in value:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise TypeError("headers must be a sequence of (name, value) pairs")
+        name, val = pair
+        if not (isinstance(name, str) and isinstance(val, str)):
+            raise TypeError("header names and values must be str")
+        out.append((name, val))
+    return tuple(out)
+
+
+def _request_headers(value: object) -> tuple[tuple[str, str], ...]:
+    # What we send is checked strictly: a CR or LF here is header injection.
+    pairs = _pairs(value)
+    for name, val in pairs:
+        check_header_name("header name", name)
+        check_header_value(f"header {name!r}", val)
+    return pairs
+
+
+def _check_body(
+    instance: object, attribute: attrs.Attribute[bytes], value: object
+) -> None:
+    if not isinstance(value, bytes):
+        raise TypeError(f"body must be bytes, got {type(value).__name__}")
+
+
+def _check_method(
+    instance: object, attribute: attrs.Attribute[str], value: object
+) -> None:
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise ValueError("method must be an RFC 9110 token such as 'POST'")
+
+
+def _check_url(
+    instance: object, attribute: attrs.Attribute[str], value: object
+) -> None:
+    if (
+        not isinstance(value, str)
+        or not value
+        or _CONTROL.search(value)
+        or " " in value
+    ):
+        raise ValueError(
+            "url must be a non-empty string without spaces or control characters"
+        )
+
+
+def _check_status(
+    instance: object, attribute: attrs.Attribute[int], value: object
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 999:
+        raise ValueError("status must be an integer from 100 to 999")
+
+
+def header_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The first value of header *name*, matched case-insensitively, or None."""
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+@final
+@attrs.frozen(kw_only=True, repr=False)
+class HttpRequest:
+    """A request an adapter should send, exactly as described."""
+
+    method: str = attrs.field(validator=_check_method)
+    """The HTTP method, e.g. ``"POST"``."""
+    url: str = attrs.field(validator=_check_url)
+    """The absolute URL, query included."""
+    headers: tuple[tuple[str, str], ...] = attrs.field(converter=_request_headers)
+    """Headers in send order, without ``Host`` and ``Content-Length``."""
+    body: bytes = attrs.field(default=b"", validator=_check_body)
+    """The exact body bytes; ``b""`` for none."""
+
+    def header(self, name: str) -> str | None:
+        """The first value of header *name* (case-insensitive), or None."""
+        return header_value(self.headers, name)
+
+    def __repr__(self) -> str:
+        # Header values and the body carry credentials: names only.
+        names = ", ".join(repr(name) for name, _ in self.headers)
+        return (
+            f"HttpRequest(method={self.method!r}, url={self.url!r}, "
+            f"headers=({names}), body=<{len(self.body)} bytes>)"
+        )
+
+
+@final
+@attrs.frozen(kw_only=True, repr=False)
+class HttpResponse:
+    """A response as the adapter received it."""
+
+    status: int = attrs.field(validator=_check_status)
+    """The status code."""
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    """Headers as received; names are matched case-insensitively."""
+    body: bytes = attrs.field(default=b"", validator=_check_body)
+    """The body, already de-chunked by the transport."""
+
+    def header(self, name: str) -> str | None:
+        """The first value of header *name* (case-insensitive), or None."""
+        return header_value(self.headers, name)
+
+    def __repr__(self) -> str:
+        # A token response body is a secret: show its size only.
+        names = ", ".join(repr(name) for name, _ in self.headers)
+        return (
+            f"HttpResponse(status={self.status}, headers=({names}), "
+            f"body=<{len(self.body)} bytes>)"
+        )

@@ -1,0 +1,285 @@
+"""Token endpoint responses to values (RFC 6749 §5.1 success, §5.2 error).
+
+Theory of operation: whatever the bytes, the parser returns a value and
+never raises, because the bytes come from the world. It is lenient where real
+servers are sloppy and strict where a mistake would bite later:
+
+* the body is JSON when the content type says JSON, says nothing, or says
+  ``text/plain`` and the body starts with ``{``; it is a form when the type is
+  ``application/x-www-form-urlencoded``, or the body of a ``text/plain`` (or
+  untyped) answer is shaped like ``a=b&c=d`` (Facebook's legacy endpoint);
+  a UTF-8 BOM is skipped;
+* an ``error`` member makes an :class:`OAuthError` under any status, 200
+  included, since some servers report errors with 200;
+* ``token_type`` in any case of ``bearer``, or none, is ``"Bearer"``;
+  ``scope`` may be a string or a list; ``expires_in`` may be a numeric string,
+  and ``expires`` stands in for it when it is absent;
+* but an ``expires_in`` that is negative, NaN, infinite, a boolean or over ten
+  years is a :class:`MalformedResponse` naming the field: guessing a lifetime
+  would make the session hand out a dead token or never refresh a live one.
+
+Every error carries at most 200 characters of the body, and only after
+masking: the values of ``access_token``, ``refresh_token`` and ``id_token``,
+anything shaped like a JWT, and the secrets the caller names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qsl, quote, quote_plus
+
+from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
+from ._http import HttpResponse
+from ._jwt import jwt_claims
+from ._retry_after import parse_retry_after
+from ._token import Token
+
+__all__ = ["mask_secrets", "parse_token_response"]
+
+MAX_EXPIRES_IN = 315_360_000.0
+"""Ten years, in seconds: no real token lives longer."""
+SNIPPET_LENGTH = 200
+_MASK = "***"
+_SECRET_MEMBERS = ("access_token", "refresh_token", "id_token")
+_SECRET_IN_JSON = re.compile(
+    r'("(?:access_token|refresh_token|id_token)"\s*:\s*")((?:[^"\\]|\\.)*)'
+)
+_SECRET_IN_FORM = re.compile(
+    r"((?:^|[&?\s])(?:access_token|refresh_token|id_token)=)([^&\s]*)"
+)
+_B64 = r"[A-Za-z0-9_-]"
+_JWT_SHAPED = re.compile(
+    rf"eyJ{_B64}*(?:\.{_B64}*){{2,4}}|{_B64}{{10,}}\.{_B64}{{10,}}\.{_B64}{{10,}}"
+)
+_FORM_SHAPED = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+_JSON_TYPES = frozenset(
+    {"application/json", "text/json", "text/javascript", "application/javascript"}
+)
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """*text* with every credential and token in it replaced by ``***``.
+
+    Args:
+      text: any text, typically a response body.
+      secrets: further values to mask (a flow's credentials), each also in
+        its JSON-escaped and percent-encoded forms.
+
+    Returns:
+      The masked text.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms.update(
+                (
+                    secret,
+                    json.dumps(secret)[1:-1],
+                    json.dumps(secret, ensure_ascii=False)[1:-1],
+                    quote_plus(secret, safe=""),
+                    quote(secret, safe=""),
+                )
+            )
+    # Longest first, so that a secret containing another is masked whole.
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, _MASK)
+    text = _SECRET_IN_JSON.sub(rf"\1{_MASK}", text)
+    text = _SECRET_IN_FORM.sub(rf"\1{_MASK}", text)
+    return _JWT_SHAPED.sub(_MASK, text)
+
+
+def _text(body: bytes) -> str | None:
+    try:
+        return body.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None
+
+
+def _media_type(content_type: str | None) -> str | None:
+    if content_type is None:
+        return None
+    return content_type.partition(";")[0].strip().lower() or None
+
+
+def _load_object(media: str | None, text: str | None) -> dict[str, object] | None:
+    """The response object, from a JSON or form body, or None."""
+    if text is None:
+        return None
+    text = text.strip()
+    json_like = media is None or media in _JSON_TYPES or media.endswith("+json")
+    if text.startswith("{") and (json_like or media == "text/plain"):
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+        return value if isinstance(value, dict) else None
+    if media == _FORM_TYPE or (
+        media in (None, "text/plain") and _FORM_SHAPED.fullmatch(text)
+    ):
+        # The first of repeated fields wins, as it does in most servers.
+        fields: dict[str, object] = {}
+        for name, value in parse_qsl(text, keep_blank_values=True):
+            fields.setdefault(name, value)
+        return fields
+    return None
+
+
+def _snippet(body: bytes, secrets: Iterable[str]) -> str:
+    text = body.decode("utf-8", "replace").removeprefix("\ufeff")
+    masked = " ".join(mask_secrets(text, secrets).split())
+    return masked[:SNIPPET_LENGTH]
+
+
+def _optional_str(
+    obj: Mapping[str, object], key: str, secrets: list[str]
+) -> str | None:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        return None
+    return mask_secrets(value, secrets)[:SNIPPET_LENGTH]
+
+
+class _Malformed(Exception):
+    """A field that makes a 2xx answer unusable; becomes a MalformedResponse."""
+
+
+def _kind(value: object) -> str:
+    return "a boolean" if isinstance(value, bool) else type(value).__name__
+
+
+def _seconds(field: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise _Malformed(f"{field} must be a number of seconds, got a boolean")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _NUMBER.fullmatch(text):
+            raise _Malformed(
+                f"{field} must be a number of seconds, got a non-numeric string"
+            )
+        value = float(text)
+    if not isinstance(value, int | float):
+        raise _Malformed(f"{field} must be a number of seconds, got {_kind(value)}")
+    seconds = float(value)
+    if not math.isfinite(seconds):
+        raise _Malformed(f"{field} must be a finite number of seconds")
+    if seconds < 0:
+        raise _Malformed(f"{field} must not be negative")
+    if seconds > MAX_EXPIRES_IN:
+        raise _Malformed(f"{field} must be at most ten years (315360000 s)")
+    return seconds
+
+
+def _expires_at(
+    obj: Mapping[str, object], access_token: str, now: float
+) -> float | None:
+    for field in ("expires_in", "expires"):
+        value = obj.get(field)
+        if value is not None:
+            return now + _seconds(field, value)
+    claims = jwt_claims(access_token)
+    exp = None if claims is None else claims.get("exp")
+    if (
+        isinstance(exp, int | float)
+        and not isinstance(exp, bool)
+        and math.isfinite(exp)
+    ):
+        return float(exp)
+    return None
+
+
+def _scopes(value: object) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return frozenset(value)
+    raise _Malformed(f"scope must be a string or a list of strings, got {_kind(value)}")
+
+
+def _token(obj: dict[str, object], now: float) -> Token:
+    access_token = obj.get("access_token")
+    if access_token is None:
+        raise _Malformed("access_token is missing")
+    if not isinstance(access_token, str) or not access_token:
+        raise _Malformed("access_token must be a non-empty string")
+    token_type = obj.get("token_type")
+    if token_type is not None and (not isinstance(token_type, str) or not token_type):
+        raise _Malformed("token_type must be a non-empty string")
+    refresh_token = obj.get("refresh_token")
+    if refresh_token is not None and not isinstance(refresh_token, str):
+        raise _Malformed(f"refresh_token must be a string, got {_kind(refresh_token)}")
+    return Token(
+        access_token=access_token,
+        token_type=token_type,
+        received_at=now,
+        expires_at=_expires_at(obj, access_token, now),
+        scopes=_scopes(obj.get("scope")),
+        refresh_token=refresh_token or None,
+        raw=obj,
+    )
+
+
+def parse_token_response(
+    response: HttpResponse, *, now: float, secrets: Iterable[str] = ()
+) -> Token | TokenError:
+    """Turn a token endpoint's response into a :class:`Token` or an error value.
+
+    Never raises, whatever the status, headers and body.
+
+    Args:
+      response: the response as received.
+      now: the time it was received, in UNIX seconds; ``received_at`` of the
+        token and the origin of ``expires_at`` and ``retry_after``.
+      secrets: credentials of the request (a client secret, a password, an API
+        key) to mask wherever the server echoes them.
+
+    Returns:
+      A :class:`Token`, or an :class:`OAuthError`, :class:`HttpError` or
+      :class:`MalformedResponse`.
+    """
+    content_type = response.header("content-type")
+    if content_type is not None:
+        content_type = content_type.strip()[:SNIPPET_LENGTH] or None
+    obj = _load_object(_media_type(content_type), _text(response.body))
+    # Tokens found in the body are masked in every error made from it.
+    masked = list(secrets)
+    if obj is not None:
+        masked += [v for k in _SECRET_MEMBERS if isinstance(v := obj.get(k), str)]
+    status = response.status
+    error = None if obj is None else obj.get("error")
+    if isinstance(error, str) and error:
+        return OAuthError(
+            error=mask_secrets(error, masked)[:SNIPPET_LENGTH],
+            description=_optional_str(obj, "error_description", masked),  # type: ignore[arg-type]
+            uri=_optional_str(obj, "error_uri", masked),  # type: ignore[arg-type]
+            status=status,
+            retry_after=parse_retry_after(response.header("retry-after"), now=now),
+        )
+    if not 200 <= status <= 299:
+        return HttpError(
+            status=status,
+            content_type=content_type,
+            snippet=_snippet(response.body, masked),
+            retry_after=parse_retry_after(response.header("retry-after"), now=now),
+        )
+    try:
+        if obj is None:
+            raise _Malformed(
+                "body is not a JSON object or a form-encoded token response"
+            )
+        if error:
+            raise _Malformed(f"error must be a string, got {_kind(error)}")
+        return _token(obj, now)
+    except _Malformed as exc:
+        return MalformedResponse(
+            reason=str(exc),
+            status=status,
+            content_type=content_type,
+            snippet=_snippet(response.body, masked),
+        )

@@ -1,0 +1,140 @@
+"""The access token value (RFC 6749 §5.1) that every flow produces."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import final
+
+import attrs
+
+from ._jwt import jwt_claims
+
+__all__ = ["Token"]
+
+
+def _token_type(value: object) -> str:
+    # RFC 6750 §4 registers "Bearer", but servers send any case; SmartConnect
+    # sends "bearer". Other types (DPoP, MAC) are kept exactly as sent.
+    if value is None or (isinstance(value, str) and value.lower() == "bearer"):
+        return "Bearer"
+    if not isinstance(value, str) or not value:
+        raise ValueError("token_type must be a non-empty string")
+    return value
+
+
+def _scopes(value: Iterable[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise TypeError("scopes must be an iterable of strings, not a string")
+    scopes = frozenset(value)
+    if not all(isinstance(s, str) for s in scopes):
+        raise TypeError("scopes must be strings")
+    return scopes
+
+
+def _raw(value: Mapping[str, object]) -> Mapping[str, object]:
+    return MappingProxyType(dict(value))
+
+
+def _non_empty(
+    instance: object, attribute: attrs.Attribute[str], value: object
+) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{attribute.name} must be a non-empty string")
+
+
+def _optional_token(
+    instance: object, attribute: attrs.Attribute[str | None], value: object
+) -> None:
+    if value is not None:
+        _non_empty(instance, attribute, value)  # type: ignore[arg-type]
+
+
+def _float(value: object) -> object:
+    # Integers are accepted and stored as floats; anything else is left for
+    # the validator to refuse by name.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _optional_float(value: object) -> object:
+    return None if value is None else _float(value)
+
+
+def _finite(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{attribute.name} must be finite")
+
+
+def _optional_finite(
+    instance: object, attribute: attrs.Attribute[float | None], value: object
+) -> None:
+    if value is not None:
+        _finite(instance, attribute, value)  # type: ignore[arg-type]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Token:
+    """An access token and what the server said about it.
+
+    Its ``repr`` and ``str`` never show the access token, the refresh token or
+    the raw response (the tokens appear as ``***``). Equality ignores
+    ``raw``, so two parses that differ only in extra members give equal tokens.
+    """
+
+    access_token: str = attrs.field(repr=lambda _: "***", validator=_non_empty)
+    """The token to send to the resource server."""
+    token_type: str = attrs.field(default="Bearer", converter=_token_type)
+    """``"Bearer"`` for any case of bearer or none given; others as sent."""
+    received_at: float = attrs.field(converter=_float, validator=_finite)
+    """The ``now`` the response was parsed at, in UNIX seconds."""
+    expires_at: float | None = attrs.field(
+        default=None, converter=_optional_float, validator=_optional_finite
+    )
+    """When the server says it expires, in UNIX seconds; None if unknown."""
+    scopes: frozenset[str] | None = attrs.field(default=None, converter=_scopes)
+    """Granted scopes; None when the server said nothing."""
+    refresh_token: str | None = attrs.field(
+        default=None,
+        repr=lambda value: "None" if value is None else "***",
+        validator=_optional_token,
+    )
+    """The refresh token, if one was issued."""
+    raw: Mapping[str, object] = attrs.field(
+        factory=dict, converter=_raw, repr=False, eq=False
+    )
+    """The whole response object, read-only."""
+
+    @property
+    def lifetime(self) -> float | None:
+        """``expires_at - received_at``, or None when the expiry is unknown."""
+        if self.expires_at is None:
+            return None
+        return self.expires_at - self.received_at
+
+    def is_expired(self, now: float, leeway: float = 0.0) -> bool:
+        """Whether the token is expired at *now*, counting *leeway* seconds early.
+
+        Args:
+          now: the current time in UNIX seconds.
+          leeway: how many seconds before ``expires_at`` to count as expired.
+
+        Returns:
+          ``now >= expires_at - leeway``; never True when the expiry is unknown.
+        """
+        return self.expires_at is not None and now >= self.expires_at - leeway
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header value, e.g. ``"Bearer eyJ..."``."""
+        return f"{self.token_type} {self.access_token}"
+
+    def claims(self) -> Mapping[str, object] | None:
+        """The unverified JWT payload of the access token, or None if not a JWT."""
+        return jwt_claims(self.access_token)

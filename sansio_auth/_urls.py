@@ -1,0 +1,72 @@
+"""The token URL rule: https, or plain http to this machine only.
+
+A token request carries the client's secret; over plain http it is readable
+by anyone on the path. Loopback is exempt because nothing leaves the machine,
+and local test servers need it. A URL with user info would put a second
+credential where logs print it, and a fragment is never sent, so both are
+signs of a mistake and refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+__all__ = ["check_token_url", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether *host* names this machine: ``localhost``, 127.0.0.0/8 or ``::1``."""
+    host = host.lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_url(url: object, field: str = "token_url") -> str:
+    """Return *url* unchanged if it is a URL a credential may be sent to.
+
+    Args:
+      url: the candidate URL.
+      field: the argument's name, for error messages.
+
+    Returns:
+      The URL.
+
+    Raises:
+      TypeError: if it is not a string.
+      ValueError: naming the rule it breaks: scheme not https (outside
+        loopback), user info, no host, a fragment, whitespace or control
+        characters, or a bad port.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"{field} must be a str, got {type(url).__name__}")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError(f"{field} must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+        raise ValueError(f"{field} is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        raise ValueError(f"{field} must be an https URL")
+    if "#" in url:
+        raise ValueError(f"{field} must not have a fragment")
+    if "@" in parts.netloc:
+        raise ValueError(f"{field} must not carry user info (credentials) in the URL")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"{field} must have a host")
+    try:
+        parts.port  # noqa: B018  # urlsplit checks the port lazily
+    except ValueError:
+        raise ValueError(f"{field} has an invalid port") from None
+    if scheme == "http" and not is_loopback(host):
+        raise ValueError(
+            f"{field} must be an https URL (plain http is allowed only to "
+            "localhost, 127.0.0.0/8 and ::1)"
+        )
+    return url

@@ -1,0 +1,74 @@
+"""The public surface: one flat namespace, every name documented in __all__."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import sansio_auth
+import sansio_auth.providers
+
+
+@pytest.mark.parametrize("module", [sansio_auth, sansio_auth.providers])
+def test_all_is_sorted_unique_and_importable(module: types.ModuleType) -> None:
+    names = module.__all__
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert hasattr(module, name), name
+
+
+@pytest.mark.parametrize("module", [sansio_auth, sansio_auth.providers])
+def test_public_objects_report_their_public_module(module: types.ModuleType) -> None:
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if isinstance(obj, type | types.FunctionType):
+            assert obj.__module__ == module.__name__, name
+
+
+def test_no_private_module_leaks_into_the_namespace() -> None:
+    public = {n for n in dir(sansio_auth) if not n.startswith("_")}
+    modules = {
+        n for n in public if isinstance(getattr(sansio_auth, n), types.ModuleType)
+    }
+    assert modules <= {"providers", "adapters"}
+
+
+def test_the_design_contract_names_exist() -> None:
+    for name in [
+        "HttpRequest",
+        "HttpResponse",
+        "Token",
+        "TokenError",
+        "OAuthError",
+        "HttpError",
+        "MalformedResponse",
+        "TransportError",
+        "parse_token_response",
+        "jwt_claims",
+        "ClientCredentials",
+        "PasswordGrant",
+        "ApiKeyExchange",
+    ]:
+        assert name in sansio_auth.__all__
+    for name in [
+        "smartway",
+        "smartway_identity",
+        "smartconnect",
+        "SMARTCONNECT_REGIONS",
+        "teamsystem",
+        "smartdocumentor",
+    ]:
+        assert name in sansio_auth.providers.__all__
+
+
+def test_adapters_are_a_subpackage_not_a_top_level_package() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("sansio_auth.adapters") is not None
+    assert importlib.util.find_spec("adapters") is None
+
+
+def test_version_is_the_user_agent_version() -> None:
+    expected = f"sansio-auth/{sansio_auth.__version__}"
+    assert expected == sansio_auth.USER_AGENT
