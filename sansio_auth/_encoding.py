@@ -35,6 +35,8 @@ __all__ = [
 # RFC 2046 §5.1.1 bchars, without the space (a boundary with a space would
 # have to be quoted in Content-Type), 1 to 70 of them.
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,70}")
+# The boundaries that are also RFC 2045 tokens, and so need no quotes.
+_TOKEN_BOUNDARY = re.compile(r"[0-9A-Za-z'+_\-.]+")
 # CR, LF and NUL end or corrupt a part header; nothing can escape them.
 _NAME_BREAKERS = re.compile(r"[\r\n\x00]")
 
@@ -110,6 +112,9 @@ def encode_multipart(
         raise ValueError("multipart boundary occurs in the content")
     body = b"".join(delimiter + b"\r\n" + part + b"\r\n" for part in parts)
     body += delimiter + b"--\r\n"
+    # RFC 2045 §5.1: a parameter value holding a tspecial must be quoted.
+    if not _TOKEN_BOUNDARY.fullmatch(boundary):
+        boundary = f'"{boundary}"'
     return f"multipart/form-data; boundary={boundary}", body
 
 
@@ -121,5 +126,11 @@ def encode_json(value: Mapping[str, object]) -> bytes:
 
     Returns:
       The body bytes.
+
+    Raises:
+      ValueError: if *value* holds NaN or an infinity.
     """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # NaN and Infinity are not JSON (RFC 8259 §6): refuse rather than emit them.
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")

@@ -34,6 +34,18 @@ class TokenError(Exception):
         """Whether the same request may succeed later; each subclass decides."""
         return False
 
+    def __reduce__(self) -> str | tuple[object, ...]:
+        # BaseException's reduce calls cls(*args); ours are keyword-only.
+        cls = type(self)
+        if not attrs.has(cls):
+            return super().__reduce__()
+        fields = {field.name: getattr(self, field.name) for field in attrs.fields(cls)}
+        return (_rebuild, (cls, fields))
+
+
+def _rebuild(cls: type[TokenError], fields: dict[str, object]) -> TokenError:
+    return cls(**fields)
+
 
 def _after(retry_after: float | None) -> str:
     return "" if retry_after is None else f", retry after {retry_after:g} s"

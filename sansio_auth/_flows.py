@@ -34,6 +34,7 @@ __all__ = [
     "Flow",
     "PasswordGrant",
     "check_credential",
+    "check_text",
     "validate_credential",
     "validate_url",
 ]
@@ -84,10 +85,20 @@ def check_credential(field: str, value: object, *, optional: bool = False) -> No
     """
     if value is None and optional:
         return
-    if not isinstance(value, str):
-        raise TypeError(f"{field} must be a str, got {type(value).__name__}")
+    check_text(field, value)
     if not value:
         raise ValueError(f"{field} must not be empty")
+
+
+def check_text(field: str, value: object) -> None:
+    """Refuse a value that is not a string UTF-8 can encode (empty is fine).
+
+    Raises:
+      TypeError: if it is not a string.
+      ValueError: if it holds a lone surrogate.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{field} must be a str, got {type(value).__name__}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -133,8 +144,7 @@ def _extra(
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise TypeError("extra must be (name, value) pairs")
         check_credential("extra parameter name", pair[0])
-        if not isinstance(pair[1], str):
-            raise TypeError(f"extra parameter {pair[0]!r} must be a str")
+        check_text(f"extra parameter {pair[0]!r}", pair[1])
     return pairs
 
 
@@ -204,7 +214,10 @@ class ClientCredentials:
     """Further form fields (e.g. ``audience``), sent on every request."""
     _request: HttpRequest = attrs.field(init=False, repr=False, eq=False)
 
-    @_request.default
+    def __attrs_post_init__(self) -> None:
+        # After the validators, so that a bad argument is reported by name.
+        object.__setattr__(self, "_request", self._build())
+
     def _build(self) -> HttpRequest:
         _check_extra(self.extra, ("scope", "client_id", "client_secret"))
         fields = [("grant_type", "client_credentials"), *_scope_field(self.scope)]
@@ -261,7 +274,10 @@ class PasswordGrant:
     """Further form fields (e.g. ``audience``), sent on every request."""
     _request: HttpRequest = attrs.field(init=False, repr=False, eq=False)
 
-    @_request.default
+    def __attrs_post_init__(self) -> None:
+        # After the validators, so that a bad argument is reported by name.
+        object.__setattr__(self, "_request", self._build())
+
     def _build(self) -> HttpRequest:
         if self.client_id is None and self.client_secret is not None:
             raise ValueError("client_secret needs a client_id")
@@ -351,7 +367,10 @@ class ApiKeyExchange:
     """The header the key is sent in."""
     _request: HttpRequest = attrs.field(init=False, repr=False, eq=False)
 
-    @_request.default
+    def __attrs_post_init__(self) -> None:
+        # After the validators, so that a bad argument is reported by name.
+        object.__setattr__(self, "_request", self._build())
+
     def _build(self) -> HttpRequest:
         headers = (
             ("Accept", "application/json"),

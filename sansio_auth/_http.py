@@ -23,18 +23,30 @@ __all__ = [
 
 # RFC 9110 §5.6.2: a header name is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Every control character except horizontal tab, and DEL (RFC 9110 §5.5).
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Every control character except horizontal tab: C0, DEL and C1 (RFC 9110 §5.5).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# A request target holds no space and no control character, tab included.
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
+# Framing is the transport's job: a request description never sets these.
+FRAMING_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection"}
+)
 
 
 def check_header_name(field: str, value: object) -> str:
     """Refuse a header name that is not an RFC 9110 token.
 
     Raises:
-      ValueError: naming *field*, if *value* is not a non-empty token.
+      ValueError: naming *field*, if *value* is not a non-empty token, or is
+        one of the framing headers the transport sets (``Host``,
+        ``Content-Length``, ``Transfer-Encoding``, ``Connection``).
     """
     if not isinstance(value, str) or not _TOKEN.fullmatch(value):
         raise ValueError(f"{field} must be an HTTP header name such as 'X-API-Key'")
+    if value.lower() in FRAMING_HEADERS:
+        raise ValueError(
+            f"{field} must not be {value!r}: framing headers are the transport's job"
+        )
     return value
 
 
@@ -102,12 +114,7 @@ def _check_method(
 def _check_url(
     instance: object, attribute: attrs.Attribute[str], value: object
 ) -> None:
-    if (
-        not isinstance(value, str)
-        or not value
-        or _CONTROL.search(value)
-        or " " in value
-    ):
+    if not isinstance(value, str) or not value or _URL_FORBIDDEN.search(value):
         raise ValueError(
             "url must be a non-empty string without spaces or control characters"
         )

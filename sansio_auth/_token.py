@@ -57,7 +57,10 @@ def _float(value: object) -> object:
     # Integers are accepted and stored as floats; anything else is left for
     # the validator to refuse by name.
     if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf  # refused: not finite
     return value
 
 

@@ -44,7 +44,7 @@ def check_token_url(url: object, field: str = "token_url") -> str:
     """
     if not isinstance(url, str):
         raise TypeError(f"{field} must be a str, got {type(url).__name__}")
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
         raise ValueError(f"{field} must not contain whitespace or control characters")
     try:
         parts = urlsplit(url)
@@ -61,9 +61,11 @@ def check_token_url(url: object, field: str = "token_url") -> str:
     if not host:
         raise ValueError(f"{field} must have a host")
     try:
-        parts.port  # noqa: B018  # urlsplit checks the port lazily
+        port = parts.port  # urlsplit checks the port lazily
     except ValueError:
-        raise ValueError(f"{field} has an invalid port") from None
+        port = 0
+    if port == 0:
+        raise ValueError(f"{field} has an invalid port")
     if scheme == "http" and not is_loopback(host):
         raise ValueError(
             f"{field} must be an https URL (plain http is allowed only to "

@@ -46,7 +46,9 @@ def _token(instance: object, attribute: attrs.Attribute[str], value: object) -> 
 
 def _bearer(value: str) -> str:
     # The vendor wants the key as "Bearer <key>"; callers copy it either way.
-    if isinstance(value, str) and not value.lower().startswith(_BEARER):
+    # "Bearer" alone is left as it is for the validator to refuse, not sent
+    # as "Bearer Bearer".
+    if isinstance(value, str) and not (value + " ").lower().startswith(_BEARER):
         return "Bearer " + value
     return value
 
@@ -70,7 +72,10 @@ class TeamSystemFlow:
     """The ``Accept-Language`` header."""
     _request: HttpRequest = attrs.field(init=False, repr=False, eq=False)
 
-    @_request.default
+    def __attrs_post_init__(self) -> None:
+        # After the validators, so that a bad argument is reported by name.
+        object.__setattr__(self, "_request", self._build())
+
     def _build(self) -> HttpRequest:
         content_type, body = encode_multipart(
             (("username", self.username), ("scope", self.scope), ("token", self.token))
