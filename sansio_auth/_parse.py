@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus
 
@@ -43,6 +44,7 @@ MAX_EXPIRES_IN = 315_360_000.0
 """Ten years, in seconds: no real token lives longer."""
 SNIPPET_LENGTH = 200
 _MASK = "***"
+_FLOAT_MAX = sys.float_info.max
 _SECRET_MEMBERS = ("access_token", "refresh_token", "id_token")
 _SECRET_IN_JSON = re.compile(
     r'("(?:access_token|refresh_token|id_token)"\s*:\s*")((?:[^"\\]|\\.)*)'
@@ -51,8 +53,14 @@ _SECRET_IN_FORM = re.compile(
     r"((?:^|[&?\s])(?:access_token|refresh_token|id_token)=)([^&\s]*)"
 )
 _B64 = r"[A-Za-z0-9_-]"
+# A match starts only where a base64url run starts, and the possessive
+# quantifiers never give back: linear time, even on a megabyte of base64.
+# Padding is allowed, as jwt_claims allows it.
+_SEGMENT = rf"{_B64}*+={{0,2}}"
+_LONG_SEGMENT = rf"{_B64}{{10,}}+={{0,2}}"
 _JWT_SHAPED = re.compile(
-    rf"eyJ{_B64}*(?:\.{_B64}*){{2,4}}|{_B64}{{10,}}\.{_B64}{{10,}}\.{_B64}{{10,}}"
+    rf"(?<!{_B64})(?:eyJ{_SEGMENT}(?:\.{_SEGMENT}){{2,4}}"
+    rf"|{_LONG_SEGMENT}\.{_LONG_SEGMENT}\.{_LONG_SEGMENT})"
 )
 _FORM_SHAPED = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
@@ -164,14 +172,14 @@ def _seconds(field: str, value: object) -> float:
         value = float(text)
     if not isinstance(value, int | float):
         raise _Malformed(f"{field} must be a number of seconds, got {_kind(value)}")
-    seconds = float(value)
-    if not math.isfinite(seconds):
+    if isinstance(value, float) and not math.isfinite(value):
         raise _Malformed(f"{field} must be a finite number of seconds")
-    if seconds < 0:
+    if value < 0:
         raise _Malformed(f"{field} must not be negative")
-    if seconds > MAX_EXPIRES_IN:
+    # Compared before float(): a JSON integer may be too big for a float.
+    if value > MAX_EXPIRES_IN:
         raise _Malformed(f"{field} must be at most ten years (315360000 s)")
-    return seconds
+    return float(value)
 
 
 def _expires_at(
@@ -183,13 +191,10 @@ def _expires_at(
             return now + _seconds(field, value)
     claims = jwt_claims(access_token)
     exp = None if claims is None else claims.get("exp")
-    if (
-        isinstance(exp, int | float)
-        and not isinstance(exp, bool)
-        and math.isfinite(exp)
-    ):
-        return float(exp)
-    return None
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    # NaN, infinities and integers too big for a float are no usable expiry.
+    return float(exp) if -_FLOAT_MAX < exp < _FLOAT_MAX else None
 
 
 def _scopes(value: object) -> frozenset[str] | None:

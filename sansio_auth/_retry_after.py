@@ -52,8 +52,13 @@ def _full_year(two_digits: int, now: float) -> int:
     # RFC 9110 §5.6.7: a two-digit year that looks more than 50 years in the
     # future is the most recent past year with those last two digits.
     this_year = datetime.fromtimestamp(now, UTC).year
+    # The nearest such year that is not more than 50 years ahead.
     year = this_year - this_year % 100 + two_digits
-    return year - 100 if year > this_year + 50 else year
+    if year > this_year + 50:
+        return year - 100
+    if year <= this_year - 50:
+        return year + 100
+    return year
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
