@@ -7,6 +7,8 @@ random numbers. The adapters in ``sansio_auth.adapters`` send the requests.
 
 from __future__ import annotations
 
+import types as _types
+
 from ._encoding import basic_authorization as basic_authorization
 from ._encoding import encode_form as encode_form
 from ._encoding import encode_json as encode_json
@@ -63,6 +65,6 @@ __all__ = [
 # module it happens to live in (as trio does).
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
+    if isinstance(_obj, type | _types.FunctionType):
         _obj.__module__ = __name__
 del _name, _obj

@@ -122,10 +122,11 @@ def _load_object(media: str | None, text: str | None) -> dict[str, object] | Non
     json_like = media is None or media in _JSON_TYPES or media.endswith("+json")
     if text.startswith("{") and (json_like or media == "text/plain"):
         try:
-            value = json.loads(text)
+            # Valid JSON that starts with "{" is an object.
+            obj: dict[str, object] = json.loads(text)
         except (ValueError, RecursionError):
             return None
-        return value if isinstance(value, dict) else None
+        return obj
     if media == _FORM_TYPE or (
         media in (None, "text/plain") and _FORM_SHAPED.fullmatch(text)
     ):

@@ -6,6 +6,8 @@ that builds exactly the request the vendor documents and parses its answers.
 
 from __future__ import annotations
 
+import types as _types
+
 from ._smartconnect import SMARTCONNECT_REGIONS as SMARTCONNECT_REGIONS
 from ._smartconnect import smartconnect as smartconnect
 from ._smartdocumentor import smartdocumentor as smartdocumentor
@@ -26,6 +28,6 @@ __all__ = [
 
 for _name in __all__:
     _obj = globals()[_name]
-    if hasattr(_obj, "__module__"):
+    if isinstance(_obj, type | _types.FunctionType):
         _obj.__module__ = __name__
 del _name, _obj

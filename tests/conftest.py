@@ -1,0 +1,16 @@
+"""Suite-wide settings."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+# Tests never assert on time, and hypothesis's per-example deadline is a
+# timing assertion: on a noisy machine it fails tests that are right. CI
+# (CI=true) also runs derandomized, so a red run is reproducible.
+settings.register_profile("sansio-auth", deadline=None)
+settings.register_profile(
+    "sansio-auth-ci", deadline=None, derandomize=True, database=None
+)
+settings.load_profile("sansio-auth-ci" if os.environ.get("CI") else "sansio-auth")
