@@ -144,6 +144,11 @@ def _snippet(body: bytes, secrets: Iterable[str]) -> str:
     return masked[:SNIPPET_LENGTH]
 
 
+def _masked_type(content_type: str | None, secrets: list[str]) -> str | None:
+    # A server could echo anything, even here; only errors carry it.
+    return None if content_type is None else mask_secrets(content_type, secrets)
+
+
 def _optional_str(
     obj: Mapping[str, object], key: str, secrets: list[str]
 ) -> str | None:
@@ -255,22 +260,23 @@ def parse_token_response(
     obj = _load_object(_media_type(content_type), _text(response.body))
     # Tokens found in the body are masked in every error made from it.
     masked = list(secrets)
+    status = response.status
+    error = None
     if obj is not None:
         masked += [v for k in _SECRET_MEMBERS if isinstance(v := obj.get(k), str)]
-    status = response.status
-    error = None if obj is None else obj.get("error")
-    if isinstance(error, str) and error:
-        return OAuthError(
-            error=mask_secrets(error, masked)[:SNIPPET_LENGTH],
-            description=_optional_str(obj, "error_description", masked),  # type: ignore[arg-type]
-            uri=_optional_str(obj, "error_uri", masked),  # type: ignore[arg-type]
-            status=status,
-            retry_after=parse_retry_after(response.header("retry-after"), now=now),
-        )
+        error = obj.get("error")
+        if isinstance(error, str) and error:
+            return OAuthError(
+                error=mask_secrets(error, masked)[:SNIPPET_LENGTH],
+                description=_optional_str(obj, "error_description", masked),
+                uri=_optional_str(obj, "error_uri", masked),
+                status=status,
+                retry_after=parse_retry_after(response.header("retry-after"), now=now),
+            )
     if not 200 <= status <= 299:
         return HttpError(
             status=status,
-            content_type=content_type,
+            content_type=_masked_type(content_type, masked),
             snippet=_snippet(response.body, masked),
             retry_after=parse_retry_after(response.header("retry-after"), now=now),
         )
@@ -286,6 +292,6 @@ def parse_token_response(
         return MalformedResponse(
             reason=str(exc),
             status=status,
-            content_type=content_type,
+            content_type=_masked_type(content_type, masked),
             snippet=_snippet(response.body, masked),
         )

@@ -1723,3 +1723,19 @@ def test_masking_a_megabyte_of_base64_finishes(resp: HttpResponse) -> None:
     got = parse(resp)
     assert isinstance(got, HttpError | MalformedResponse)
     assert len(got.snippet) == 200
+
+
+@pytest.mark.parametrize("status", [200, 502])
+def test_a_secret_echoed_in_the_content_type_is_masked(status: int) -> None:
+    got = parse_token_response(
+        HttpResponse(
+            status=status,
+            headers=(("Content-Type", "text/html; note=S3cr3t-echoed"),),
+            body=b"<html>nope</html>",
+        ),
+        now=0.0,
+        secrets=["S3cr3t-echoed"],
+    )
+    assert isinstance(got, HttpError | MalformedResponse)
+    assert got.content_type == "text/html; note=***"
+    assert "S3cr3t" not in repr(got)
