@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus
 
 from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
-from ._http import HttpResponse
+from ._http import HttpResponse, check_header_value
 from ._jwt import jwt_claims
 from ._retry_after import parse_retry_after
 from ._token import Token
@@ -89,8 +89,10 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
                     secret,
                     json.dumps(secret)[1:-1],
                     json.dumps(secret, ensure_ascii=False)[1:-1],
-                    quote_plus(secret, safe=""),
-                    quote(secret, safe=""),
+                    # A lone surrogate (from JSON's "\ud800") must not
+                    # make masking raise.
+                    quote_plus(secret, safe="", errors="surrogatepass"),
+                    quote(secret, safe="", errors="surrogatepass"),
                 )
             )
     # Longest first, so that a secret containing another is masked whole.
@@ -213,18 +215,33 @@ def _scopes(value: object) -> frozenset[str] | None:
     raise _Malformed(f"scope must be a string or a list of strings, got {_kind(value)}")
 
 
+def _check_sendable(field: str, value: str) -> None:
+    # The access token goes into an Authorization header and the refresh
+    # token into a later request: a CR or LF would inject a header, and a
+    # lone surrogate (JSON's "\ud800") cannot be encoded at all.
+    try:
+        check_header_value(field, value).encode("utf-8")
+    except ValueError:  # UnicodeEncodeError is one too
+        raise _Malformed(f"{field} holds a control character or invalid text") from None
+
+
 def _token(obj: dict[str, object], now: float) -> Token:
     access_token = obj.get("access_token")
     if access_token is None:
         raise _Malformed("access_token is missing")
     if not isinstance(access_token, str) or not access_token:
         raise _Malformed("access_token must be a non-empty string")
+    _check_sendable("access_token", access_token)
     token_type = obj.get("token_type")
     if token_type is not None and (not isinstance(token_type, str) or not token_type):
         raise _Malformed("token_type must be a non-empty string")
+    if token_type is not None:
+        _check_sendable("token_type", token_type)
     refresh_token = obj.get("refresh_token")
     if refresh_token is not None and not isinstance(refresh_token, str):
         raise _Malformed(f"refresh_token must be a string, got {_kind(refresh_token)}")
+    if refresh_token:
+        _check_sendable("refresh_token", refresh_token)
     return Token(
         access_token=access_token,
         token_type=token_type,

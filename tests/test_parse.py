@@ -1739,3 +1739,23 @@ def test_a_secret_echoed_in_the_content_type_is_masked(status: int) -> None:
     assert isinstance(got, HttpError | MalformedResponse)
     assert got.content_type == "text/html; note=***"
     assert "S3cr3t" not in repr(got)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"access_token":"abc\\r\\nX-Evil: 1"}', "access_token"),
+        (b'{"access_token":"abc\\u0000"}', "access_token"),
+        (b'{"access_token":"abc\\ud800"}', "access_token"),
+        (b'{"access_token":"abc","token_type":"Bearer\\n"}', "token_type"),
+        (b'{"access_token":"abc","refresh_token":"r\\ud800"}', "refresh_token"),
+        (b'{"access_token":"abc","refresh_token":"r\\r\\n"}', "refresh_token"),
+    ],
+)
+def test_a_token_that_could_not_be_sent_is_malformed(body: bytes, field: str) -> None:
+    # Its value goes into a header (or a later request): a line break would
+    # inject a header, and a lone surrogate cannot be encoded.
+    got = parse_token_response(HttpResponse(status=200, body=body), now=0.0)
+    assert isinstance(got, MalformedResponse)
+    assert got.reason.startswith(field)
+    assert "Evil" not in got.reason
