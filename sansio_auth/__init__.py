@@ -30,15 +30,31 @@ from ._jwt import jwt_claims as jwt_claims
 from ._parse import mask_secrets as mask_secrets
 from ._parse import parse_token_response as parse_token_response
 from ._retry_after import parse_retry_after as parse_retry_after
+from ._session import TRANSITIONS as TRANSITIONS
+from ._session import AwaitInFlight as AwaitInFlight
+from ._session import Backoff as Backoff
+from ._session import Failed as Failed
+from ._session import RetryPolicy as RetryPolicy
+from ._session import SendRequest as SendRequest
+from ._session import SessionEvent as SessionEvent
+from ._session import SessionState as SessionState
+from ._session import SessionStats as SessionStats
+from ._session import Step as Step
+from ._session import TokenSession as TokenSession
+from ._session import UseToken as UseToken
 from ._token import Token as Token
 from ._urls import check_token_url as check_token_url
 from ._version import __version__ as __version__
 
 __all__ = [
+    "TRANSITIONS",
     "USER_AGENT",
     "ApiKeyExchange",
+    "AwaitInFlight",
+    "Backoff",
     "ClientAuth",
     "ClientCredentials",
+    "Failed",
     "Flow",
     "HttpError",
     "HttpRequest",
@@ -46,9 +62,17 @@ __all__ = [
     "MalformedResponse",
     "OAuthError",
     "PasswordGrant",
+    "RetryPolicy",
+    "SendRequest",
+    "SessionEvent",
+    "SessionState",
+    "SessionStats",
+    "Step",
     "Token",
     "TokenError",
+    "TokenSession",
     "TransportError",
+    "UseToken",
     "__version__",
     "basic_authorization",
     "check_token_url",

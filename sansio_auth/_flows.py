@@ -14,7 +14,7 @@ acquiring request is built once and reused (it never changes).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Literal, Protocol, final
+from typing import Literal, Protocol, final, runtime_checkable
 
 import attrs
 
@@ -51,6 +51,7 @@ _FORM_HEADERS = (
 )
 
 
+@runtime_checkable
 class Flow(Protocol):
     """What :class:`TokenSession` and the adapters need of a flow."""
 

@@ -1,0 +1,687 @@
+"""The token lifecycle: what the caller should do next.
+
+Rule 1: everything that decides when to fetch, refresh, retry, wait or give
+up lives in this module. Adapters only carry out the steps.
+
+Theory of operation. A :class:`TokenSession` is in one of four states:
+
+* ``IDLE``: nothing in flight and nothing to wait out;
+* ``FETCHING``: exactly one request is in flight (single flight);
+* ``BACKOFF``: the last attempt failed in a way that may pass; the next one
+  waits until a retry time (exponential backoff with full jitter,
+  ``Retry-After`` honoured, RFC 9110 §10.2.3);
+* ``FAILED``: attempts ran out or the failure will not pass (bad
+  credentials); every caller gets the same failure until the cooldown ends.
+
+The inputs are the events of :class:`SessionEvent`, and :data:`TRANSITIONS`
+is the one table of which event moves which state where. Whether the current
+token may be handed out is a question of time, not of state: a token is
+usable until ``D = expires_at - min(leeway, L / 4)`` (``L`` its lifetime),
+and from ``P = D - refresh_ahead * L`` the first caller is sent to refresh
+while the others keep using it. A failed refresh never takes a still-usable
+token away.
+
+Time. Callers pass ``now`` (UNIX seconds) and may read it from a wall clock
+that jumps. The session keeps its own clock, which moves forward by the
+difference between successive ``now`` values and ignores a step backwards:
+so a wall clock set back neither revives an expired token nor stalls a
+backoff, and one set forward only makes tokens look older (an early
+refresh). Every ``until`` it returns is in the caller's clock.
+
+Refresh tokens (RFC 6749 §6, and §10.4 on rotation). A refresh answer without
+a ``refresh_token`` keeps the old one; one with a new ``refresh_token``
+replaces it. A refresh token is never sent twice unless its previous refresh
+succeeded: if a refresh fails, is cancelled or is lost, the server may have
+rotated the token without our hearing of it, and re-sending the old one
+could trip its reuse detection and revoke the whole grant. So the refresh
+token is dropped and the next attempt acquires anew with the flow's own
+credentials. ``invalid_grant`` on a refresh does that at once, without
+counting as a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Final, final
+
+import attrs
+
+from ._errors import (
+    HttpError,
+    MalformedResponse,
+    OAuthError,
+    TokenError,
+    TransportError,
+)
+from ._flows import Flow
+from ._http import HttpRequest, HttpResponse
+from ._token import Token
+
+__all__ = [
+    "TRANSITIONS",
+    "AwaitInFlight",
+    "Backoff",
+    "Failed",
+    "RetryPolicy",
+    "SendRequest",
+    "SessionEvent",
+    "SessionState",
+    "SessionStats",
+    "Step",
+    "TokenSession",
+    "UseToken",
+]
+
+_INF: Final = math.inf
+
+
+class SessionState(enum.Enum):
+    """Where a :class:`TokenSession` is; the token's freshness is apart."""
+
+    IDLE = "idle"
+    """Nothing in flight, nothing to wait out."""
+    FETCHING = "fetching"
+    """One request is in flight."""
+    BACKOFF = "backoff"
+    """A retryable failure; the next attempt waits for its retry time."""
+    FAILED = "failed"
+    """Gave up; callers get the same failure until the cooldown ends."""
+
+
+class SessionEvent(enum.Enum):
+    """The inputs of the state machine."""
+
+    SEND = "send"
+    """A caller is told to send a request (the first, a due retry, or after the
+    cooldown)."""
+    TOKEN = "token"
+    """The request in flight brought a token."""
+    RETRYABLE_FAILURE = "retryable failure"
+    """It failed in a way that may pass, with attempts left."""
+    FATAL_FAILURE = "fatal failure"
+    """It failed for good, or the attempts ran out."""
+    REFRESH_REJECTED = "refresh rejected"
+    """A refresh got ``invalid_grant``: acquire anew at once."""
+    ABANDONED = "abandoned"
+    """The caller sending it was cancelled; another may send at once."""
+    INVALIDATE = "invalidate"
+    """The current access token was refused by the API (a 401)."""
+
+
+_S = SessionState
+_E = SessionEvent
+
+TRANSITIONS: Final = MappingProxyType(
+    {
+        (_S.IDLE, _E.SEND): _S.FETCHING,
+        (_S.IDLE, _E.INVALIDATE): _S.IDLE,
+        (_S.FETCHING, _E.TOKEN): _S.IDLE,
+        (_S.FETCHING, _E.RETRYABLE_FAILURE): _S.BACKOFF,
+        (_S.FETCHING, _E.FATAL_FAILURE): _S.FAILED,
+        (_S.FETCHING, _E.REFRESH_REJECTED): _S.IDLE,
+        (_S.FETCHING, _E.ABANDONED): _S.IDLE,
+        (_S.FETCHING, _E.INVALIDATE): _S.FETCHING,
+        (_S.BACKOFF, _E.SEND): _S.FETCHING,
+        (_S.BACKOFF, _E.INVALIDATE): _S.BACKOFF,
+        (_S.FAILED, _E.SEND): _S.FETCHING,
+        (_S.FAILED, _E.INVALIDATE): _S.FAILED,
+    }
+)
+"""Every legal (state, event) pair and the state it leads to.
+
+A pair that is not here cannot happen: reports for a request that is not in
+flight are ignored before they reach the table, and ``SEND`` from
+``BACKOFF`` or ``FAILED`` is guarded by time.
+"""
+
+
+# -- the steps --------------------------------------------------------------
+
+
+@final
+@attrs.frozen(kw_only=True)
+class UseToken:
+    """Use this token."""
+
+    token: Token
+    """The current token, usable at the ``now`` it was given for."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SendRequest:
+    """Send this request, then report with ``receive`` or ``receive_failure``.
+
+    Pass the step itself back (``step=``) so that a late report for a request
+    the session already gave up on is recognised and ignored.
+    """
+
+    request: HttpRequest
+    """What to send."""
+    refresh: bool
+    """Whether it is a refresh (RFC 6749 §6) rather than an acquisition."""
+    fetch_id: int
+    """Which fetch this is, for matching the report to it."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class AwaitInFlight:
+    """Another caller is fetching and there is no usable token: wait for it.
+
+    Wake up when it reports (any ``receive``, ``receive_failure`` or
+    ``abandon``), or at ``until`` at the latest, then ask again: by then the
+    fetch is treated as lost.
+    """
+
+    until: float = _INF
+    """The latest time to ask again, in the caller's clock."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Backoff:
+    """Wait until ``until``, then ask again."""
+
+    until: float
+    """When to ask again, in the caller's clock."""
+    error: TokenError
+    """The failure being waited out."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Failed:
+    """Give up: raise ``error``."""
+
+    error: TokenError
+    """Why; the same error until the cooldown ends."""
+
+
+Step = UseToken | SendRequest | AwaitInFlight | Backoff | Failed
+"""What :meth:`TokenSession.next_step` returns."""
+
+
+# -- the policy values ------------------------------------------------------
+
+
+def _check_seconds(name: str, value: object, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds")
+    if not (0 < value < _INF if positive else 0 <= value < _INF):
+        kind = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {kind}, got {value!r}")
+    return float(value)
+
+
+def _non_negative(
+    instance: object, attribute: attrs.Attribute[float], value: object
+) -> None:
+    _check_seconds(attribute.name, value)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failures are retried and how long a final failure is remembered.
+
+    Defaults, and why:
+
+    * ``max_attempts=4``: the first attempt and three retries ride out a
+      gateway restart or a brief overload (about 0.5 + 1 + 2 s of backoff)
+      without making a caller wait for long.
+    * ``base_delay=0.5``: long enough to take a hot retry off an overloaded
+      server, short enough not to be noticed.
+    * ``max_delay=30.0``: the cap on any one wait, ``Retry-After`` included;
+      a server asking for more gets it as a ``Failed`` with cooldown instead
+      of a caller blocked for minutes.
+    * ``cooldown=30.0``: after a final failure callers get the same error for
+      30 s without a request, so a fleet with a wrong secret sends one
+      request per instance every 30 s and cannot get the account locked.
+    """
+
+    max_attempts: int = attrs.field(default=4)
+    """Attempts in all, the first one included; at least 1."""
+    base_delay: float = attrs.field(default=0.5, validator=_non_negative)
+    """The backoff before the first retry, doubled for each further one."""
+    max_delay: float = attrs.field(default=30.0, validator=_non_negative)
+    """The most any one backoff lasts, ``Retry-After`` included."""
+    cooldown: float = attrs.field(default=30.0, validator=_non_negative)
+    """How long a ``Failed`` is repeated before a new attempt."""
+
+    @max_attempts.validator
+    def _check_attempts(self, attribute: attrs.Attribute[int], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"max_attempts must be an integer >= 1, got {value!r}")
+
+    def delay(
+        self,
+        attempt: int,
+        retry_after: float | None,
+        jitter: Callable[[], float] | None,
+    ) -> float:
+        """The backoff after failed attempt number *attempt* (1-based).
+
+        Full jitter (a uniform draw from zero to the exponential cap) when a
+        *jitter* source is given; the cap itself without one. ``Retry-After``
+        raises the delay to what the server asked, up to ``max_delay``.
+        """
+        cap = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 64))
+        delay = cap if jitter is None else min(cap, max(0.0, cap * jitter()))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_delay))
+        return delay
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SessionStats:
+    """What a session has done, for observability."""
+
+    requests_sent: int
+    """Token requests sent (acquisitions and refreshes)."""
+    refreshes: int
+    """Of those, refresh requests."""
+    failures: int
+    """Failed requests (error answers, transport failures, lost requests)."""
+    abandoned: int
+    """Requests whose sender was cancelled before it could report."""
+    last_error: TokenError | None
+    """The most recent failure, if any."""
+
+
+# -- the session ------------------------------------------------------------
+
+
+class TokenSession:
+    """The token lifecycle state machine for one flow.
+
+    Call :meth:`next_step` with the current time and do what it says; report
+    what a :class:`SendRequest` brought with :meth:`receive` or
+    :meth:`receive_failure`, or :meth:`abandon` it if the sender is
+    cancelled. Not thread-safe by itself: adapters serialise calls (the hot
+    path, a usable token, allocates nothing and takes microseconds).
+
+    Args:
+      flow: how to get a token (any :class:`~sansio_auth.Flow`).
+      leeway: seconds before expiry from which a token is not handed out,
+        bounded by a quarter of its lifetime.
+      refresh_ahead: the fraction of the lifetime before that point from
+        which the first caller is sent to refresh (0 turns it off).
+      retry: the :class:`RetryPolicy`.
+      default_lifetime: the lifetime to assume for a token whose expiry is
+        unknown; None to use such a token until it is invalidated.
+      jitter: a function returning a float in [0, 1) (``random.random``) for
+        full-jitter backoff; None for deterministic delays.
+      fetch_timeout: seconds after which a request that has not been reported
+        is treated as lost (a failure), so that another caller may fetch;
+        give it the transport's timeout plus a margin.
+
+    Raises:
+      TypeError, ValueError: naming the argument that is out of range.
+    """
+
+    __slots__ = (
+        "_abandoned",
+        "_attempts",
+        "_clock",
+        "_deadline",
+        "_error",
+        "_failed",
+        "_failures",
+        "_fetch_id",
+        "_in_flight",
+        "_jitter",
+        "_last_error",
+        "_last_now",
+        "_refresh_at",
+        "_refresh_token",
+        "_refreshes",
+        "_requests",
+        "_retry_at",
+        "_sent_at",
+        "_state",
+        "_token",
+        "_use",
+        "default_lifetime",
+        "fetch_timeout",
+        "flow",
+        "leeway",
+        "refresh_ahead",
+        "retry",
+    )
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        leeway: float = 30.0,
+        refresh_ahead: float = 0.1,
+        retry: RetryPolicy | None = None,
+        default_lifetime: float | None = None,
+        jitter: Callable[[], float] | None = None,
+        fetch_timeout: float = 60.0,
+    ) -> None:
+        if not isinstance(flow, Flow):
+            raise TypeError(
+                "flow must be a Flow (token_request, refresh_request, parse)"
+            )
+        self.flow: Final = flow
+        self.leeway: Final = _check_seconds("leeway", leeway)
+        ahead = _check_seconds("refresh_ahead", refresh_ahead)
+        if ahead >= 1:
+            raise ValueError(
+                f"refresh_ahead must be a fraction in [0, 1), got {ahead!r}"
+            )
+        self.refresh_ahead: Final = ahead
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
+        self.retry: Final = RetryPolicy() if retry is None else retry
+        self.default_lifetime: Final = (
+            None
+            if default_lifetime is None
+            else _check_seconds("default_lifetime", default_lifetime, positive=True)
+        )
+        if jitter is not None and not callable(jitter):
+            raise TypeError("jitter must be a function returning a float in [0, 1)")
+        self._jitter = jitter
+        self.fetch_timeout: Final = _check_seconds(
+            "fetch_timeout", fetch_timeout, positive=True
+        )
+
+        self._state = SessionState.IDLE
+        self._clock = 0.0  # the session's own clock: forward steps of `now` only
+        self._last_now: float | None = None
+        self._token: Token | None = None
+        self._use: UseToken | None = None  # allocated once per token
+        self._deadline = -_INF  # session time from which the token is not handed out
+        self._refresh_at = -_INF  # session time from which the first caller refreshes
+        self._refresh_token: str | None = None
+        self._in_flight: SendRequest | None = None
+        self._sent_at = 0.0
+        self._fetch_id = 0
+        self._attempts = 0
+        self._retry_at = 0.0
+        self._error: TokenError | None = None  # the failure being waited out
+        self._failed: Failed | None = None  # the same step for every caller
+        self._requests = 0
+        self._refreshes = 0
+        self._failures = 0
+        self._abandoned = 0
+        self._last_error: TokenError | None = None
+
+    # -- observability ---------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """The current state."""
+        return self._state
+
+    @property
+    def token(self) -> Token | None:
+        """The current token, whatever its freshness; None if there is none."""
+        return self._token
+
+    @property
+    def in_flight(self) -> SendRequest | None:
+        """The request in flight, if any."""
+        return self._in_flight
+
+    @property
+    def stats(self) -> SessionStats:
+        """A snapshot of what the session has done."""
+        return SessionStats(
+            requests_sent=self._requests,
+            refreshes=self._refreshes,
+            failures=self._failures,
+            abandoned=self._abandoned,
+            last_error=self._last_error,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<TokenSession {self._state.value} flow={type(self.flow).__name__} "
+            f"token={'yes' if self._token else 'no'} "
+            f"refresh_token={'yes' if self._refresh_token else 'no'}>"
+        )
+
+    # -- inputs -----------------------------------------------------------
+
+    def next_step(self, now: float) -> Step:
+        """What the caller should do at *now* (UNIX seconds).
+
+        Returns:
+          :class:`UseToken`, :class:`SendRequest`, :class:`AwaitInFlight`,
+          :class:`Backoff` or :class:`Failed`.
+        """
+        t = self._tick(now)
+        use = self._use
+        if use is not None and t < self._refresh_at:
+            return use  # the hot path: a token well before its refresh point
+        if t >= self._deadline:
+            use = None  # at or past D: never handed out
+        state = self._state
+        if state is SessionState.FETCHING:
+            if t < self._sent_at + self.fetch_timeout:
+                if use is not None:
+                    return use
+                return AwaitInFlight(
+                    until=now + (self._sent_at + self.fetch_timeout - t)
+                )
+            lost = TransportError(
+                reason=(
+                    "the token request got no report within "
+                    f"{self.fetch_timeout:g} s and is treated as lost"
+                ),
+                retryable=True,
+            )
+            self._settle(lost, t)
+            state = self._state
+        if state is not SessionState.IDLE and t < self._retry_at:
+            # BACKOFF or FAILED, with time left to wait out; a still-usable
+            # token is not taken away by a failed proactive refresh.
+            if use is not None:
+                return use
+            if self._failed is not None:
+                return self._failed
+            assert self._error is not None  # set with BACKOFF
+            return Backoff(until=now + (self._retry_at - t), error=self._error)
+        return self._send(t)
+
+    def receive(
+        self, response: HttpResponse, *, now: float, step: SendRequest | None = None
+    ) -> Token | TokenError | None:
+        """Report the response to the request in flight.
+
+        Args:
+          response: what the server answered.
+          now: when it arrived (UNIX seconds).
+          step: the :class:`SendRequest` it answers; a report for a request
+            that is no longer in flight is ignored. Without it, the report
+            applies to whatever is in flight.
+
+        Returns:
+          What the flow parsed from it, or None if the report was ignored.
+        """
+        t = self._tick(now)
+        if not self._is_current(step):
+            return None
+        result = self.flow.parse(response, now=now)
+        if isinstance(result, Token) and self._lifetime_end(result, now, t) <= t:
+            # Handing it out is impossible and fetching again would storm
+            # the server; most likely our clock or the server's is off.
+            result = MalformedResponse(
+                reason="the token expired before it arrived (is a clock off?)",
+                status=response.status,
+                content_type=response.header("content-type"),
+                snippet="",
+            )
+        self._settle(result, t)
+        return result
+
+    def receive_failure(
+        self, error: TokenError, *, now: float, step: SendRequest | None = None
+    ) -> None:
+        """Report that the request in flight failed without a response.
+
+        Args:
+          error: typically a :class:`~sansio_auth.TransportError`.
+          now: when it failed (UNIX seconds).
+          step: the :class:`SendRequest` that failed (see :meth:`receive`).
+        """
+        if not isinstance(error, TokenError):
+            raise TypeError("error must be a TokenError")
+        t = self._tick(now)
+        if self._is_current(step):
+            self._settle(error, t)
+
+    def abandon(self, step: SendRequest) -> None:
+        """Report that the sender of *step* was cancelled before it reported.
+
+        Adapters call this in a ``finally`` around every send; it does nothing
+        if the step was already reported. Another caller may fetch at once; a
+        refresh token sent in an abandoned refresh is dropped (see the module
+        notes on rotation).
+        """
+        if self._in_flight is None or step is not self._in_flight:
+            return
+        self._end_flight()
+        self._abandoned += 1
+        self._apply(SessionEvent.ABANDONED)
+
+    def invalidate(self, token: Token | str) -> bool:
+        """The API refused *token* (a 401): drop it if it is still current.
+
+        Many callers refused with the same old token cause one new fetch, not
+        one each. The refresh token is kept.
+
+        Args:
+          token: the :class:`~sansio_auth.Token`, or its access token string.
+
+        Returns:
+          Whether the current token was dropped.
+        """
+        access_token = token.access_token if isinstance(token, Token) else token
+        if self._token is None or access_token != self._token.access_token:
+            return False
+        self._token = self._use = None
+        self._deadline = self._refresh_at = -_INF
+        self._apply(SessionEvent.INVALIDATE)
+        return True
+
+    # -- the machinery ----------------------------------------------------
+
+    def _tick(self, now: float) -> float:
+        # The session clock moves by the forward steps of `now` only.
+        if not -_INF < now < _INF:
+            raise ValueError(
+                f"now must be a finite number of UNIX seconds, got {now!r}"
+            )
+        last = self._last_now
+        self._last_now = now
+        if last is not None and now > last:
+            self._clock += now - last
+        return self._clock
+
+    def _apply(self, event: SessionEvent) -> None:
+        # A pair the table lacks is a bug in this module: the KeyError names
+        # the state and the event.
+        self._state = TRANSITIONS[self._state, event]
+
+    def _is_current(self, step: SendRequest | None) -> bool:
+        return self._in_flight is not None and (step is None or step is self._in_flight)
+
+    def _send(self, t: float) -> SendRequest:
+        refresh = None
+        if self._refresh_token is not None:
+            refresh = self.flow.refresh_request(self._refresh_token)
+        request = self.flow.token_request() if refresh is None else refresh
+        self._fetch_id += 1
+        step = SendRequest(
+            request=request, refresh=refresh is not None, fetch_id=self._fetch_id
+        )
+        self._in_flight = step
+        self._sent_at = t
+        self._requests += 1
+        self._refreshes += refresh is not None
+        self._apply(SessionEvent.SEND)
+        return step
+
+    def _end_flight(self) -> bool:
+        # Returns whether it was a refresh; a refresh token whose refresh did
+        # not succeed is never sent again (the server may have rotated it).
+        step = self._in_flight
+        assert step is not None  # callers check _is_current first
+        self._in_flight = None
+        if step.refresh:
+            self._refresh_token = None
+            if self._token is not None and self._token.refresh_token is not None:
+                self._keep(attrs.evolve(self._token, refresh_token=None))
+        return step.refresh
+
+    def _lifetime_end(self, token: Token, now: float, t: float) -> float:
+        # The token's expiry in session time.
+        expires_at = token.expires_at
+        if expires_at is None and self.default_lifetime is not None:
+            expires_at = token.received_at + self.default_lifetime
+        return _INF if expires_at is None else t + (expires_at - now)
+
+    def _keep(self, token: Token) -> None:
+        self._token = token
+        self._use = UseToken(token=token)
+
+    def _settle(self, result: Token | TokenError, t: float) -> None:
+        if isinstance(result, Token):
+            assert self._in_flight is not None
+            was_refresh = self._in_flight.refresh
+            self._in_flight = None
+            if was_refresh and result.refresh_token is None:
+                result = attrs.evolve(result, refresh_token=self._refresh_token)
+            self._keep(result)
+            self._refresh_token = result.refresh_token
+            self._schedule(result, t)
+            self._attempts = 0
+            self._error = self._failed = None
+            self._apply(SessionEvent.TOKEN)
+            return
+        was_refresh = self._end_flight()
+        if (
+            was_refresh
+            and isinstance(result, OAuthError)
+            and result.error == "invalid_grant"
+        ):
+            self._apply(SessionEvent.REFRESH_REJECTED)
+            return
+        self._failures += 1
+        self._last_error = result
+        self._attempts += 1
+        if result.retryable and self._attempts < self.retry.max_attempts:
+            retry_after = (
+                result.retry_after
+                if isinstance(result, OAuthError | HttpError)
+                else None
+            )
+            self._retry_at = t + self.retry.delay(
+                self._attempts, retry_after, self._jitter
+            )
+            self._error = result
+            self._failed = None
+            self._apply(SessionEvent.RETRYABLE_FAILURE)
+        else:
+            self._attempts = 0
+            self._retry_at = t + self.retry.cooldown
+            self._error = result
+            self._failed = Failed(error=result)
+            self._apply(SessionEvent.FATAL_FAILURE)
+
+    def _schedule(self, token: Token, t: float) -> None:
+        end = self._lifetime_end(token, token.received_at, t)
+        if end == _INF:
+            self._deadline = self._refresh_at = _INF
+            return
+        lifetime = end - t  # expires_at - received_at; positive (receive checks)
+        self._deadline = end - min(self.leeway, lifetime / 4)
+        self._refresh_at = self._deadline - self.refresh_ahead * lifetime
