@@ -54,3 +54,22 @@ def test_readme_opens_with_the_setup_and_test_commands() -> None:
     assert any(line.startswith(test) for line in ci), (
         ".ci/run must run README's test command"
     )
+
+
+def test_the_lifecycle_diagram_is_generated_from_the_table() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_state_diagram", ROOT / "docs" / "make_state_diagram.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (ROOT / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+    generated = module.diagram()
+    assert f"```mermaid\n{generated}```\n" in page
+    # One edge per row of the table: the picture is the whole table.
+    from sansio_auth import TRANSITIONS
+
+    assert generated.count(" --> ") == len(TRANSITIONS) + 1
