@@ -76,6 +76,10 @@ __all__ = [
 ]
 
 _INF: Final = math.inf
+# A wait counts as over this close to its end: a caller that sleeps until an
+# `until` computed in floating point may wake a rounding error short of it,
+# and must not be told to wait again.
+_SLACK: Final = 1e-6
 
 
 class SessionState(enum.Enum):
@@ -310,7 +314,8 @@ class TokenSession:
       leeway: seconds before expiry from which a token is not handed out,
         bounded by a quarter of its lifetime.
       refresh_ahead: the fraction of the lifetime before that point from
-        which the first caller is sent to refresh (0 turns it off).
+        which the first caller is sent to refresh (0 turns it off; at most
+        0.5).
       retry: the :class:`RetryPolicy`.
       default_lifetime: the lifetime to assume for a token whose expiry is
         unknown; None to use such a token until it is invalidated.
@@ -372,9 +377,11 @@ class TokenSession:
         self.flow: Final = flow
         self.leeway: Final = _check_seconds("leeway", leeway)
         ahead = _check_seconds("refresh_ahead", refresh_ahead)
-        if ahead >= 1:
+        if ahead > 0.5:
+            # With the leeway (up to L/4) on top, more would put the refresh
+            # point at the token's arrival: a refresh on every call.
             raise ValueError(
-                f"refresh_ahead must be a fraction in [0, 1), got {ahead!r}"
+                f"refresh_ahead must be a fraction in [0, 0.5], got {ahead!r}"
             )
         self.refresh_ahead: Final = ahead
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -465,7 +472,7 @@ class TokenSession:
             use = None  # at or past D: never handed out
         state = self._state
         if state is SessionState.FETCHING:
-            if t < self._sent_at + self.fetch_timeout:
+            if t + _SLACK < self._sent_at + self.fetch_timeout:
                 if use is not None:
                     return use
                 return AwaitInFlight(
@@ -480,7 +487,7 @@ class TokenSession:
             )
             self._settle(lost, t)
             state = self._state
-        if state is not SessionState.IDLE and t < self._retry_at:
+        if state is not SessionState.IDLE and t + _SLACK < self._retry_at:
             # BACKOFF or FAILED, with time left to wait out; a still-usable
             # token is not taken away by a failed proactive refresh.
             if use is not None:
@@ -582,7 +589,11 @@ class TokenSession:
             )
         last = self._last_now
         self._last_now = now
-        if last is not None and now > last:
+        if last is None:
+            # Start at the caller's clock: until it steps back, the two are
+            # equal, and every `until` handed out is exactly a session time.
+            self._clock = now
+        elif now > last:
             self._clock += now - last
         return self._clock
 
