@@ -455,6 +455,24 @@ class TokenSession:
             f"refresh_token={'yes' if self._refresh_token else 'no'}>"
         )
 
+    def fresh_until(self, now: float) -> float:
+        """Until when the current token needs no decision, in the caller's clock.
+
+        Before its refresh point, :meth:`next_step` hands the current token
+        out with nothing to decide; adapters cache it until this time and skip
+        the session (and its lock) on the hot path. Read-only: it does not
+        move the session clock. Use it right after :meth:`next_step` returned
+        :class:`UseToken` for the same *now*, and only while *now* has not
+        gone backwards since (a cache that sees the clock go back must ask
+        the session again).
+
+        Returns:
+          A time in the caller's clock; ``-inf`` without a token.
+        """
+        if self._use is None:
+            return -_INF
+        return now + (self._refresh_at - self._clock)
+
     # -- inputs -----------------------------------------------------------
 
     def next_step(self, now: float) -> Step:

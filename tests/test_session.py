@@ -1406,3 +1406,17 @@ def test_the_public_names_of_the_lifecycle() -> None:
     ):
         assert name in sansio_auth.__all__
     assert AwaitInFlight().until == math.inf
+
+
+def test_fresh_until_is_the_refresh_point_in_the_callers_clock() -> None:
+    session = TokenSession(client_credentials(), leeway=30.0, refresh_ahead=0.1)
+    assert session.fresh_until(at(0)) == -math.inf  # no token yet
+    send = session.next_step(at(0))
+    assert isinstance(send, SendRequest)
+    session.receive(token_response("t1", expires_in=3600), now=at(0), step=send)
+    step = session.next_step(at(10))
+    assert isinstance(step, UseToken)
+    assert session.fresh_until(at(10)) == at(P)
+    # Up to that time the session hands the token out with nothing to decide.
+    assert session.next_step(at(P) - 0.001) is step
+    assert isinstance(session.next_step(at(P)), SendRequest)

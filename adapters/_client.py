@@ -1,0 +1,90 @@
+"""The TokenClient loop shared by the adapters: run the session's steps.
+
+Every decision is the session's. The clients only map its steps onto their
+world's primitives (a lock and a condition for threads, an event for tasks),
+send, report, and cache the token until the session's refresh point so that
+the hot path takes no lock and allocates nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable
+
+from sansio_auth import Flow, Token, TokenSession
+
+from ._common import FETCH_MARGIN, check_send_args
+
+Clock = Callable[[], float]
+
+
+class ClientBase:
+    """What the sync and async clients share: the session and the hot cache."""
+
+    __slots__ = (
+        "_clock",
+        "_hot",
+        "_session",
+        "max_response_bytes",
+        "ssl_context",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        timeout: float,
+        ssl_context: object,
+        max_response_bytes: int,
+        session: TokenSession | None,
+        clock: Clock,
+    ) -> None:
+        check_send_args(timeout, max_response_bytes)
+        if session is None:
+            session = TokenSession(
+                flow, jitter=random.random, fetch_timeout=timeout + FETCH_MARGIN
+            )
+        elif session.flow is not flow:
+            raise ValueError("session must be a TokenSession of the same flow")
+        if not callable(clock):
+            raise TypeError("clock must be a function returning UNIX seconds")
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+        self.max_response_bytes = max_response_bytes
+        self._session = session
+        self._clock = clock
+        # (token, cached at, fresh until), in the client's clock: valid while
+        # the clock is between the two, so a clock set back asks the session.
+        self._hot: tuple[Token, float, float] | None = None
+
+    @property
+    def session(self) -> TokenSession:
+        """The session deciding for this client."""
+        return self._session
+
+    def _cached(self) -> Token | None:
+        hot = self._hot
+        if hot is not None and hot[1] <= self._clock() < hot[2]:
+            return hot[0]
+        return None
+
+    def _cache(self, token: Token, now: float) -> None:
+        self._hot = (token, now, self._session.fresh_until(now))
+
+    def _drop(self, token: Token | str) -> None:
+        if self._session.invalidate(token):
+            self._hot = None
+
+
+def failure(error: BaseException) -> BaseException:
+    """A copy of the session's error to raise: one per caller, so that the
+    tracebacks of concurrent callers do not pile onto one object."""
+    return copy.copy(error)
+
+
+def wall_clock() -> float:
+    """The default clock: UNIX seconds."""
+    return time.time()

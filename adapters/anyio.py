@@ -1,0 +1,147 @@
+"""The anyio adapter: ``send`` over anyio's TCP and TLS streams, through h11.
+
+Runs on anyio's asyncio and trio backends alike. Proxies: the async adapters
+connect directly and ignore the proxy environment variables (use the urllib
+adapter behind a proxy).
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import anyio
+import anyio.abc
+
+from sansio_auth import Flow, HttpRequest, HttpResponse, TokenSession, TransportError
+
+from ._async import AsyncClientBase
+from ._common import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    check_send_args,
+    default_ssl_context,
+    target,
+    timeout_error,
+    transport_error,
+)
+from ._h11 import Exchange
+
+__all__ = ["TokenClient", "send"]
+
+
+async def send(
+    request: HttpRequest,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    ssl_context: ssl.SSLContext | None = None,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+) -> HttpResponse:
+    """Send *request* and return the response, whatever its status.
+
+    Args:
+      request: what to send.
+      timeout: seconds the whole exchange may take.
+      ssl_context: for a private CA; the default verifies against the
+        system trust store.
+      max_response_bytes: the largest body read; a larger one is an error.
+
+    Returns:
+      The response; a 3xx is returned, never followed.
+
+    Raises:
+      TransportError: the exchange failed (refused, DNS, TLS verification,
+        timeout, reset, body too large, malformed HTTP).
+    """
+    check_send_args(timeout, max_response_bytes)
+    where = target(request)
+    name = f"{where.host}:{where.port}"
+    exchange = Exchange(request, where, max_response_bytes=max_response_bytes)
+    with anyio.move_on_after(timeout):
+        try:
+            stream: anyio.abc.ByteStream
+            if where.https:
+                # Not "standard compatible": servers that close an HTTP/1.1
+                # connection without a TLS close_notify are the norm.
+                stream = await anyio.connect_tcp(
+                    where.host,
+                    where.port,
+                    ssl_context=ssl_context or default_ssl_context(),
+                    tls_hostname=where.host,
+                    tls_standard_compatible=False,
+                )
+            else:
+                stream = await anyio.connect_tcp(where.host, where.port)
+            async with stream:
+                await stream.send(exchange.bytes_to_send())
+                while True:
+                    try:
+                        data = await stream.receive(65536)
+                    except anyio.EndOfStream:
+                        data = b""
+                    response = exchange.receive(data)
+                    if response is not None:
+                        return response
+        except TransportError:
+            raise
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise transport_error(exc, name) from None
+    raise timeout_error(timeout, name)
+
+
+class TokenClient(AsyncClientBase):
+    """Tokens for one flow, shared safely between tasks (asyncio or trio).
+
+    Concurrent callers make one request; the others wait on an event. A
+    fetching task that is cancelled reports it, so that the others go on.
+    Building one needs no running event loop.
+
+    Args:
+      flow: how to get a token.
+      timeout: seconds each request may take.
+      ssl_context: for a private CA.
+      max_response_bytes: the largest token response read.
+      session: a :class:`~sansio_auth.TokenSession` of *flow* to use.
+      clock: returns UNIX seconds; tests pass a fake one.
+    """
+
+    __slots__ = ()
+
+    _send = staticmethod(send)
+    _new_event = staticmethod(anyio.Event)
+    _sleep = staticmethod(anyio.sleep)
+    _move_on_after = staticmethod(anyio.move_on_after)
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        session: TokenSession | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            flow,
+            timeout=timeout,
+            ssl_context=ssl_context,
+            max_response_bytes=max_response_bytes,
+            session=session,
+            clock=clock,
+        )
+        self._init_async()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None

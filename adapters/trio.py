@@ -1,0 +1,141 @@
+"""The trio adapter: ``send`` over trio's own TCP and TLS streams, through h11.
+
+``send`` and :class:`TokenClient` are coroutines to call from trio. Proxies:
+the async adapters connect directly and ignore the proxy environment
+variables (use the urllib adapter behind a proxy).
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import trio
+
+from sansio_auth import Flow, HttpRequest, HttpResponse, TokenSession, TransportError
+
+from ._async import AsyncClientBase
+from ._common import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    check_send_args,
+    default_ssl_context,
+    target,
+    timeout_error,
+    transport_error,
+)
+from ._h11 import Exchange
+
+__all__ = ["TokenClient", "send"]
+
+
+async def send(
+    request: HttpRequest,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    ssl_context: ssl.SSLContext | None = None,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+) -> HttpResponse:
+    """Send *request* and return the response, whatever its status.
+
+    Args:
+      request: what to send.
+      timeout: seconds the whole exchange may take.
+      ssl_context: for a private CA; the default verifies against the
+        system trust store.
+      max_response_bytes: the largest body read; a larger one is an error.
+
+    Returns:
+      The response; a 3xx is returned, never followed.
+
+    Raises:
+      TransportError: the exchange failed (refused, DNS, TLS verification,
+        timeout, reset, body too large, malformed HTTP).
+    """
+    check_send_args(timeout, max_response_bytes)
+    where = target(request)
+    name = f"{where.host}:{where.port}"
+    exchange = Exchange(request, where, max_response_bytes=max_response_bytes)
+    with trio.move_on_after(timeout):
+        try:
+            stream: trio.abc.Stream = await trio.open_tcp_stream(where.host, where.port)
+            try:
+                if where.https:
+                    tls = trio.SSLStream(
+                        stream,
+                        ssl_context or default_ssl_context(),
+                        server_hostname=where.host,
+                        https_compatible=True,
+                    )
+                    stream = tls
+                    await tls.do_handshake()
+                await stream.send_all(exchange.bytes_to_send())
+                while True:
+                    response = exchange.receive(await stream.receive_some(65536))
+                    if response is not None:
+                        return response
+            finally:
+                await trio.aclose_forcefully(stream)
+        except TransportError:
+            raise
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise transport_error(exc, name) from None
+    raise timeout_error(timeout, name)
+
+
+class TokenClient(AsyncClientBase):
+    """Tokens for one flow, shared safely between trio tasks.
+
+    Concurrent callers make one request; the others wait on an event. A
+    fetching task that is cancelled reports it, so that the others go on.
+    Building one needs no running event loop.
+
+    Args:
+      flow: how to get a token.
+      timeout: seconds each request may take.
+      ssl_context: for a private CA.
+      max_response_bytes: the largest token response read.
+      session: a :class:`~sansio_auth.TokenSession` of *flow* to use.
+      clock: returns UNIX seconds; tests pass a fake one.
+    """
+
+    __slots__ = ()
+
+    _send = staticmethod(send)
+    _new_event = staticmethod(trio.Event)
+    _sleep = staticmethod(trio.sleep)
+    _move_on_after = staticmethod(trio.move_on_after)
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        session: TokenSession | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            flow,
+            timeout=timeout,
+            ssl_context=ssl_context,
+            max_response_bytes=max_response_bytes,
+            session=session,
+            clock=clock,
+        )
+        self._init_async()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None

@@ -1,0 +1,311 @@
+"""The sync adapter: ``send`` over ``urllib.request``, and a thread-safe TokenClient.
+
+``send`` builds its own opener with only the handlers a token POST wants:
+proxies from the standard environment variables (``https_proxy``,
+``no_proxy``; HTTPS goes through a CONNECT tunnel), HTTP and verified HTTPS.
+There is no redirect handler, so a 3xx comes back as a response and the
+secret is never re-posted to wherever it points, and no error processor, so a
+4xx or 5xx is a response too. A watchdog bounds the whole exchange by
+``timeout``, since urllib's own timeout bounds each socket operation only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from sansio_auth import (
+    AwaitInFlight,
+    Backoff,
+    Failed,
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    SendRequest,
+    Token,
+    TokenSession,
+    TransportError,
+    UseToken,
+)
+
+from ._client import ClientBase, failure
+from ._common import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    check_send_args,
+    default_ssl_context,
+    log_result,
+    log_step,
+    target,
+    timeout_error,
+    transport_error,
+)
+
+__all__ = ["TokenClient", "send"]
+
+
+class _Connections:
+    """The connections an opener made, so the watchdog can cut them."""
+
+    def __init__(self) -> None:
+        self.made: list[http.client.HTTPConnection] = []
+        self.expired = threading.Event()
+
+    def factory(self, cls: type[http.client.HTTPConnection]) -> Callable[..., Any]:
+        def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+            conn = cls(host, **kwargs)
+            self.made.append(conn)
+            return conn
+
+        return make
+
+    def cut(self) -> None:
+        self.expired.set()
+        for conn in self.made:
+            sock = conn.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, connections: _Connections) -> None:
+        super().__init__()
+        self._connections = connections
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connections.factory(http.client.HTTPConnection), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, connections: _Connections, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self._connections = connections
+        self._ctx = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(
+            self._connections.factory(http.client.HTTPSConnection),
+            req,
+            context=self._ctx,
+        )
+
+
+def _opener(
+    connections: _Connections, context: ssl.SSLContext
+) -> urllib.request.OpenerDirector:
+    opener = urllib.request.OpenerDirector()
+    # No HTTPRedirectHandler and no HTTPErrorProcessor: every status is a
+    # response, and nothing is followed.
+    for handler in (
+        urllib.request.ProxyHandler(),  # the standard environment variables
+        _HTTPHandler(connections),
+        _HTTPSHandler(connections, context),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def send(
+    request: HttpRequest,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    ssl_context: ssl.SSLContext | None = None,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+) -> HttpResponse:
+    """Send *request* and return the response, whatever its status.
+
+    Args:
+      request: what to send.
+      timeout: seconds the whole exchange may take.
+      ssl_context: for a private CA; the default verifies against the
+        system trust store.
+      max_response_bytes: the largest body read; a larger one is an error.
+
+    Returns:
+      The response; a 3xx is returned, never followed.
+
+    Raises:
+      TransportError: the exchange failed (refused, DNS, TLS verification,
+        timeout, reset, body too large, malformed HTTP).
+    """
+    check_send_args(timeout, max_response_bytes)
+    dest = target(request)  # refuses any scheme but http and https
+    where = f"{dest.host}:{dest.port}"
+    connections = _Connections()
+    opener = _opener(connections, ssl_context or default_ssl_context())
+    # An empty body goes as None: urllib would add a form Content-Type.
+    req = urllib.request.Request(  # noqa: S310
+        request.url,
+        data=request.body or None,
+        headers=dict(request.headers),
+        method=request.method,
+    )
+    watchdog = threading.Timer(timeout, connections.cut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        with opener.open(req, timeout=timeout) as raw:
+            body = raw.read(max_response_bytes + 1)
+            if len(body) > max_response_bytes:
+                raise TransportError(
+                    reason=f"response body over the {max_response_bytes}-byte limit",
+                    retryable=False,
+                )
+            return HttpResponse(
+                status=raw.status, headers=tuple(raw.getheaders()), body=body
+            )
+    except TransportError:
+        raise
+    except http.client.IncompleteRead as exc:
+        if connections.expired.is_set():
+            raise timeout_error(timeout, where) from None
+        raise TransportError(
+            reason=f"connection to {where} closed before the response was complete "
+            f"(truncated body: {len(exc.partial)} bytes)",
+            retryable=True,
+        ) from None
+    except (OSError, http.client.HTTPException, urllib.error.URLError) as exc:
+        if connections.expired.is_set() or _is_timeout(exc):
+            raise timeout_error(timeout, where) from None
+        if isinstance(exc, http.client.RemoteDisconnected):
+            raise TransportError(
+                reason=f"connection to {where} closed before a response", retryable=True
+            ) from None
+        if isinstance(exc, http.client.HTTPException):
+            raise TransportError(
+                reason=f"malformed HTTP response from {where}: {type(exc).__name__}",
+                retryable=True,
+            ) from None
+        raise transport_error(exc, where) from None
+    finally:
+        watchdog.cancel()
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    reason = getattr(exc, "reason", None)
+    return isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError)
+
+
+class TokenClient(ClientBase):
+    """Tokens for one flow, shared safely between threads.
+
+    Concurrent callers make one request (the session's single flight); the
+    others wait on a condition. A caller interrupted while fetching
+    (``KeyboardInterrupt``) reports it, so that the others go on. A usable
+    token is returned without taking the lock.
+
+    Args:
+      flow: how to get a token.
+      timeout: seconds each request may take.
+      ssl_context: for a private CA.
+      max_response_bytes: the largest token response read.
+      session: a :class:`~sansio_auth.TokenSession` of *flow* to use (its
+        policy); by default one with jittered backoff.
+      clock: returns UNIX seconds; tests pass a fake one.
+    """
+
+    __slots__ = ("_cond", "_lock")
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        session: TokenSession | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            flow,
+            timeout=timeout,
+            ssl_context=ssl_context,
+            max_response_bytes=max_response_bytes,
+            session=session,
+            clock=clock,
+        )
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+
+    def token(self) -> Token:
+        """A usable token, fetching one if needed.
+
+        Raises:
+          TokenError: the session gave up (see its retry policy).
+        """
+        cached = self._cached()
+        if cached is not None:
+            return cached
+        while True:
+            with self._lock:
+                now = self._clock()
+                step = self._session.next_step(now)
+                log_step(step)
+                if isinstance(step, UseToken):
+                    self._cache(step.token, now)
+                    return step.token
+                if isinstance(step, AwaitInFlight):
+                    self._cond.wait(max(0.0, step.until - now))
+                    continue
+                if isinstance(step, Failed):
+                    raise failure(step.error)
+            if isinstance(step, Backoff):
+                time.sleep(max(0.0, step.until - self._clock()))
+                continue
+            self._fetch(step)
+
+    def _fetch(self, step: SendRequest) -> None:
+        result: object = None
+        try:
+            try:
+                response = send(
+                    step.request,
+                    timeout=self.timeout,
+                    ssl_context=self.ssl_context,  # type: ignore[arg-type]
+                    max_response_bytes=self.max_response_bytes,
+                )
+            except TransportError as exc:
+                with self._lock:
+                    self._session.receive_failure(exc, now=self._clock(), step=step)
+                result = exc
+            else:
+                with self._lock:
+                    result = self._session.receive(
+                        response, now=self._clock(), step=step
+                    )
+        finally:
+            with self._lock:
+                self._session.abandon(step)  # a no-op once reported
+                self._cond.notify_all()
+            log_result(step.request.url, result)
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for a usable token."""
+        return self.token().authorization()
+
+    def invalidate(self, token: Token | str) -> None:
+        """The API refused *token* (a 401): the next call fetches a new one,
+        unless another caller already did. Never blocks for long."""
+        with self._lock:
+            self._drop(token)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None

@@ -1,0 +1,243 @@
+"""A real HTTP/1.1 server on 127.0.0.1 for adapter tests, with scripted faults.
+
+Each connection gets the next scripted :class:`Reply` (the last one repeats).
+The server parses requests with h11 (as a server), records them, and can
+misbehave the ways networks do: reset mid-body, promise a longer body than
+it sends, never answer, answer slowly. TLS uses certificates from a
+``trustme`` CA. Threads, so it serves sync and async clients alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Literal, Self
+
+import attrs
+import h11
+import trustme
+
+Fault = Literal[
+    "reset_mid_body", "short_body", "hang", "close_without_answer", "garbage"
+]
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    """What the server answers one request with."""
+
+    status: int = 200
+    headers: Sequence[tuple[str, str]] = (("Content-Type", "application/json"),)
+    body: bytes = b""
+    chunked: bool = False
+    """Send the body with chunked transfer coding instead of Content-Length."""
+    delay: float = 0.0
+    """Seconds to wait before answering."""
+    fault: Fault | None = None
+
+
+def token_reply(
+    access_token: str = "tok-1",
+    *,
+    expires_in: int | None = 3600,
+    refresh_token: str | None = None,
+    status: int = 200,
+    delay: float = 0.0,
+) -> Reply:
+    """A JSON token answer."""
+    import json
+
+    data: dict[str, object] = {"access_token": access_token, "token_type": "Bearer"}
+    if expires_in is not None:
+        data["expires_in"] = expires_in
+    if refresh_token is not None:
+        data["refresh_token"] = refresh_token
+    return Reply(status=status, body=json.dumps(data).encode(), delay=delay)
+
+
+@attrs.frozen(kw_only=True)
+class Received:
+    """A request as the server got it."""
+
+    method: str
+    target: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class Server:
+    """A scripted HTTP server on 127.0.0.1; use as a context manager."""
+
+    def __init__(
+        self,
+        replies: Sequence[Reply] | Callable[[Received], Reply] = (Reply(),),
+        *,
+        ca: trustme.CA | None = None,
+    ) -> None:
+        self._script = replies
+        self._index = 0
+        self.requests: list[Received] = []
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.2)
+        self.port: int = self._sock.getsockname()[1]
+        self._tls: ssl.SSLContext | None = None
+        if ca is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._tls)
+        self.scheme = "https" if ca is not None else "http"
+
+    def url(self, path: str = "/token", host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}{path}"
+
+    def __enter__(self) -> Self:
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._sock.close()
+
+    def _next_reply(self, received: Received) -> Reply:
+        with self._lock:
+            self.requests.append(received)
+            if callable(self._script):
+                return self._script(received)
+            replies = self._script
+            reply = replies[min(self._index, len(replies) - 1)]
+            self._index += 1
+            return reply
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _serve(self, raw: socket.socket) -> None:
+        raw.settimeout(5)
+        conn: socket.socket = raw
+        try:
+            if self._tls is not None:
+                try:
+                    conn = self._tls.wrap_socket(raw, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # the client refused our certificate
+            received = self._read_request(conn)
+            if received is None:
+                return
+            reply = self._next_reply(received)
+            self._answer(conn, reply)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _read_request(self, conn: socket.socket) -> Received | None:
+        h11_conn = h11.Connection(h11.SERVER)
+        request: h11.Request | None = None
+        body = b""
+        while True:
+            event = h11_conn.next_event()
+            if event is h11.NEED_DATA:
+                data = conn.recv(65536)
+                h11_conn.receive_data(data)
+                if not data and request is None:
+                    return None
+                continue
+            if isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert request is not None
+                return Received(
+                    method=request.method.decode(),
+                    target=request.target.decode(),
+                    headers=tuple(
+                        (k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in request.headers.raw_items()
+                    ),
+                    body=body,
+                )
+            else:  # ConnectionClosed and the like
+                return None
+
+    def _answer(self, conn: socket.socket, reply: Reply) -> None:
+        if reply.delay and self._stop.wait(reply.delay):
+            return
+        if reply.fault == "hang":
+            self._stop.wait(60)
+            return
+        if reply.fault == "close_without_answer":
+            return
+        if reply.fault == "garbage":
+            conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            return
+        head = f"HTTP/1.1 {reply.status} Whatever\r\n"
+        for name, value in reply.headers:
+            head += f"{name}: {value}\r\n"
+        body = reply.body
+        if reply.chunked:
+            head += "Transfer-Encoding: chunked\r\n"
+        elif reply.fault == "short_body":
+            head += f"Content-Length: {len(body) + 100}\r\n"
+        else:
+            head += f"Content-Length: {len(body)}\r\n"
+        head += "Connection: close\r\n\r\n"
+        conn.sendall(head.encode("latin-1"))
+        if reply.fault == "reset_mid_body":
+            conn.sendall(body[: len(body) // 2])
+            time.sleep(0.05)
+            # SO_LINGER with a zero timeout makes close() send a RST.
+            conn.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            conn.close()
+            return
+        if reply.chunked:
+            for i in range(0, len(body), 7):
+                piece = body[i : i + 7]
+                conn.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            conn.sendall(b"0\r\n\r\n")
+        else:
+            conn.sendall(body)
+
+
+@contextmanager
+def serving(
+    replies: Sequence[Reply] | Callable[[Received], Reply] = (Reply(),),
+    *,
+    ca: trustme.CA | None = None,
+) -> Iterator[Server]:
+    """A :class:`Server`, started and stopped around the block."""
+    with Server(replies, ca=ca) as server:
+        yield server
