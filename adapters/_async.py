@@ -22,7 +22,7 @@ from sansio_auth import (
 )
 
 from ._client import ClientBase, failure
-from ._common import log_result, log_step
+from ._common import log_response, log_result, log_step
 
 
 class Event(Protocol):
@@ -92,6 +92,7 @@ class AsyncClientBase(ClientBase):
                 self._session.receive_failure(exc, now=self._clock(), step=step)
                 result = exc
             else:
+                log_response(step.request.url, response.status)
                 result = self._session.receive(response, now=self._clock(), step=step)
         finally:
             # Cancelled or crashed: say so, so that the others go on.

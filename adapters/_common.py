@@ -91,6 +91,11 @@ def log_step(step: Step) -> None:
         logger.debug("session step: %s", type(step).__name__)
 
 
+def log_response(url: str, status: int) -> None:
+    """Log the status a token request got back."""
+    logger.debug("received HTTP %d from %s", status, url)
+
+
 def log_result(url: str, result: object) -> None:
     """Log the outcome of a request, by kind and status only."""
     if not logger.isEnabledFor(logging.DEBUG):

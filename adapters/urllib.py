@@ -43,6 +43,7 @@ from ._common import (
     DEFAULT_TIMEOUT,
     check_send_args,
     default_ssl_context,
+    log_response,
     log_result,
     log_step,
     target,
@@ -58,20 +59,32 @@ class _Connections:
 
     def __init__(self) -> None:
         self.made: list[http.client.HTTPConnection] = []
+        # The sockets connected, kept: urllib drops the connection's reference
+        # (conn.sock = None) once the head is read, but the body is read from
+        # the same socket and the watchdog must be able to cut it too.
+        self.sockets: list[socket.socket] = []
         self.expired = threading.Event()
 
     def factory(self, cls: type[http.client.HTTPConnection]) -> Callable[..., Any]:
         def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
             conn = cls(host, **kwargs)
             self.made.append(conn)
+            connect = conn.connect
+
+            def connect_and_keep() -> None:
+                connect()
+                self.sockets.append(conn.sock)
+                if self.expired.is_set():
+                    self.cut()
+
+            conn.connect = connect_and_keep  # type: ignore[method-assign]
             return conn
 
         return make
 
     def cut(self) -> None:
         self.expired.set()
-        for conn in self.made:
-            sock = conn.sock
+        for sock in [conn.sock for conn in self.made] + self.sockets:
             if sock is not None:
                 with contextlib.suppress(OSError):  # already closed
                     sock.shutdown(socket.SHUT_RDWR)
@@ -155,11 +168,24 @@ def send(
     watchdog.start()
     try:
         with opener.open(req, timeout=timeout) as raw:
+            if raw.headers.defects:  # a line in the head that is not a header
+                raise TransportError(
+                    reason=f"malformed HTTP response from {where}: bad header line",
+                    retryable=True,
+                )
             body = raw.read(max_response_bytes + 1)
             if len(body) > max_response_bytes:
                 raise TransportError(
                     reason=f"response body over the {max_response_bytes}-byte limit",
                     retryable=False,
+                )
+            if connections.expired.is_set():  # the watchdog ended the body
+                raise timeout_error(timeout, where)
+            if raw.length:  # read(amt) returns short, silently, at EOF
+                raise TransportError(
+                    reason=f"connection to {where} closed before the response was "
+                    f"complete (truncated body: {len(body)} bytes)",
+                    retryable=True,
                 )
             return HttpResponse(
                 status=raw.status, headers=tuple(raw.getheaders()), body=body
@@ -279,6 +305,7 @@ class TokenClient(ClientBase):
                     self._session.receive_failure(exc, now=self._clock(), step=step)
                 result = exc
             else:
+                log_response(step.request.url, response.status)
                 with self._lock:
                     result = self._session.receive(
                         response, now=self._clock(), step=step

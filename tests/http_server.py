@@ -3,8 +3,15 @@
 Each connection gets the next scripted :class:`Reply` (the last one repeats).
 The server parses requests with h11 (as a server), records them, and can
 misbehave the ways networks do: reset mid-body, promise a longer body than
-it sends, never answer, answer slowly. TLS uses certificates from a
+it sends, never answer, answer slowly, trickle the body, stream a body that
+never ends, or send raw bytes that are not HTTP. TLS uses certificates from a
 ``trustme`` CA. Threads, so it serves sync and async clients alike.
+
+A :class:`Server` is also a plain HTTP proxy for ``http://`` URLs: a client
+sends it the absolute-form request (``POST http://host/path``), which it
+records and answers like any other. :class:`TunnelProxy` is the proxy for
+``https://`` URLs: it records each ``CONNECT`` and relays the bytes, so TLS
+runs end to end between the client and the server behind it.
 """
 
 from __future__ import annotations
@@ -24,8 +31,27 @@ import h11
 import trustme
 
 Fault = Literal[
-    "reset_mid_body", "short_body", "hang", "close_without_answer", "garbage"
+    "reset_mid_body",
+    "short_body",
+    "hang",
+    "close_without_answer",
+    "garbage",
+    "trickle_body",
+    "endless_body",
+    "raw",
 ]
+"""How a reply misbehaves.
+
+- ``reset_mid_body``: half the body, then a TCP RST.
+- ``short_body``: a ``Content-Length`` 100 bytes longer than the body sent.
+- ``hang``: read the request, never answer (until the server stops).
+- ``close_without_answer``: read the request, close the connection.
+- ``garbage``: bytes that are not an HTTP response.
+- ``trickle_body``: the head at once, then the body one byte every 0.1 s.
+- ``endless_body``: the head, then body bytes until the client goes away
+  (chunked if ``chunked``, else under a 1 TiB ``Content-Length``).
+- ``raw``: ``body`` is sent verbatim as the whole response, head included.
+"""
 
 
 @attrs.frozen(kw_only=True)
@@ -37,6 +63,8 @@ class Reply:
     body: bytes = b""
     chunked: bool = False
     """Send the body with chunked transfer coding instead of Content-Length."""
+    chunk_size: int = 7
+    """Bytes per chunk when ``chunked`` (small, to exercise buffering)."""
     delay: float = 0.0
     """Seconds to wait before answering."""
     fault: Fault | None = None
@@ -113,6 +141,10 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        # Wakes the accept loop at once (accept fails) instead of at its
+        # next poll, so a test does not wait for it.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         for thread in self._threads:
             thread.join(timeout=5)
         self._sock.close()
@@ -202,12 +234,17 @@ class Server:
         if reply.fault == "garbage":
             conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
             return
+        if reply.fault == "raw":
+            conn.sendall(reply.body)
+            return
         head = f"HTTP/1.1 {reply.status} Whatever\r\n"
         for name, value in reply.headers:
             head += f"{name}: {value}\r\n"
         body = reply.body
         if reply.chunked:
             head += "Transfer-Encoding: chunked\r\n"
+        elif reply.fault == "endless_body":
+            head += f"Content-Length: {1 << 40}\r\n"
         elif reply.fault == "short_body":
             head += f"Content-Length: {len(body) + 100}\r\n"
         else:
@@ -223,13 +260,135 @@ class Server:
             )
             conn.close()
             return
+        if reply.fault == "trickle_body":
+            for i in range(len(body)):
+                if self._stop.wait(0.1):
+                    return
+                conn.sendall(body[i : i + 1])
+            return
+        if reply.fault == "endless_body":
+            self._send_endlessly(conn, chunked=reply.chunked)
+            return
         if reply.chunked:
-            for i in range(0, len(body), 7):
-                piece = body[i : i + 7]
+            size = max(1, reply.chunk_size)
+            for i in range(0, len(body), size):
+                piece = body[i : i + size]
                 conn.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
             conn.sendall(b"0\r\n\r\n")
         else:
             conn.sendall(body)
+
+    def _send_endlessly(self, conn: socket.socket, *, chunked: bool) -> None:
+        # Until the client closes (sendall raises) or the server stops.
+        piece = b"x" * 65536
+        frame = f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece
+        while not self._stop.is_set():
+            conn.sendall(frame)
+
+
+class TunnelProxy:
+    """An HTTP proxy on 127.0.0.1 for ``https_proxy``: ``CONNECT`` tunnels only.
+
+    Records each ``CONNECT`` target (``host:port``) in :attr:`targets`, opens
+    a TCP connection there, answers ``200`` and relays bytes both ways until
+    either side closes. Any other method gets a ``405``. Use as a context
+    manager.
+    """
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.2)
+        self.port: int = self._sock.getsockname()[1]
+
+    def url(self) -> str:
+        """The proxy URL, for ``https_proxy``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Self:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        self._sock.close()
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        with self._lock:
+            self._threads.append(thread)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._spawn(self._serve, conn)
+
+    def _serve(self, client: socket.socket) -> None:
+        client.settimeout(5)
+        upstream: socket.socket | None = None
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                data = client.recv(65536)
+                if not data:
+                    return
+                head += data
+            head, _, rest = head.partition(b"\r\n\r\n")
+            method, _, remainder = head.split(b"\r\n", 1)[0].partition(b" ")
+            authority = remainder.partition(b" ")[0].decode("latin-1")
+            if method != b"CONNECT":
+                client.sendall(
+                    b"HTTP/1.1 405 Method Not Allowed\r\n"
+                    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                return
+            with self._lock:
+                self.targets.append(authority)
+            host, _, port = authority.rpartition(":")
+            upstream = socket.create_connection((host.strip("[]"), int(port)), 5)
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if rest:
+                upstream.sendall(rest)
+            done = threading.Event()
+            self._spawn(self._pipe, upstream, client, done)
+            self._pipe(client, upstream, threading.Event())
+            done.wait(5)
+        except (OSError, ValueError):
+            pass
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.close()
+
+    def _pipe(
+        self, source: socket.socket, sink: socket.socket, done: threading.Event
+    ) -> None:
+        try:
+            while not self._stop.is_set():
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+            done.set()
 
 
 @contextmanager
