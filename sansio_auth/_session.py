@@ -505,6 +505,8 @@ class TokenSession:
             )
             self._settle(lost, t)
             state = self._state
+            if use is not None:
+                use = self._use  # a lost refresh dropped the refresh token
         if state is not SessionState.IDLE and t + _SLACK < self._retry_at:
             # BACKOFF or FAILED, with time left to wait out; a still-usable
             # token is not taken away by a failed proactive refresh.
@@ -529,7 +531,9 @@ class TokenSession:
             applies to whatever is in flight.
 
         Returns:
-          What the flow parsed from it, or None if the report was ignored.
+          What the flow parsed from it (a token as the session keeps it:
+          after a refresh answer without a ``refresh_token``, with the old
+          one), or None if the report was ignored.
         """
         t = self._tick(now)
         if not self._is_current(step):
@@ -545,7 +549,9 @@ class TokenSession:
                 snippet="",
             )
         self._settle(result, t)
-        return result
+        # A token as the session keeps it: a refresh answer without a
+        # refresh_token carries the old one.
+        return self._token if isinstance(result, Token) else result
 
     def receive_failure(
         self, error: TokenError, *, now: float, step: SendRequest | None = None
