@@ -6,23 +6,34 @@ The two differ only in their primitives (event, sleep, timeout scope) and in
 
 from __future__ import annotations
 
+import ssl
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from sansio_auth import (
     AwaitInFlight,
     Backoff,
     Failed,
+    Flow,
     HttpResponse,
     SendRequest,
     Token,
+    TokenSession,
     TransportError,
     UseToken,
 )
 
 from ._client import ClientBase, failure
-from ._common import log_response, log_result, log_step
+from ._common import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    log_response,
+    log_result,
+    log_step,
+)
 
 
 class Event(Protocol):
@@ -41,10 +52,38 @@ class AsyncClientBase(ClientBase):
     _sleep: Callable[[float], Awaitable[None]]
     _move_on_after: Callable[[float], AbstractContextManager[Any]]
 
-    def _init_async(self) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        session: TokenSession | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            flow,
+            timeout=timeout,
+            ssl_context=ssl_context,
+            max_response_bytes=max_response_bytes,
+            session=session,
+            clock=clock,
+        )
         # Created when first needed: anyio's Event wants a running loop, and
         # building a client must not.
         self._event: Event | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
 
     async def token(self) -> Token:
         """A usable token, fetching one if needed.

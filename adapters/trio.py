@@ -8,14 +8,10 @@ variables (use the urllib adapter behind a proxy).
 from __future__ import annotations
 
 import ssl
-import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 import trio
 
-from sansio_auth import Flow, HttpRequest, HttpResponse, TokenSession, TransportError
+from sansio_auth import HttpRequest, HttpResponse, TransportError
 
 from ._async import AsyncClientBase
 from ._common import (
@@ -108,34 +104,3 @@ class TokenClient(AsyncClientBase):
     _new_event = staticmethod(trio.Event)
     _sleep = staticmethod(trio.sleep)
     _move_on_after = staticmethod(trio.move_on_after)
-
-    def __init__(
-        self,
-        flow: Flow,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        ssl_context: ssl.SSLContext | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        session: TokenSession | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            flow,
-            timeout=timeout,
-            ssl_context=ssl_context,
-            max_response_bytes=max_response_bytes,
-            session=session,
-            clock=clock,
-        )
-        self._init_async()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
