@@ -6,6 +6,10 @@ import os
 
 from hypothesis import settings
 
+# The package's pytest plugin (the token_server fixture), loaded here rather
+# than through its entry point; see addopts in pyproject.toml.
+pytest_plugins = ["sansio_auth.adapters.pytest_plugin"]
+
 # Tests never assert on time, and hypothesis's per-example deadline is a
 # timing assertion: on a noisy machine it fails tests that are right. CI
 # (CI=true) also runs derandomized, so a red run is reproducible.

@@ -672,3 +672,34 @@ def test_smartdocumentor_documented_error() -> None:
     )
     assert not result.retryable
     assert "sd secret&=" not in repr(flow)
+
+
+def test_smartconnect_token_url_overrides_the_regions() -> None:
+    flow = smartconnect(
+        region="EU",
+        username="u@example.com",
+        password="pw",
+        client_id="cid",
+        client_secret="cs",
+        token_url="http://127.0.0.1:8080/smartconnect/EU/token",
+    )
+    assert flow.token_url == "http://127.0.0.1:8080/smartconnect/EU/token"
+    # The region is still checked, and the URL rule still holds.
+    with pytest.raises(ValueError, match="region"):
+        smartconnect(
+            region="MARS",
+            username="u",
+            password="p",
+            client_id="c",
+            client_secret="s",
+            token_url="https://a.example/token",
+        )
+    with pytest.raises(ValueError, match="token_url"):
+        smartconnect(
+            region="EU",
+            username="u",
+            password="p",
+            client_id="c",
+            client_secret="s",
+            token_url="http://auth.example/token",
+        )

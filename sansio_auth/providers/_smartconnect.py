@@ -29,7 +29,13 @@ SMARTCONNECT_REGIONS: Mapping[str, str] = MappingProxyType(
 
 
 def smartconnect(
-    *, region: str, username: str, password: str, client_id: str, client_secret: str
+    *,
+    region: str,
+    username: str,
+    password: str,
+    client_id: str,
+    client_secret: str,
+    token_url: str | None = None,
 ) -> PasswordGrant:
     """The SmartConnect token flow for *region*.
 
@@ -39,6 +45,8 @@ def smartconnect(
       password: the user's password.
       client_id: the REST application registration's client id.
       client_secret: its client secret.
+      token_url: another token URL than the region's (a staging or local
+        server); the region is still checked.
 
     Returns:
       A :class:`~sansio_auth.PasswordGrant` with the credentials in the body.
@@ -54,7 +62,7 @@ def smartconnect(
             f"unknown SmartConnect region {region!r}; valid regions: {valid}"
         )
     return PasswordGrant(
-        token_url=SMARTCONNECT_REGIONS[key],
+        token_url=SMARTCONNECT_REGIONS[key] if token_url is None else token_url,
         username=username,
         password=password,
         client_id=client_id,

@@ -1,0 +1,970 @@
+"""The local token server (``sansio_auth.adapters.server``), driven two ways.
+
+With the library: each vendor's flow, built with the server's URLs, through
+the adapters' ``send`` and ``TokenClient``, so the server is checked against
+the library and the library against a server as strict as the vendors. And
+with plain ``urllib.request`` requests, to check that the server refuses what
+a vendor would refuse, with the right status and body.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import anyio
+import pytest
+import trio
+import trustme
+
+from sansio_auth import (
+    ClientCredentials,
+    Flow,
+    HttpError,
+    OAuthError,
+    PasswordGrant,
+    RetryPolicy,
+    Token,
+    TokenSession,
+    TransportError,
+)
+from sansio_auth.adapters import anyio as anyio_adapter
+from sansio_auth.adapters import trio as trio_adapter
+from sansio_auth.adapters import urllib as urllib_adapter
+from sansio_auth.adapters.server import (
+    SMARTWAY_SCOPE,
+    Credentials,
+    RecordedRequest,
+    TokenServer,
+    describe,
+    serve_forever,
+)
+from sansio_auth.providers import (
+    smartdocumentor,
+    smartway,
+    smartway_identity,
+    teamsystem,
+)
+
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, cooldown=0)
+
+
+@pytest.fixture
+def server() -> Iterator[TokenServer]:
+    with TokenServer() as running:
+        yield running
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    backend: str = request.param
+    return backend
+
+
+# -- flows built with the server's URLs -------------------------------------
+
+
+def smartway_flow(server: TokenServer) -> Flow:
+    return smartway(
+        server.credentials.smartway_api_key, base_url=server.smartway_base_url
+    )
+
+
+def smartconnect_flow(server: TokenServer, region: str = "NA") -> Flow:
+    # The provider's token URLs are the vendor's; the server's is given here
+    # with the same flow the provider builds (see the report: a token_url
+    # override on smartconnect() would let this call the provider).
+    creds = server.credentials
+    return PasswordGrant(
+        token_url=server.smartconnect_token_url(region),
+        username=creds.smartconnect_username,
+        password=creds.smartconnect_password,
+        client_id=creds.smartconnect_client_id,
+        client_secret=creds.smartconnect_client_secret,
+        auth="client_secret_post",
+    )
+
+
+def teamsystem_flow(server: TokenServer) -> Flow:
+    creds = server.credentials
+    return teamsystem(
+        username=creds.teamsystem_username,
+        scope=creds.teamsystem_scope,
+        token=creds.teamsystem_api_key,
+        base_url=server.teamsystem_base_url,
+    )
+
+
+def smartdocumentor_flow(server: TokenServer) -> Flow:
+    creds = server.credentials
+    return smartdocumentor(
+        client_id=creds.smartdocumentor_client_id,
+        client_secret=creds.smartdocumentor_client_secret,
+        base_url=server.smartdocumentor_base_url,
+    )
+
+
+def generic_flow(
+    server: TokenServer, auth: str = "client_secret_post", *, password: bool = False
+) -> Flow:
+    creds = server.credentials
+    if password:
+        return PasswordGrant(
+            token_url=server.generic_token_url,
+            username=creds.generic_username,
+            password=creds.generic_password,
+            client_id=creds.generic_client_id,
+            client_secret=creds.generic_client_secret,
+            auth=auth,  # type: ignore[arg-type]
+        )
+    return ClientCredentials(
+        token_url=server.generic_token_url,
+        client_id=creds.generic_client_id,
+        client_secret=creds.generic_client_secret,
+        auth=auth,  # type: ignore[arg-type]
+    )
+
+
+FLOWS = {
+    "smartway": smartway_flow,
+    "smartconnect": smartconnect_flow,
+    "teamsystem": teamsystem_flow,
+    "smartdocumentor": smartdocumentor_flow,
+    "generic": generic_flow,
+}
+
+
+def fetch(server: TokenServer, flow: Flow) -> Token:
+    """One token through ``send`` and the flow's parser."""
+    response = urllib_adapter.send(flow.token_request(), timeout=5)
+    result = flow.parse(response, now=time.time())
+    assert isinstance(result, Token), result
+    return result
+
+
+# -- plain HTTP ----------------------------------------------------------------
+
+
+def call(
+    url: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    method: str = "POST",
+) -> tuple[int, Mapping[str, str], dict[str, object]]:
+    """A plain urllib request: status, headers, JSON body ({} if none)."""
+    request = urllib.request.Request(
+        url, data=body, headers=dict(headers or {}), method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            status, head, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            status, head, raw = error.code, error.headers, error.read()
+    data = json.loads(raw) if raw.startswith(b"{") else {}
+    assert isinstance(data, dict)
+    return status, dict(head.items()), data
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON = {"Content-Type": "application/json"}
+
+
+def form(**fields: str) -> bytes:
+    return urllib.parse.urlencode(fields).encode()
+
+
+def multipart(**fields: str) -> tuple[str, bytes]:
+    boundary = "test-boundary-7f3a"
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        f"{value}\r\n".encode()
+        for name, value in fields.items()
+    )
+    return f"multipart/form-data; boundary={boundary}", body + (
+        f"--{boundary}--\r\n".encode()
+    )
+
+
+def basic(client_id: str, secret: str) -> str:
+    def enc(text: str) -> str:
+        return urllib.parse.quote(text, safe="-._~")
+
+    raw = f"{enc(client_id)}:{enc(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+# -- the vendors, through the library ----------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FLOWS))
+def test_each_flow_gets_a_verified_token_through_token_client(
+    server: TokenServer, name: str
+) -> None:
+    flow = FLOWS[name](server)
+    with urllib_adapter.TokenClient(flow, timeout=5) as client:
+        token = client.token()
+        status, _, data = call(
+            server.resource_url,
+            headers={"Authorization": client.authorization()},
+            method="GET",
+        )
+    claims = server.verify(token.access_token)
+    assert claims is not None
+    assert claims["endpoint"] == name
+    assert status == 200
+    assert data == {"subject": claims["sub"], "endpoint": name}
+    assert [r.endpoint for r in server.token_requests()] == [name]
+
+
+def test_smartway_answer_and_identity(server: TokenServer) -> None:
+    token = fetch(server, smartway_flow(server))
+    assert token.token_type == "Bearer"
+    assert token.raw["expires_in"] == 900
+    assert token.raw["scope"] == SMARTWAY_SCOPE
+    assert len(SMARTWAY_SCOPE.split()) == 7
+    assert token.expires_at == pytest.approx(token.received_at + 900)
+    assert smartway_identity(token) == (
+        server.credentials.smartway_company_id,
+        server.credentials.smartway_hr_email,
+    )
+    claims = server.verify(token.access_token)
+    assert claims is not None
+    assert claims["exp"] == claims["iat"] + 900  # type: ignore[operator]
+    (recorded,) = server.token_requests("smartway")
+    assert recorded.header("x-api-key") == server.credentials.smartway_api_key
+    assert recorded.body == b""
+
+
+def test_smartway_identity_follows_the_configured_admin() -> None:
+    creds = Credentials(smartway_company_id="42", smartway_hr_email="other@x.test")
+    with TokenServer(credentials=creds, smartway_lifetime=60) as server:
+        token = fetch(server, smartway_flow(server))
+    assert smartway_identity(token) == ("42", "other@x.test")
+    assert token.raw["expires_in"] == 60
+
+
+@pytest.mark.parametrize("region", ["NA", "NA2", "NA3", "UK", "EU", "EU2", "AU"])
+def test_smartconnect_regions_answer_bearer_without_expires_in(
+    server: TokenServer, region: str
+) -> None:
+    token = fetch(server, smartconnect_flow(server, region))
+    assert set(token.raw) == {"access_token", "token_type"}
+    assert token.raw["token_type"] == "bearer"
+    assert token.token_type == "Bearer"
+    claims = server.verify(token.access_token)
+    assert claims is not None
+    assert claims["region"] == region
+    # No expires_in: the library takes the expiry from the JWT's exp.
+    assert token.expires_at == claims["exp"]
+    (recorded,) = server.token_requests("smartconnect")
+    assert recorded.path == f"/smartconnect/{region}/token"
+    assert recorded.fields["grant_type"] == "password"
+
+
+def test_smartdocumentor_answer(server: TokenServer) -> None:
+    token = fetch(server, smartdocumentor_flow(server))
+    assert dict(token.raw) == {
+        "access_token": token.access_token,
+        "expires_in": 3600,
+        "token_type": "Bearer",
+        "scope": "WebAPI",
+    }
+    assert token.scopes == frozenset({"WebAPI"})
+
+
+def test_teamsystem_multipart_request_is_recorded(server: TokenServer) -> None:
+    token = fetch(server, teamsystem_flow(server))
+    assert token.refresh_token is not None
+    assert token.raw["expires_in"] == 3600
+    (recorded,) = server.token_requests("teamsystem")
+    assert recorded.fields == {
+        "username": server.credentials.teamsystem_username,
+        "scope": server.credentials.teamsystem_scope,
+        "token": f"Bearer {server.credentials.teamsystem_api_key}",
+    }
+    assert recorded.header("Accept") == "application/json"
+    assert recorded.header("Accept-Language") == "it-IT"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_teamsystem_refresh_rotates_and_revokes_the_old_token(
+    server: TokenServer,
+) -> None:
+    flow = teamsystem_flow(server)
+    clock = FakeClock()
+    with urllib_adapter.TokenClient(flow, timeout=5, clock=clock) as client:
+        first = client.token()
+        clock.now += 3600  # expired: the client refreshes
+        second = client.token()
+    assert first.refresh_token
+    assert second.refresh_token
+    assert second.refresh_token != first.refresh_token
+    assert second.access_token != first.access_token
+    assert server.verify(second.access_token) is not None
+    (refresh,) = server.token_requests("teamsystem-refresh")
+    assert refresh.fields == {
+        "grant_type": "refresh_token",
+        "refresh_token": first.refresh_token,
+    }
+    assert len(server.token_requests("teamsystem")) == 1
+    # The old refresh token was revoked when it was used.
+    old = flow.refresh_request(first.refresh_token)
+    assert old is not None
+    result = flow.parse(urllib_adapter.send(old, timeout=5), now=time.time())
+    assert isinstance(result, OAuthError)
+    assert (result.error, result.status) == ("invalid_grant", 400)
+    # The new one works, once.
+    status, _, data = call(
+        server.url + "/teamsystem/oauth/token",
+        json.dumps(
+            {"grant_type": "refresh_token", "refresh_token": second.refresh_token}
+        ).encode(),
+        JSON,
+    )
+    assert status == 200
+    assert data["refresh_token"] not in (first.refresh_token, second.refresh_token)
+
+
+@pytest.mark.parametrize("auth", ["client_secret_post", "client_secret_basic"])
+def test_generic_password_grant_refreshes_with_rotation(
+    server: TokenServer, auth: str
+) -> None:
+    flow = generic_flow(server, auth, password=True)
+    clock = FakeClock()
+    with urllib_adapter.TokenClient(flow, timeout=5, clock=clock) as client:
+        first = client.token()
+        clock.now += 3600
+        second = client.token()
+    assert first.refresh_token
+    assert second.refresh_token
+    assert first.refresh_token != second.refresh_token
+    claims = server.verify(second.access_token)
+    assert claims is not None
+    assert claims["sub"] == server.credentials.generic_username
+    grants = [r.fields["grant_type"] for r in server.token_requests("generic")]
+    assert grants == ["password", "refresh_token"]
+    refresh = server.token_requests("generic")[1]
+    if auth == "client_secret_basic":
+        assert "client_id" not in refresh.fields
+        assert (refresh.header("Authorization") or "").startswith("Basic ")
+    else:
+        assert refresh.fields["client_id"] == server.credentials.generic_client_id
+    old = flow.refresh_request(first.refresh_token)
+    assert old is not None
+    result = flow.parse(urllib_adapter.send(old, timeout=5), now=time.time())
+    assert isinstance(result, OAuthError)
+    assert result.error == "invalid_grant"
+
+
+def test_generic_basic_auth_percent_decodes_the_credentials() -> None:
+    creds = Credentials(
+        generic_client_id="id: with+odd", generic_client_secret="s3 c:r%t"
+    )
+    with TokenServer(credentials=creds) as server:
+        token = fetch(server, generic_flow(server, "client_secret_basic"))
+        claims = server.verify(token.access_token)
+        assert claims is not None
+        assert claims["client_id"] == "id: with+odd"
+        assert token.refresh_token is None  # none for client credentials
+        status, _, _ = call(
+            server.generic_token_url,
+            form(grant_type="client_credentials"),
+            {**FORM, "Authorization": basic("id: with+odd", "s3 c:r%t")},
+        )
+        assert status == 200
+
+
+# -- strictness, with plain requests ---------------------------------------------
+
+
+def test_smartway_refuses_a_missing_or_wrong_key(server: TokenServer) -> None:
+    url = server.smartway_base_url + "/api/v1/auth/token"
+    for headers in ({}, {"X-API-Key": "wrong"}):
+        status, _, data = call(url, b"", headers)
+        assert status == 401
+        assert data["error"] == "unauthorized"
+    status, head, _ = call(url, method="GET")
+    assert (status, head["Allow"]) == (405, "POST")
+
+
+def test_library_sees_a_wrong_key_as_an_oauth_error(server: TokenServer) -> None:
+    flow = smartway("not-the-key", base_url=server.smartway_base_url)
+    result = flow.parse(urllib_adapter.send(flow.token_request()), now=time.time())
+    assert isinstance(result, OAuthError)
+    assert result.status == 401
+    assert not result.retryable
+
+
+def sc_fields(server: TokenServer, **override: str) -> dict[str, str]:
+    creds = server.credentials
+    fields = {
+        "grant_type": "password",
+        "username": creds.smartconnect_username,
+        "password": creds.smartconnect_password,
+        "client_id": creds.smartconnect_client_id,
+        "client_secret": creds.smartconnect_client_secret,
+    }
+    fields.update(override)
+    return {k: v for k, v in fields.items() if v != "<drop>"}
+
+
+@pytest.mark.parametrize(
+    ("override", "content_type", "status", "error"),
+    [
+        ({}, "application/json", 400, "invalid_request"),
+        ({"password": "<drop>"}, None, 400, "invalid_request"),
+        ({"grant_type": "client_credentials"}, None, 400, "unsupported_grant_type"),
+        ({"password": "wrong"}, None, 400, "invalid_grant"),
+        ({"username": "someone@else.test"}, None, 400, "invalid_grant"),
+        ({"client_secret": "wrong"}, None, 401, "invalid_client"),
+        ({"client_id": "wrong"}, None, 401, "invalid_client"),
+    ],
+)
+def test_smartconnect_refusals(
+    server: TokenServer,
+    override: dict[str, str],
+    content_type: str | None,
+    status: int,
+    error: str,
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else FORM
+    got, head, data = call(
+        server.smartconnect_token_url("UK"),
+        form(**sc_fields(server, **override)),
+        headers,
+    )
+    assert (got, data["error"]) == (status, error)
+    assert head["Content-Type"] == "application/json"
+
+
+def test_smartconnect_unknown_region_is_not_found(server: TokenServer) -> None:
+    status, _, _ = call(server.url + "/smartconnect/XX/token", form(), FORM)
+    assert status == 404
+    with pytest.raises(ValueError, match="valid regions"):
+        server.smartconnect_token_url("XX")
+
+
+def ts_fields(server: TokenServer, **override: str) -> dict[str, str]:
+    creds = server.credentials
+    fields = {
+        "username": creds.teamsystem_username,
+        "scope": creds.teamsystem_scope,
+        "token": f"Bearer {creds.teamsystem_api_key}",
+    }
+    fields.update(override)
+    return {k: v for k, v in fields.items() if v != "<drop>"}
+
+
+@pytest.mark.parametrize(
+    ("override", "status", "error"),
+    [
+        ({}, 200, None),
+        ({"scope": "<drop>"}, 400, "invalid_request"),
+        ({"token": "test-teamsystem-api-key"}, 401, "invalid_client"),
+        ({"token": "Bearer wrong"}, 401, "invalid_client"),
+        ({"username": "nobody"}, 400, "invalid_grant"),
+        ({"scope": "other"}, 400, "invalid_scope"),
+    ],
+)
+def test_teamsystem_refusals(
+    server: TokenServer, override: dict[str, str], status: int, error: str | None
+) -> None:
+    content_type, body = multipart(**ts_fields(server, **override))
+    headers = {"Content-Type": content_type, "Accept": "application/json"}
+    got, _, data = call(
+        server.teamsystem_base_url + "/api/v1/auth/token", body, headers
+    )
+    assert (got, data.get("error")) == (status, error)
+
+
+def test_teamsystem_wants_multipart_and_accept_json(server: TokenServer) -> None:
+    url = server.teamsystem_base_url + "/api/v1/auth/token"
+    status, _, data = call(url, form(**ts_fields(server)), FORM)
+    assert (status, data["error"]) == (400, "invalid_request")
+    content_type, body = multipart(**ts_fields(server))
+    status, _, _ = call(url, body, {"Content-Type": content_type})
+    assert status == 406
+
+
+def test_teamsystem_refresh_refusals(server: TokenServer) -> None:
+    url = server.teamsystem_base_url + "/oauth/token"
+    cases = [
+        (form(grant_type="refresh_token", refresh_token="x"), FORM, "invalid_request"),
+        (b"[1]", JSON, "invalid_request"),
+        (json.dumps({"grant_type": "refresh_token"}).encode(), JSON, "invalid_request"),
+        (
+            json.dumps({"grant_type": "password"}).encode(),
+            JSON,
+            "unsupported_grant_type",
+        ),
+        (
+            json.dumps({"grant_type": "refresh_token", "refresh_token": "no"}).encode(),
+            JSON,
+            "invalid_grant",
+        ),
+    ]
+    for body, headers, error in cases:
+        status, _, data = call(url, body, headers)
+        assert (status, data["error"]) == (400, error)
+
+
+@pytest.mark.parametrize(
+    ("fields", "content_type", "status", "body"),
+    [
+        (
+            {"client_secret": "wrong"},
+            None,
+            400,
+            {"error": "invalid_client"},
+        ),
+        (
+            {"client_id": "wrong"},
+            None,
+            400,
+            {"error": "invalid_client"},
+        ),
+        ({"scope": "Other"}, None, 400, "invalid_scope"),
+        ({"scope": "<drop>"}, None, 400, "invalid_scope"),
+        ({"grant_type": "password"}, None, 400, "unsupported_grant_type"),
+        ({"client_secret": "<drop>"}, None, 400, "invalid_request"),
+        ({}, "text/plain", 400, "invalid_request"),
+    ],
+)
+def test_smartdocumentor_refusals(
+    server: TokenServer,
+    fields: dict[str, str],
+    content_type: str | None,
+    status: int,
+    body: dict[str, str] | str,
+) -> None:
+    creds = server.credentials
+    sent = {
+        "grant_type": "client_credentials",
+        "scope": "WebAPI",
+        "client_id": creds.smartdocumentor_client_id,
+        "client_secret": creds.smartdocumentor_client_secret,
+        **fields,
+    }
+    sent = {k: v for k, v in sent.items() if v != "<drop>"}
+    headers = {"Content-Type": content_type} if content_type else FORM
+    got, _, data = call(
+        server.smartdocumentor_base_url + "/connect/token", form(**sent), headers
+    )
+    assert got == status
+    if isinstance(body, dict):
+        assert data == body  # exactly as the vendor documents it
+    else:
+        assert data["error"] == body
+
+
+def test_generic_refusals(server: TokenServer) -> None:
+    creds = server.credentials
+    url = server.generic_token_url
+    post = {
+        "client_id": creds.generic_client_id,
+        "client_secret": creds.generic_client_secret,
+    }
+    good_basic = basic(creds.generic_client_id, creds.generic_client_secret)
+
+    status, head, data = call(
+        url,
+        form(grant_type="client_credentials"),
+        {**FORM, "Authorization": basic("x", "y")},
+    )
+    assert (status, data["error"]) == (401, "invalid_client")
+    assert head["WWW-Authenticate"].startswith("Basic ")
+
+    status, head, data = call(
+        url,
+        form(grant_type="client_credentials", client_id="x", client_secret="y"),
+        FORM,
+    )
+    assert (status, data["error"]) == (400, "invalid_client")
+    assert "WWW-Authenticate" not in head
+
+    status, head, data = call(url, form(grant_type="client_credentials"), FORM)
+    assert (status, data["error"]) == (401, "invalid_client")
+
+    status, _, data = call(
+        url,
+        form(grant_type="client_credentials", **post),
+        {**FORM, "Authorization": good_basic},
+    )
+    assert (status, data["error"]) == (400, "invalid_request")  # two methods
+
+    for fields, error in [
+        ({}, "invalid_request"),
+        ({"grant_type": "authorization_code"}, "unsupported_grant_type"),
+        (
+            {"grant_type": "password", "username": creds.generic_username},
+            "invalid_request",
+        ),
+        ({"grant_type": "password", "username": "x", "password": "y"}, "invalid_grant"),
+        ({"grant_type": "refresh_token"}, "invalid_request"),
+        ({"grant_type": "refresh_token", "refresh_token": "nope"}, "invalid_grant"),
+    ]:
+        status, _, data = call(url, form(**fields, **post), FORM)
+        assert (status, data["error"]) == (400, error), fields
+
+    status, _, data = call(url, b"grant_type=a&grant_type=b", FORM)
+    assert (status, data["error"]) == (400, "invalid_request")
+    status, _, data = call(url, json.dumps({"grant_type": "x"}).encode(), JSON)
+    assert (status, data["error"]) == (400, "invalid_request")
+
+    status, head, data = call(
+        url, form(grant_type="client_credentials", scope="a b", **post), FORM
+    )
+    assert status == 200
+    assert data["scope"] == "a b"
+    assert head["Cache-Control"] == "no-store"
+    assert "refresh_token" not in data
+
+
+def test_unknown_path_is_not_found(server: TokenServer) -> None:
+    status, _, _ = call(server.url + "/nowhere", b"", {})
+    assert status == 404
+    assert server.requests[0].endpoint == "unknown"
+    assert server.token_requests() == []
+
+
+# -- JWTs and the resource -------------------------------------------------------
+
+
+def test_verify_refuses_what_the_server_did_not_issue(server: TokenServer) -> None:
+    token = fetch(server, smartway_flow(server)).access_token
+    head, payload, signature = token.split(".")
+    assert server.verify(token) is not None
+    forged = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged["companyId"] = "someone-else"
+    forged_payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=")
+    for bad in [
+        f"{head}.{forged_payload.decode()}.{signature}",
+        f"{head}.{payload}.{signature[:-2]}AA",
+        f"{head}.{payload}",
+        "not a token",
+        "",
+    ]:
+        assert server.verify(bad) is None
+    with TokenServer() as other:
+        assert other.verify(token) is None  # another key
+
+
+def test_expired_tokens_are_refused() -> None:
+    with TokenServer(token_lifetime=1) as server:
+        token = fetch(server, smartdocumentor_flow(server)).access_token
+        assert server.verify(token) is not None
+        time.sleep(1.1)
+        assert server.verify(token) is None
+        status, _, _ = call(
+            server.resource_url,
+            headers={"Authorization": f"Bearer {token}"},
+            method="GET",
+        )
+        assert status == 401
+
+
+def test_resource_requires_a_valid_bearer_token(server: TokenServer) -> None:
+    token = fetch(server, generic_flow(server)).access_token
+    status, _, data = call(
+        server.resource_url, headers={"Authorization": f"bearer {token}"}, method="GET"
+    )
+    assert (status, data["subject"]) == (200, server.credentials.generic_client_id)
+    for headers in [
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": f"Basic {token}"},
+    ]:
+        status, head, data = call(server.resource_url, headers=headers, method="GET")
+        assert status == 401
+        assert 'error="invalid_token"' in head["WWW-Authenticate"]
+        assert head["WWW-Authenticate"].startswith("Bearer ")
+        assert data["error"] == "invalid_token"
+    status, _, _ = call(server.resource_url, b"", method="POST")
+    assert status == 405
+    assert [r.endpoint for r in server.requests][-1] == "resource"
+
+
+# -- faults ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_fail_next_is_seen_with_retry_after(server: TokenServer, status: int) -> None:
+    flow = smartdocumentor_flow(server)
+    server.fail_next(1, status=status, retry_after=7)
+    result = flow.parse(urllib_adapter.send(flow.token_request()), now=time.time())
+    assert isinstance(result, HttpError)
+    assert (result.status, result.retry_after, result.retryable) == (status, 7, True)
+    assert isinstance(
+        flow.parse(urllib_adapter.send(flow.token_request()), now=0), Token
+    )
+    assert [r.fault for r in server.requests] == ["fail", None]
+
+
+def test_token_client_recovers_from_503s(server: TokenServer) -> None:
+    flow = teamsystem_flow(server)
+    server.fail_next(2, status=503, retry_after=1)
+    session = TokenSession(flow, retry=FAST_RETRY)
+    with urllib_adapter.TokenClient(flow, timeout=5, session=session) as client:
+        token = client.token()
+    assert server.verify(token.access_token) is not None
+    assert [r.fault for r in server.token_requests("teamsystem")] == [
+        "fail",
+        "fail",
+        None,
+    ]
+
+
+def test_fail_next_without_retry_after(server: TokenServer) -> None:
+    server.fail_next(1, status=500, retry_after=None)
+    flow = smartway_flow(server)
+    result = flow.parse(urllib_adapter.send(flow.token_request()), now=0)
+    assert isinstance(result, HttpError)
+    assert (result.status, result.retry_after) == (500, None)
+
+
+def test_latency(server: TokenServer) -> None:
+    server.set_latency(0.3)
+    flow = smartway_flow(server)
+    started = time.monotonic()
+    fetch(server, flow)
+    assert time.monotonic() - started >= 0.3
+    with pytest.raises(TransportError, match="timed out") as caught:
+        urllib_adapter.send(flow.token_request(), timeout=0.1)
+    assert caught.value.retryable
+    server.set_latency(0)
+    fetch(server, flow)
+
+
+def test_reset_next_is_a_transport_error(server: TokenServer) -> None:
+    server.reset_next(1)
+    flow = smartway_flow(server)
+    with pytest.raises(TransportError) as caught:
+        urllib_adapter.send(flow.token_request(), timeout=5)
+    assert caught.value.retryable
+    fetch(server, flow)
+    assert [r.fault for r in server.requests] == ["reset", None]
+
+
+@pytest.mark.anyio
+async def test_reset_and_hang_with_anyio(
+    server: TokenServer, anyio_backend: str
+) -> None:
+    flow = smartdocumentor_flow(server)
+    server.reset_next(1)
+    with pytest.raises(TransportError):
+        await anyio_adapter.send(flow.token_request(), timeout=5)
+    server.hang_next(1)
+    with pytest.raises(TransportError, match="timed out"):
+        await anyio_adapter.send(flow.token_request(), timeout=0.2)
+    response = await anyio_adapter.send(flow.token_request(), timeout=5)
+    assert response.status == 200
+
+
+def test_hang_next_times_out_and_stop_ends_it() -> None:
+    server = TokenServer().start()
+    try:
+        server.hang_next(1)
+        with pytest.raises(TransportError, match="timed out"):
+            urllib_adapter.send(smartway_flow(server).token_request(), timeout=0.3)
+        assert [r.fault for r in server.requests] == ["hang"]
+    finally:
+        started = time.monotonic()
+        server.stop()
+        server.stop()  # twice is fine
+    assert time.monotonic() - started < 2
+
+
+def test_fault_arguments_are_checked(server: TokenServer) -> None:
+    with pytest.raises(ValueError, match="count"):
+        server.fail_next(-1)
+    with pytest.raises(ValueError, match="status"):
+        server.fail_next(1, status=200)
+    with pytest.raises(ValueError, match="latency"):
+        server.set_latency(-1)
+    with pytest.raises(ValueError, match="endpoint"):
+        server.token_requests("nope")
+    with pytest.raises(ValueError, match="token_lifetime"):
+        TokenServer(token_lifetime=0)
+
+
+# -- records -------------------------------------------------------------------
+
+
+def test_requests_are_recorded_and_cleared(server: TokenServer) -> None:
+    fetch(server, smartdocumentor_flow(server))
+    fetch(server, smartway_flow(server))
+    call(server.resource_url, method="GET")
+    assert [r.endpoint for r in server.requests] == [
+        "smartdocumentor",
+        "smartway",
+        "resource",
+    ]
+    assert [r.endpoint for r in server.token_requests()] == [
+        "smartdocumentor",
+        "smartway",
+    ]
+    (sd,) = server.token_requests("smartdocumentor")
+    assert isinstance(sd, RecordedRequest)
+    assert (sd.method, sd.path) == ("POST", "/smartdocumentor/connect/token")
+    assert sd.fields["scope"] == "WebAPI"
+    assert sd.header("content-type") == "application/x-www-form-urlencoded"
+    assert b"grant_type=client_credentials" in sd.body
+    server.fail_next(3)
+    server.clear()
+    assert server.requests == []
+    fetch(server, smartway_flow(server))  # the faults went too
+    assert len(server.requests) == 1
+
+
+def test_concurrent_clients_make_one_request(server: TokenServer) -> None:
+    server.set_latency(0.2)
+    flow = smartway_flow(server)
+    tokens: list[Token] = []
+    with urllib_adapter.TokenClient(flow, timeout=5) as client:
+        threads = [
+            threading.Thread(target=lambda: tokens.append(client.token()))
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len({t.access_token for t in tokens}) == 1
+    assert len(server.token_requests("smartway")) == 1
+
+
+# -- context managers, TLS, the fixture, the command line ------------------------
+
+
+@pytest.mark.trio
+async def test_async_context_manager_under_trio() -> None:
+    async with TokenServer() as server:
+        flow = teamsystem_flow(server)
+        session = TokenSession(flow, retry=FAST_RETRY)
+        server.fail_next(1, status=429)
+        async with trio_adapter.TokenClient(flow, timeout=5, session=session) as client:
+            token = await client.token()
+        assert server.verify(token.access_token) is not None
+        assert len(server.token_requests("teamsystem")) == 2
+        await trio.sleep(0)
+
+
+@pytest.mark.anyio
+async def test_async_context_manager_under_anyio(anyio_backend: str) -> None:
+    async with TokenServer() as server:
+        flow = smartconnect_flow(server, "AU")
+        async with anyio_adapter.TokenClient(flow, timeout=5) as client:
+            token = await client.token()
+            again = await client.token()
+        assert again is token
+        assert server.verify(token.access_token) is not None
+        assert len(server.token_requests("smartconnect")) == 1
+        await anyio.sleep(0)
+
+
+def test_tls() -> None:
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    with TokenServer(ssl_context=server_context) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        flow = smartdocumentor_flow(server)
+        with urllib_adapter.TokenClient(
+            flow, timeout=5, ssl_context=client_context
+        ) as c:
+            token = c.token()
+        assert server.verify(token.access_token) is not None
+        # An untrusting client is refused; the server carries on.
+        with pytest.raises(TransportError):
+            urllib_adapter.send(flow.token_request(), timeout=5)
+        assert len(server.requests) == 1
+
+
+def test_the_token_server_fixture(token_server: TokenServer) -> None:
+    token = fetch(token_server, smartway_flow(token_server))
+    assert token_server.verify(token.access_token) is not None
+    assert token_server.token_lifetime == 3600
+
+
+@pytest.mark.token_server(token_lifetime=120, smartway_lifetime=60)
+def test_the_token_server_marker(token_server: TokenServer) -> None:
+    assert fetch(token_server, smartway_flow(token_server)).raw["expires_in"] == 60
+    assert fetch(token_server, generic_flow(token_server)).raw["expires_in"] == 120
+
+
+def test_serve_forever_prints_urls_and_credentials() -> None:
+    server = TokenServer()
+    out = io.StringIO()
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=serve_forever, args=(server, out), kwargs={"stop": stop}
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while server.url not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fetch(server, smartway_flow(server))
+    finally:
+        stop.set()
+        thread.join(5)
+    text = out.getvalue()
+    assert text == describe(server) + "\n"
+    assert server.generic_token_url in text
+    assert "smartway_api_key = test-smartway-api-key" in text
+
+
+def test_python_dash_m_serves_until_interrupted(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sansio_auth.adapters.server",
+            "--smartway-lifetime",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        # Not the repository root, whose sansio_auth/ (no adapters) would
+        # shadow the installed package on `python -m`'s sys.path.
+        cwd=tmp_path,
+    ) as process:
+        assert process.stdout is not None
+        try:
+            first = process.stdout.readline()
+            url = first.rsplit(" ", 1)[-1].strip()
+            assert url.startswith("http://127.0.0.1:")
+            status, _, data = call(
+                url + "/smartway/api/v1/auth/token",
+                b"",
+                {"X-API-Key": Credentials().smartway_api_key},
+            )
+            assert (status, data["expires_in"]) == (200, 30)
+        finally:
+            process.send_signal(2)  # SIGINT: Ctrl-C
+            rest = process.stdout.read()
+        assert process.wait(5) == 0
+    assert "smartway_api_key" in rest
