@@ -47,7 +47,7 @@ def test_readme_opens_with_the_setup_and_test_commands() -> None:
     shell = [code.strip() for _, code in blocks("sh") if _.startswith("README")]
     setup, test = shell[0], shell[1]
     assert "pip install" in setup
-    assert "python -m sansio_auth demo" in setup
+    assert setup.endswith(".venv/bin/sansio-auth demo")
     assert "pytest" in test
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert setup in ci, ".ci/run must run README's set-up command verbatim"
