@@ -1,33 +1,56 @@
 """The docs cannot rot: every Python block in README.md and docs/ runs.
 
 Each block runs in a fresh namespace and must not raise; the blocks hold
-their own assertions. And README's two commands are what CI runs.
+their own assertions, and reach no vendor: an example that would starts the
+local token server (``sansio_auth.adapters.server.TokenServer``) instead.
+
+A block that cannot run (a real vendor URL, an interactive prompt) is fenced
+as ```` ```python no-run ```` and the paragraph right above it says why (it
+contains "Not run"). README's two commands are what CI runs, api.md names
+every public name, and README links every page.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.S | re.M)
+DOCS = ROOT / "docs"
+PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+_BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```$", re.S | re.M)
+NO_RUN = "no-run"
+"""The fence option of a Python block that must not run."""
+NO_RUN_REASON = "Not run"
+"""What the paragraph right above a no-run block must say, with the why."""
 
 
-def blocks(language: str) -> list[tuple[str, str]]:
+def _blocks(language: str) -> list[tuple[str, str, str, str]]:
+    """(where, options, code, text before) of every block in *language*."""
     found = []
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         for match in _BLOCK.finditer(text):
             if match[1] == language:
                 line = text.count("\n", 0, match.start()) + 1
-                found.append((f"{page.relative_to(ROOT)}:{line}", match[2]))
+                where = f"{page.relative_to(ROOT)}:{line}"
+                found.append((where, match[2].strip(), match[3], text[: match.start()]))
     return found
 
 
-PYTHON_BLOCKS = blocks("python")
+def blocks(language: str) -> list[tuple[str, str]]:
+    return [(where, code) for where, _, code, _ in _blocks(language)]
+
+
+PYTHON_BLOCKS = [
+    (where, code) for where, options, code, _ in _blocks("python") if not options
+]
+NO_RUN_BLOCKS = [
+    (where, before) for where, options, _, before in _blocks("python") if options
+]
 
 
 def test_there_are_examples_to_run() -> None:
@@ -43,6 +66,23 @@ def test_python_block_runs(
     exec(compile(code, where, "exec"), {"__name__": "__docs__"})
 
 
+@pytest.mark.parametrize(
+    ("where", "before"), NO_RUN_BLOCKS, ids=[w for w, _ in NO_RUN_BLOCKS]
+)
+def test_a_block_that_does_not_run_says_why(where: str, before: str) -> None:
+    options = [options for w, options, _, _ in _blocks("python") if w == where]
+    assert options == [NO_RUN], f"{where}: the only fence option is {NO_RUN!r}"
+    paragraph = before.rstrip().rsplit("\n\n", 1)[-1]
+    assert NO_RUN_REASON in paragraph, (
+        f"{where}: the paragraph right above a no-run block must say "
+        f"{NO_RUN_REASON!r} and why"
+    )
+
+
+def test_no_run_blocks_are_rare() -> None:
+    assert len(NO_RUN_BLOCKS) <= len(PYTHON_BLOCKS) // 5
+
+
 def test_readme_opens_with_the_setup_and_test_commands() -> None:
     shell = [code.strip() for _, code in blocks("sh") if _.startswith("README")]
     setup, test = shell[0], shell[1]
@@ -54,6 +94,44 @@ def test_readme_opens_with_the_setup_and_test_commands() -> None:
     assert any(line.startswith(test) for line in ci), (
         ".ci/run must run README's test command"
     )
+
+
+def test_readme_links_every_page() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pages = sorted(DOCS.rglob("*.md"))
+    assert len(pages) >= 14
+    for page in pages:
+        link = f"]({page.relative_to(ROOT).as_posix()})"
+        assert link in readme, f"README.md must link {link[2:-1]}"
+
+
+def test_pages_link_only_to_pages_that_exist() -> None:
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", text):
+            assert (page.parent / target).is_file(), f"{page.name}: {target}"
+
+
+PUBLIC_MODULES = (
+    "sansio_auth",
+    "sansio_auth.providers",
+    "sansio_auth.adapters.urllib",
+    "sansio_auth.adapters.trio",
+    "sansio_auth.adapters.anyio",
+    "sansio_auth.adapters.server",
+    "sansio_auth.adapters.cli",
+    "sansio_auth.adapters.pytest_plugin",
+)
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_the_api_page_names_every_public_name(module: str) -> None:
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert f"`{module}`" in page, f"api.md has no section for {module}"
+    section = page.split(f"`{module}`", 1)[1]
+    names = importlib.import_module(module).__all__
+    missing = [name for name in names if f"`{name}" not in section]
+    assert not missing, f"api.md does not describe {module}'s {missing}"
 
 
 def test_the_lifecycle_diagram_is_generated_from_the_table() -> None:
