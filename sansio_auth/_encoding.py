@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -101,6 +100,8 @@ def encode_multipart(
         head = f"Content-Disposition: form-data; name={_quoted(name)}\r\n\r\n"
         parts.append(head.encode("utf-8") + value.encode("utf-8"))
     if boundary is None:
+        import hashlib  # here: only multipart needs it, and it is slow to import
+
         digest = hashlib.sha256(b"\r\n".join(parts)).hexdigest()
         boundary = "sansio-auth-" + digest[:40]
     if not _BOUNDARY.fullmatch(boundary):

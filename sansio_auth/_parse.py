@@ -30,6 +30,7 @@ import math
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from urllib.parse import parse_qsl, quote, quote_plus
 
 from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
@@ -146,6 +147,15 @@ def _snippet(body: bytes, secrets: Iterable[str]) -> str:
     return masked[:SNIPPET_LENGTH]
 
 
+def _masked(secrets: Iterable[str], obj: Mapping[str, object] | None) -> list[str]:
+    # The caller's secrets and the tokens found in the body: masked in every
+    # error made from it (only errors need the list).
+    masked = list(secrets)
+    if obj is not None:
+        masked += [v for k in _SECRET_MEMBERS if isinstance(v := obj.get(k), str)]
+    return masked
+
+
 def _masked_type(content_type: str | None, secrets: list[str]) -> str | None:
     # A server could echo anything, even here; only errors carry it.
     return None if content_type is None else mask_secrets(content_type, secrets)
@@ -219,6 +229,8 @@ def _check_sendable(field: str, value: str) -> None:
     # The access token goes into an Authorization header and the refresh
     # token into a later request: a CR or LF would inject a header, and a
     # lone surrogate (JSON's "\ud800") cannot be encoded at all.
+    if value.isascii() and value.isprintable():
+        return  # the usual case, without the regex: nothing to refuse
     try:
         check_header_value(field, value).encode("utf-8")
     except ValueError:  # UnicodeEncodeError is one too
@@ -249,7 +261,7 @@ def _token(obj: dict[str, object], now: float) -> Token:
         expires_at=_expires_at(obj, access_token, now),
         scopes=_scopes(obj.get("scope")),
         refresh_token=refresh_token or None,
-        raw=obj,
+        raw=MappingProxyType(obj),  # ours alone: no copy needed
     )
 
 
@@ -275,14 +287,12 @@ def parse_token_response(
     if content_type is not None:
         content_type = content_type.strip()[:SNIPPET_LENGTH] or None
     obj = _load_object(_media_type(content_type), _text(response.body))
-    # Tokens found in the body are masked in every error made from it.
-    masked = list(secrets)
     status = response.status
     error = None
     if obj is not None:
-        masked += [v for k in _SECRET_MEMBERS if isinstance(v := obj.get(k), str)]
         error = obj.get("error")
         if isinstance(error, str) and error:
+            masked = _masked(secrets, obj)
             return OAuthError(
                 error=mask_secrets(error, masked)[:SNIPPET_LENGTH],
                 description=_optional_str(obj, "error_description", masked),
@@ -291,6 +301,7 @@ def parse_token_response(
                 retry_after=parse_retry_after(response.header("retry-after"), now=now),
             )
     if not 200 <= status <= 299:
+        masked = _masked(secrets, obj)
         return HttpError(
             status=status,
             content_type=_masked_type(content_type, masked),
@@ -306,6 +317,7 @@ def parse_token_response(
             raise _Malformed(f"error must be a string, got {_kind(error)}")
         return _token(obj, now)
     except _Malformed as exc:
+        masked = _masked(secrets, obj)
         return MalformedResponse(
             reason=str(exc),
             status=status,

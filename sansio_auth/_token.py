@@ -36,6 +36,10 @@ def _scopes(value: Iterable[str] | None) -> frozenset[str] | None:
 
 
 def _raw(value: Mapping[str, object]) -> Mapping[str, object]:
+    # A read-only view is kept as it is; anything else is copied, so that
+    # the caller's later changes cannot reach the token.
+    if isinstance(value, MappingProxyType):
+        return value
     return MappingProxyType(dict(value))
 
 
@@ -113,7 +117,9 @@ class Token:
     raw: Mapping[str, object] = attrs.field(
         factory=dict, converter=_raw, repr=False, eq=False
     )
-    """The whole response object, read-only."""
+    """The whole response object, read-only. A mapping is copied; a
+    ``MappingProxyType`` is kept as given (the parser's, over a dict that
+    nothing else holds)."""
 
     @property
     def lifetime(self) -> float | None:
