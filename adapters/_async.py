@@ -6,8 +6,6 @@ The two differ only in their primitives (event, sleep, timeout scope) and in
 
 from __future__ import annotations
 
-import ssl
-import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -17,19 +15,15 @@ from sansio_auth import (
     AwaitInFlight,
     Backoff,
     Failed,
-    Flow,
     HttpResponse,
     SendRequest,
     Token,
-    TokenSession,
     TransportError,
     UseToken,
 )
 
 from ._client import ClientBase, failure
 from ._common import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
     log_response,
     log_result,
     log_step,
@@ -52,24 +46,7 @@ class AsyncClientBase(ClientBase):
     _sleep: Callable[[float], Awaitable[None]]
     _move_on_after: Callable[[float], AbstractContextManager[Any]]
 
-    def __init__(
-        self,
-        flow: Flow,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        ssl_context: ssl.SSLContext | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        session: TokenSession | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            flow,
-            timeout=timeout,
-            ssl_context=ssl_context,
-            max_response_bytes=max_response_bytes,
-            session=session,
-            clock=clock,
-        )
+    def _setup(self) -> None:
         # Created when first needed: anyio's Event wants a running loop, and
         # building a client must not.
         self._event: Event | None = None

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import copy
 import random
+import ssl
 import time
 from collections.abc import Callable
 
 from sansio_auth import Flow, Token, TokenSession
 
-from ._common import FETCH_MARGIN, check_send_args
+from ._common import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    FETCH_MARGIN,
+    check_send_args,
+)
 
 Clock = Callable[[], float]
 
@@ -36,11 +42,11 @@ class ClientBase:
         self,
         flow: Flow,
         *,
-        timeout: float,
-        ssl_context: object,
-        max_response_bytes: int,
-        session: TokenSession | None,
-        clock: Clock,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        session: TokenSession | None = None,
+        clock: Clock = time.time,
     ) -> None:
         check_send_args(timeout, max_response_bytes)
         if session is None:
@@ -59,6 +65,10 @@ class ClientBase:
         # (token, cached at, fresh until), in the client's clock: valid while
         # the clock is between the two, so a clock set back asks the session.
         self._hot: tuple[Token, float, float] | None = None
+        self._setup()
+
+    def _setup(self) -> None:
+        """Make the world's own primitives (a lock, an event slot)."""
 
     @property
     def session(self) -> TokenSession:

@@ -27,12 +27,10 @@ from sansio_auth import (
     AwaitInFlight,
     Backoff,
     Failed,
-    Flow,
     HttpRequest,
     HttpResponse,
     SendRequest,
     Token,
-    TokenSession,
     TransportError,
     UseToken,
 )
@@ -242,24 +240,7 @@ class TokenClient(ClientBase):
 
     __slots__ = ("_cond", "_lock")
 
-    def __init__(
-        self,
-        flow: Flow,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        ssl_context: ssl.SSLContext | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        session: TokenSession | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            flow,
-            timeout=timeout,
-            ssl_context=ssl_context,
-            max_response_bytes=max_response_bytes,
-            session=session,
-            clock=clock,
-        )
+    def _setup(self) -> None:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
 
@@ -297,7 +278,7 @@ class TokenClient(ClientBase):
                 response = send(
                     step.request,
                     timeout=self.timeout,
-                    ssl_context=self.ssl_context,  # type: ignore[arg-type]
+                    ssl_context=self.ssl_context,
                     max_response_bytes=self.max_response_bytes,
                 )
             except TransportError as exc:
