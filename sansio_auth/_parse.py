@@ -37,7 +37,7 @@ from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
 from ._http import HttpResponse, check_header_value
 from ._jwt import jwt_claims
 from ._retry_after import parse_retry_after
-from ._token import Token
+from ._token import Token, checked_token
 
 __all__ = ["mask_secrets", "parse_token_response"]
 
@@ -46,6 +46,7 @@ MAX_EXPIRES_IN = 315_360_000.0
 SNIPPET_LENGTH = 200
 _MASK = "***"
 _FLOAT_MAX = sys.float_info.max
+_INF = math.inf
 _SECRET_MEMBERS = ("access_token", "refresh_token", "id_token")
 _SECRET_IN_JSON = re.compile(
     r'("(?:access_token|refresh_token|id_token)"\s*:\s*")((?:[^"\\]|\\.)*)'
@@ -69,6 +70,18 @@ _JSON_TYPES = frozenset(
     {"application/json", "text/json", "text/javascript", "application/javascript"}
 )
 _FORM_TYPE = "application/x-www-form-urlencoded"
+# What most token endpoints send, mapped ahead to its media type.
+_COMMON_MEDIA: dict[str | None, str] = dict.fromkeys(
+    (
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json; charset=UTF-8",
+        "application/json;charset=utf-8",
+        "application/json;charset=UTF-8",
+    ),
+    "application/json",
+)
+_DECODER = json.JSONDecoder()
 
 
 def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
@@ -104,32 +117,38 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     return _JWT_SHAPED.sub(_MASK, text)
 
 
-def _text(body: bytes) -> str | None:
-    try:
-        return body.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        return None
-
-
 def _media_type(content_type: str | None) -> str | None:
     if content_type is None:
         return None
     return content_type.partition(";")[0].strip().lower() or None
 
 
-def _load_object(media: str | None, text: str | None) -> dict[str, object] | None:
-    """The response object, from a JSON or form body, or None."""
-    if text is None:
-        return None
-    text = text.strip()
+def _load_object(
+    media: str | None, body: bytes
+) -> tuple[dict[str, object] | None, bool]:
+    """The response object, from a JSON or form body, or None; and whether
+    its strings are known to be free of control characters and lone
+    surrogates (see below)."""
+    try:
+        text = body.decode().removeprefix("\ufeff").strip()  # UTF-8, strict
+    except UnicodeDecodeError:
+        return None, False
     json_like = media is None or media in _JSON_TYPES or media.endswith("+json")
-    if text.startswith("{") and (json_like or media == "text/plain"):
+    if text[:1] == "{" and (json_like or media == "text/plain"):
         try:
-            # Valid JSON that starts with "{" is an object.
-            obj: dict[str, object] = json.loads(text)
+            # raw_decode skips json.loads's two whitespace regexes (the text
+            # is stripped already); the end check refuses trailing data.
+            obj, end = _DECODER.raw_decode(text)
         except (ValueError, RecursionError):
-            return None
-        return obj
+            return None, False
+        if end != len(text):
+            return None, False
+        # Valid JSON that starts with "{" is an object. json refuses raw C0
+        # controls inside strings, and strict UTF-8 decoding lets no lone
+        # surrogate through; so in ASCII JSON without a backslash (no
+        # escape) or a DEL, no string can hold a control character or a
+        # lone surrogate ("plain": _token need not check).
+        return obj, text.isascii() and "\\" not in text and "\x7f" not in text
     if media == _FORM_TYPE or (
         media in (None, "text/plain") and _FORM_SHAPED.fullmatch(text)
     ):
@@ -137,8 +156,8 @@ def _load_object(media: str | None, text: str | None) -> dict[str, object] | Non
         fields: dict[str, object] = {}
         for name, value in parse_qsl(text, keep_blank_values=True):
             fields.setdefault(name, value)
-        return fields
-    return None
+        return fields, False
+    return None, False
 
 
 def _snippet(body: bytes, secrets: Iterable[str]) -> str:
@@ -215,11 +234,8 @@ def _expires_at(
     return float(exp) if -_FLOAT_MAX < exp < _FLOAT_MAX else None
 
 
-def _scopes(value: object) -> frozenset[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return frozenset(value.split())
+def _listed_scopes(value: object) -> frozenset[str]:
+    # A string is kept as it is (Token splits it when read); this is the rest.
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return frozenset(value)
     raise _Malformed(f"scope must be a string or a list of strings, got {_kind(value)}")
@@ -237,31 +253,63 @@ def _check_sendable(field: str, value: str) -> None:
         raise _Malformed(f"{field} holds a control character or invalid text") from None
 
 
-def _token(obj: dict[str, object], now: float) -> Token:
+def _token(obj: dict[str, object], now: float, plain: bool) -> Token:
+    # *plain*: no string in obj can hold a control character (_load_object).
     access_token = obj.get("access_token")
     if access_token is None:
         raise _Malformed("access_token is missing")
     if not isinstance(access_token, str) or not access_token:
         raise _Malformed("access_token must be a non-empty string")
-    _check_sendable("access_token", access_token)
+    if not plain:
+        _check_sendable("access_token", access_token)
     token_type = obj.get("token_type")
-    if token_type is not None and (not isinstance(token_type, str) or not token_type):
+    if token_type is None or token_type == "Bearer":
+        token_type = "Bearer"
+    elif not isinstance(token_type, str) or not token_type:
         raise _Malformed("token_type must be a non-empty string")
-    if token_type is not None:
-        _check_sendable("token_type", token_type)
+    else:
+        if not plain:
+            _check_sendable("token_type", token_type)
+        if token_type.lower() == "bearer":
+            token_type = "Bearer"
     refresh_token = obj.get("refresh_token")
-    if refresh_token is not None and not isinstance(refresh_token, str):
-        raise _Malformed(f"refresh_token must be a string, got {_kind(refresh_token)}")
-    if refresh_token:
-        _check_sendable("refresh_token", refresh_token)
+    if refresh_token is not None:
+        if not isinstance(refresh_token, str):
+            raise _Malformed(
+                f"refresh_token must be a string, got {_kind(refresh_token)}"
+            )
+        if not refresh_token:
+            refresh_token = None
+        elif not plain:
+            _check_sendable("refresh_token", refresh_token)
+    # The usual expires_in and scope inline, each call being a tenth of the
+    # time the parser may take beyond json's own.
+    expires_in = obj.get("expires_in")
+    if type(expires_in) is int and 0 <= expires_in <= MAX_EXPIRES_IN:
+        expires_at: float | None = now + expires_in
+    else:
+        expires_at = _expires_at(obj, access_token, now)
+    scopes = obj.get("scope")
+    if scopes is not None and type(scopes) is not str:
+        scopes = _listed_scopes(scopes)
+    raw = MappingProxyType(obj)  # ours alone: no copy needed
+    if type(now) is float and -_INF < now < _INF:
+        # Every field is checked above (expires_at is finite: a finite now
+        # plus at most ten years rounds, it cannot overflow), so Token's
+        # validators are skipped: they would cost the parser half its time
+        # again.
+        return checked_token(
+            access_token, token_type, now, expires_at, scopes, refresh_token, raw
+        )
+    # An odd *now* (an int, or not finite): Token converts it or names it.
     return Token(
         access_token=access_token,
         token_type=token_type,
         received_at=now,
-        expires_at=_expires_at(obj, access_token, now),
-        scopes=_scopes(obj.get("scope")),
-        refresh_token=refresh_token or None,
-        raw=MappingProxyType(obj),  # ours alone: no copy needed
+        expires_at=expires_at,
+        scopes=scopes.split() if type(scopes) is str else scopes,
+        refresh_token=refresh_token,
+        raw=raw,
     )
 
 
@@ -283,10 +331,13 @@ def parse_token_response(
       A :class:`Token`, or an :class:`OAuthError`, :class:`HttpError` or
       :class:`MalformedResponse`.
     """
-    content_type = response.header("content-type")
-    if content_type is not None:
-        content_type = content_type.strip()[:SNIPPET_LENGTH] or None
-    obj = _load_object(_media_type(content_type), _text(response.body))
+    content_type = None
+    for name, value in response.headers:
+        if name.lower() == "content-type":
+            content_type = value.strip()[:SNIPPET_LENGTH] or None
+            break
+    media = _COMMON_MEDIA.get(content_type) or _media_type(content_type)
+    obj, plain = _load_object(media, response.body)
     status = response.status
     error = None
     if obj is not None:
@@ -315,7 +366,7 @@ def parse_token_response(
             )
         if error:
             raise _Malformed(f"error must be a string, got {_kind(error)}")
-        return _token(obj, now)
+        return _token(obj, now, plain)
     except _Malformed as exc:
         masked = _masked(secrets, obj)
         return MalformedResponse(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import final
+from typing import Any, final
 
 import attrs
 
@@ -107,7 +107,8 @@ class Token:
     )
     """When the server says it expires, in UNIX seconds; None if unknown."""
     scopes: frozenset[str] | None = attrs.field(default=None, converter=_scopes)
-    """Granted scopes; None when the server said nothing."""
+    """Granted scopes; None when the server said nothing. (A parsed token
+    splits the server's ``scope`` string when this is first read.)"""
     refresh_token: str | None = attrs.field(
         default=None,
         repr=lambda value: "None" if value is None else "***",
@@ -120,6 +121,20 @@ class Token:
     """The whole response object, read-only. A mapping is copied; a
     ``MappingProxyType`` is kept as given (the parser's, over a dict that
     nothing else holds)."""
+
+    def __reduce__(self) -> tuple[Callable[..., Token], tuple[object, ...]]:
+        # raw is a read-only view, which neither pickle nor deepcopy take:
+        # a token goes as its fields with raw as a dict, and comes back
+        # through Token(), checked like any other.
+        return _rebuild, (
+            self.access_token,
+            self.token_type,
+            self.received_at,
+            self.expires_at,
+            self.scopes,
+            self.refresh_token,
+            dict(self.raw),
+        )
 
     @property
     def lifetime(self) -> float | None:
@@ -147,3 +162,104 @@ class Token:
     def claims(self) -> Mapping[str, object] | None:
         """The unverified JWT payload of the access token, or None if not a JWT."""
         return jwt_claims(self.access_token)
+
+
+def _rebuild(
+    access_token: str,
+    token_type: str,
+    received_at: float,
+    expires_at: float | None,
+    scopes: frozenset[str] | None,
+    refresh_token: str | None,
+    raw: dict[str, object],
+) -> Token:
+    return Token(
+        access_token=access_token,
+        token_type=token_type,
+        received_at=received_at,
+        expires_at=expires_at,
+        scopes=scopes,
+        refresh_token=refresh_token,
+        raw=raw,
+    )
+
+
+# attrs makes Token slotted: each field is a slot, and its descriptor's
+# __set__ stores a value the way the generated __init__ does.
+_slots = vars(Token)
+_set_access_token = _slots["access_token"].__set__
+_set_token_type = _slots["token_type"].__set__
+_set_received_at = _slots["received_at"].__set__
+_set_expires_at = _slots["expires_at"].__set__
+_set_scopes = _slots["scopes"].__set__
+_set_refresh_token = _slots["refresh_token"].__set__
+_set_raw = _slots["raw"].__set__
+
+
+@final
+class _SplitOnRead:
+    """``Token.scopes``: attrs' slot, except that a ``str`` stored in it by
+    :func:`checked_token` is split into the frozenset on first read.
+
+    Splitting and hashing seven scopes was a quarter of a parse, and the
+    frozenset of seven weighs about a kilobyte that most tokens never need.
+    Every read returns the frozenset, so nothing outside can tell; ``Token()``
+    still refuses a string for ``scopes``.
+    """
+
+    def __init__(self, slot: Any, doc: str | None) -> None:
+        self._slot = slot
+        self.__doc__ = doc
+
+    def __get__(self, instance: Token | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self._slot.__get__(instance, owner)
+        if type(value) is str:
+            value = frozenset(value.split())
+            # Kept, so the split happens once. A race splits twice into
+            # equal sets: harmless.
+            self._slot.__set__(instance, value)
+        return value
+
+    def __set__(self, instance: Token, value: object) -> None:
+        self._slot.__set__(instance, value)
+
+
+# Not an assignment: to mypy, Token.scopes is the frozenset field it is.
+setattr(  # noqa: B010
+    Token,
+    "scopes",
+    _SplitOnRead(
+        _slots["scopes"], "Granted scopes; None when the server said nothing."
+    ),
+)
+_new = object.__new__
+
+
+def checked_token(
+    access_token: str,
+    token_type: str,
+    received_at: float,
+    expires_at: float | None,
+    scopes: frozenset[str] | str | None,
+    refresh_token: str | None,
+    raw: MappingProxyType[str, object],
+) -> Token:
+    """A Token from values already in their final, valid form, except that
+    *scopes* may be the server's ``scope`` string (split when first read).
+
+    For the parser, which has checked every field itself: the validators and
+    converters of ``Token()`` would double its cost. Whatever this is given
+    must be what ``Token()`` would have stored (the tests hold the two to
+    that with hypothesis).
+    """
+    token = _new(Token)
+    _set_access_token(token, access_token)
+    _set_token_type(token, token_type)
+    _set_received_at(token, received_at)
+    _set_expires_at(token, expires_at)
+    _set_scopes(token, scopes)
+    _set_refresh_token(token, refresh_token)
+    _set_raw(token, raw)
+    return token

@@ -18,6 +18,7 @@ from typing import cast
 from urllib.parse import quote, quote_plus, urlencode
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -261,6 +262,7 @@ def test_any_response_gives_a_value(
         assert 200 <= status <= 299
         assert got.received_at == now
         assert got.expires_at is None or math.isfinite(got.expires_at)
+        assert_as_constructed(got)
         return
     assert isinstance(got, OAuthError | HttpError | MalformedResponse)
     assert isinstance(got.retryable, bool)
@@ -644,3 +646,74 @@ def test_no_error_shows_a_jwt_it_was_not_told_about(
     for text in shown(got):
         assert jwt not in text
         assert jwt.split(".")[1] not in text
+
+
+# ---------------------------------------------------------------------------
+# (d) The parser builds its Token without Token's validators (checked_token):
+#     what it builds must be exactly what Token() would have built, and the
+#     plain-JSON shortcut past the control-character check must refuse
+#     everything the full check refuses.
+
+
+def assert_as_constructed(token: Token) -> None:
+    attrs.validate(token)
+    stored = {f.name: getattr(token, f.name) for f in attrs.fields(Token)}
+    rebuilt = Token(**stored)
+    for field in attrs.fields(Token):
+        value, again = getattr(token, field.name), getattr(rebuilt, field.name)
+        assert type(again) is type(value), field.name
+        assert again is value or again == value, field.name
+    # And the public view is the contract's: a frozenset (or None).
+    assert token.scopes is None or type(token.scopes) is frozenset
+    assert rebuilt == token
+    assert hash(rebuilt) == hash(token)
+
+
+TOKEN_TEXT = st.text(
+    st.characters(codec=None, exclude_categories=()), min_size=1, max_size=12
+) | st.sampled_from(["a\rb", "a\nb", "\x00", "\x7f", "\x85", "\x9f", "\ud800", "ok"])
+
+
+def sendable(value: str) -> bool:
+    # The rule in full: no C0 control but tab, no DEL or C1, no lone surrogate.
+    if any(c != "\t" and (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) for c in value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@SETTINGS
+@given(
+    field=st.sampled_from(["access_token", "token_type", "refresh_token"]),
+    value=TOKEN_TEXT,
+    ensure_ascii=st.booleans(),
+    now=st.floats(min_value=0, max_value=4e9) | st.integers(0, 4_000_000_000),
+)
+def test_a_token_is_refused_exactly_when_it_could_not_be_sent(
+    field: str, value: str, ensure_ascii: bool, now: float
+) -> None:
+    obj = {"access_token": "at", "expires_in": 60, "scope": "a b", field: value}
+    text = json.dumps(obj, ensure_ascii=ensure_ascii)
+    body = text.encode("utf-8", "surrogatepass")
+    got = parse_token_response(HttpResponse(status=200, body=body), now=now)
+    if not ensure_ascii and any("\ud800" <= c <= "\udfff" for c in value):
+        # A raw lone surrogate is not UTF-8: the body is not even text.
+        assert isinstance(got, MalformedResponse)
+    elif sendable(value):
+        assert isinstance(got, Token)
+    else:
+        assert isinstance(got, MalformedResponse)
+        assert got.reason.startswith(field)
+    if isinstance(got, Token):
+        assert got.received_at == float(now)
+        assert_as_constructed(got)
+
+
+@pytest.mark.parametrize("now", [math.nan, math.inf, -math.inf])
+def test_a_now_that_is_no_time_is_named(now: float) -> None:
+    resp = HttpResponse(status=200, body=b'{"access_token":"at"}')
+    with pytest.raises(ValueError, match="received_at"):
+        parse_token_response(resp, now=now)

@@ -30,6 +30,7 @@ from sansio_auth import (
     Token,
     TokenError,
     TransportError,
+    parse_token_response,
 )
 
 URL = "https://auth.example.com/oauth/token"
@@ -461,6 +462,60 @@ def test_token_scopes_become_a_frozenset(
 def test_token_scopes_must_be_an_iterable_of_str(scopes: object) -> None:
     with pytest.raises(TypeError, match="scopes"):
         token(scopes=scopes)
+
+
+def parsed(scope: str) -> Token:
+    body = json.dumps({"access_token": "at", "scope": scope}).encode()
+    tok = parse_token_response(HttpResponse(status=200, body=body), now=100.0)
+    assert isinstance(tok, Token)
+    return tok
+
+
+def test_parsed_scopes_are_split_once_when_read() -> None:
+    # The parser keeps the scope string and splits it when it is read: the
+    # same frozenset each time, as if it had been split in the parser.
+    tok = parsed(" read  write read ")
+    first = tok.scopes
+    assert first == frozenset({"read", "write"})
+    assert type(first) is frozenset
+    assert tok.scopes is first
+    assert parsed("").scopes == frozenset()
+
+
+def test_token_scopes_keep_their_documentation_on_the_class() -> None:
+    # help(Token) and the API docs read it from the class attribute.
+    assert "Granted scopes" in (Token.scopes.__doc__ or "")
+
+
+@pytest.mark.parametrize("read_first", [False, True])
+def test_parsed_scopes_compare_and_hash_as_sets(read_first: bool) -> None:
+    lazy = parsed("write read")
+    if read_first:
+        assert lazy.scopes is not None
+    eager = token(scopes=["read", "write"])
+    assert lazy == eager
+    assert hash(lazy) == hash(eager)
+    assert lazy != token(scopes=["read"])
+    assert lazy != parsed("read")
+
+
+def test_parsed_scopes_survive_evolve_copy_and_pickle() -> None:
+    # The parser's raw is a read-only view, which pickle cannot take as is.
+    tok = parsed("a b")
+    for again in (
+        attrs.evolve(tok),
+        copy.copy(tok),
+        copy.deepcopy(tok),
+        pickle.loads(pickle.dumps(tok)),
+    ):
+        assert again.scopes == frozenset({"a", "b"})
+        assert type(again.scopes) is frozenset
+        assert dict(again.raw) == {"access_token": "at", "scope": "a b"}
+        assert again == tok
+
+
+def test_parsed_scopes_show_as_a_set_in_the_repr() -> None:
+    assert "scopes=frozenset({'read'})" in repr(parsed("read"))
 
 
 @pytest.mark.parametrize("field", ["received_at", "expires_at"])
