@@ -31,7 +31,6 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from urllib.parse import parse_qsl, quote, quote_plus
 
 from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
 from ._http import HttpResponse, check_header_value
@@ -48,24 +47,24 @@ _MASK = "***"
 _FLOAT_MAX = sys.float_info.max
 _INF = math.inf
 _SECRET_MEMBERS = ("access_token", "refresh_token", "id_token")
-_SECRET_IN_JSON = re.compile(
+# The patterns below serve error paths and rare answers only: they are
+# compiled on first use (re caches them), not at import.
+_SECRET_IN_JSON = (
     r'("(?:access_token|refresh_token|id_token)"\s*:\s*")((?:[^"\\]|\\.)*)'
 )
-_SECRET_IN_FORM = re.compile(
-    r"((?:^|[&?\s])(?:access_token|refresh_token|id_token)=)([^&\s]*)"
-)
+_SECRET_IN_FORM = r"((?:^|[&?\s])(?:access_token|refresh_token|id_token)=)([^&\s]*)"
 _B64 = r"[A-Za-z0-9_-]"
 # A match starts only where a base64url run starts, and the possessive
 # quantifiers never give back: linear time, even on a megabyte of base64.
 # Padding is allowed, as jwt_claims allows it.
 _SEGMENT = rf"{_B64}*+={{0,2}}"
 _LONG_SEGMENT = rf"{_B64}{{10,}}+={{0,2}}"
-_JWT_SHAPED = re.compile(
+_JWT_SHAPED = (
     rf"(?<!{_B64})(?:eyJ{_SEGMENT}(?:\.{_SEGMENT}){{2,4}}"
     rf"|{_LONG_SEGMENT}\.{_LONG_SEGMENT}\.{_LONG_SEGMENT})"
 )
-_FORM_SHAPED = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
-_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+_FORM_SHAPED = r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*"
+_NUMBER = r"(?a)-?(?:\d+(?:\.\d*)?|\.\d+)"
 _JSON_TYPES = frozenset(
     {"application/json", "text/json", "text/javascript", "application/javascript"}
 )
@@ -95,6 +94,9 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     Returns:
       The masked text.
     """
+    # Imported here: only errors mask, and urllib.parse is slow to import.
+    from urllib.parse import quote, quote_plus
+
     forms: set[str] = set()
     for secret in secrets:
         if secret:
@@ -112,9 +114,9 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     # Longest first, so that a secret containing another is masked whole.
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, _MASK)
-    text = _SECRET_IN_JSON.sub(rf"\1{_MASK}", text)
-    text = _SECRET_IN_FORM.sub(rf"\1{_MASK}", text)
-    return _JWT_SHAPED.sub(_MASK, text)
+    text = re.sub(_SECRET_IN_JSON, rf"\1{_MASK}", text)
+    text = re.sub(_SECRET_IN_FORM, rf"\1{_MASK}", text)
+    return re.sub(_JWT_SHAPED, _MASK, text)
 
 
 def _media_type(content_type: str | None) -> str | None:
@@ -150,8 +152,10 @@ def _load_object(
         # lone surrogate ("plain": _token need not check).
         return obj, text.isascii() and "\\" not in text and "\x7f" not in text
     if media == _FORM_TYPE or (
-        media in (None, "text/plain") and _FORM_SHAPED.fullmatch(text)
+        media in (None, "text/plain") and re.fullmatch(_FORM_SHAPED, text)
     ):
+        from urllib.parse import parse_qsl  # rare: not imported up front
+
         # The first of repeated fields wins, as it does in most servers.
         fields: dict[str, object] = {}
         for name, value in parse_qsl(text, keep_blank_values=True):
@@ -202,7 +206,7 @@ def _seconds(field: str, value: object) -> float:
         raise _Malformed(f"{field} must be a number of seconds, got a boolean")
     if isinstance(value, str):
         text = value.strip()
-        if not _NUMBER.fullmatch(text):
+        if not re.fullmatch(_NUMBER, text):
             raise _Malformed(
                 f"{field} must be a number of seconds, got a non-numeric string"
             )

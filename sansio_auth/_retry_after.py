@@ -9,7 +9,6 @@ a delay of 0. Anything else is as good as no header: None.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 __all__ = ["parse_retry_after"]
 
@@ -46,12 +45,51 @@ _ASCTIME = re.compile(
 )
 # Ten digits is over 300 years; a longer value is not a real instruction.
 _DELTA = re.compile(r"\d{1,10}", re.ASCII)
+# Year 10000, in UNIX seconds: beyond it *now* is no time (inf, NaN, 1e300).
+_FAR = 253_402_300_800.0
+
+
+# The calendar by arithmetic (Howard Hinnant's civil-date algorithms, in the
+# proleptic Gregorian calendar that HTTP dates use), not datetime: importing
+# datetime was a tenth of the library's import time, for a rare header.
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_DAY = 86_400
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to the given date (negative before it)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+def _year_of(timestamp: float) -> int:
+    """The UTC calendar year of a UNIX time."""
+    days = int(timestamp // _DAY) + 719_468
+    era = days // 146_097
+    day_of_era = days - era * 146_097
+    year_of_era = (
+        day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096
+    ) // 365
+    day_of_year = day_of_era - (
+        365 * year_of_era + year_of_era // 4 - year_of_era // 100
+    )
+    # Months count from March, so January and February close the year.
+    march_based_month = (5 * day_of_year + 2) // 153
+    return year_of_era + era * 400 + (march_based_month >= 10)
 
 
 def _full_year(two_digits: int, now: float) -> int:
     # RFC 9110 §5.6.7: a two-digit year that looks more than 50 years in the
     # future is the most recent past year with those last two digits.
-    this_year = datetime.fromtimestamp(now, UTC).year
+    this_year = _year_of(now)
     # The nearest such year that is not more than 50 years ahead.
     year = this_year - this_year % 100 + two_digits
     if year > this_year + 50:
@@ -81,24 +119,30 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
         or _RFC850.fullmatch(value)
         or _ASCTIME.fullmatch(value)
     )
-    if match is None:
-        return None
+    if match is None or not -_FAR < now < _FAR:
+        return None  # no date, or a *now* that is no time to count from
     month = _MONTHS.get(match["month"].lower())
     if month is None:
         return None
     year = int(match["year"])
     if len(match["year"]) == 2:
         year = _full_year(year, now)
-    try:
-        when = datetime(
-            year,
-            month,
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-            tzinfo=UTC,
-        )
-    except ValueError:  # 31 Feb, 25:00 and the like
-        return None
-    return max(0.0, when.timestamp() - now)
+    day = int(match["day"])
+    hour, minute, second = (
+        int(match["hour"]),
+        int(match["minute"]),
+        int(match["second"]),
+    )
+    days_in_month = _DAYS_IN_MONTH[month - 1] + (month == 2 and _is_leap(year))
+    if not (
+        1 <= year <= 9999
+        and 1 <= day <= days_in_month
+        and hour < 24
+        and minute < 60
+        and second < 60
+    ):
+        return None  # 31 Feb, 25:00, year 0 and the like
+    when = (
+        _days_from_civil(year, month, day) * _DAY + hour * 3600 + minute * 60 + second
+    )
+    return max(0.0, when - now)

@@ -74,3 +74,24 @@ def test_adapters_are_a_subpackage_not_a_top_level_package() -> None:
 def test_version_is_the_user_agent_version() -> None:
     expected = f"sansio-auth/{sansio_auth.__version__}"
     assert expected == sansio_auth.USER_AGENT
+
+
+# Import time is measured by benchmarks/run.py, never here; what is tested is
+# the cause it depends on: the standard modules a bare import pulls in. Each
+# of these cost a millisecond or more and serves only a rare path, where it
+# is imported when needed.
+LAZY_MODULES = ["datetime", "hashlib", "logging", "random", "socket", "ssl"]
+
+
+def test_importing_the_core_leaves_the_rare_paths_modules_alone() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import sansio_auth; "
+        f"print(' '.join(m for m in {LAZY_MODULES!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
+    assert out.stdout.split() == []

@@ -7,11 +7,14 @@ delay (or None) it must give.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import cast
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sansio_auth import (
     HttpError,
@@ -329,3 +332,93 @@ def test_retry_after_on_a_success_or_malformed_answer_is_not_an_error() -> None:
     bad = HttpResponse(status=200, headers=headers, body=b"[]")
     assert isinstance(parse_token_response(good, now=NOW), Token)
     assert isinstance(parse_token_response(bad, now=NOW), MalformedResponse)
+
+
+# ---------------------------------------------------------------------------
+# The calendar is arithmetic, not datetime (datetime cost a tenth of the
+# import): hypothesis holds it to datetime over the whole range HTTP dates
+# can name, valid and invalid alike.
+
+MONTH_NAMES = [
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+]
+
+
+def reference(
+    year: int, month: int, day: int, hour: int, minute: int, second: int
+) -> float | None:
+    try:
+        return ts(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
+@settings(database=None, deadline=None, max_examples=500)
+@given(
+    year=st.integers(0, 9999),
+    month=st.integers(1, 12),
+    day=st.integers(1, 31),
+    hour=st.integers(0, 25),
+    minute=st.integers(0, 61),
+    second=st.integers(0, 61),
+)
+def test_an_imf_fixdate_means_what_datetime_says(
+    year: int, month: int, day: int, hour: int, minute: int, second: int
+) -> None:
+    value = (
+        f"Mon, {day:02d} {MONTH_NAMES[month - 1]} {year:04d} "
+        f"{hour:02d}:{minute:02d}:{second:02d} GMT"
+    )
+    expected = reference(year, month, day, hour, minute, second)
+    now = -62_135_596_800.0  # 0001-01-01: every valid date is a delay from it
+    got = parse_retry_after(value, now=now)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == expected - now
+
+
+@settings(database=None, deadline=None, max_examples=500)
+@given(
+    # Whole seconds: datetime rounds to microseconds, so a hair before
+    # midnight on 31 December would be next year to it and not to us.
+    seconds=st.integers(min_value=-62_135_596_800, max_value=253_402_300_799),
+    two_digits=st.integers(0, 99),
+)
+def test_a_two_digit_year_is_read_against_the_year_of_now(
+    seconds: int, two_digits: int
+) -> None:
+    now = float(seconds)
+    this_year = datetime.fromtimestamp(now, UTC).year
+    candidates = [
+        y
+        for y in range(this_year - 150, this_year + 150)
+        if y % 100 == two_digits and this_year - 50 < y <= this_year + 50
+    ]
+    (year,) = candidates
+    value = f"Sunday, 01-Jan-{two_digits:02d} 00:00:00 GMT"
+    expected = reference(year, 1, 1, 0, 0, 0)
+    got = parse_retry_after(value, now=now)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == max(0.0, expected - now)
+
+
+@pytest.mark.parametrize("now", [math.nan, math.inf, -math.inf, 1e300])
+def test_a_date_is_no_delay_from_a_now_that_is_no_time(now: float) -> None:
+    assert parse_retry_after(IMF, now=now) is None
+    assert parse_retry_after(RFC850, now=now) is None
+    # A delta needs no now.
+    assert parse_retry_after("120", now=now) == 120.0
