@@ -462,9 +462,9 @@ class TokenSession:
         out with nothing to decide; adapters cache it until this time and skip
         the session (and its lock) on the hot path. Read-only: it does not
         move the session clock. Use it right after :meth:`next_step` returned
-        :class:`UseToken` for the same *now*, and only while *now* has not
-        gone backwards since (a cache that sees the clock go back must ask
-        the session again).
+        :class:`UseToken`, or :meth:`receive` returned a token, for the same
+        *now*, and only while *now* has not gone backwards since (a cache that
+        sees the clock go back must ask the session again).
 
         Returns:
           A time in the caller's clock; ``-inf`` without a token.

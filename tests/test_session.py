@@ -1422,3 +1422,18 @@ def test_fresh_until_is_the_refresh_point_in_the_callers_clock() -> None:
     # Up to that time the session hands the token out with nothing to decide.
     assert session.next_step(at(P) - 0.001) is step
     assert isinstance(session.next_step(at(P)), SendRequest)
+
+
+def test_fresh_until_right_after_receive_is_the_refresh_point() -> None:
+    # The adapters cache the token a fetch brought before they wake the
+    # callers waiting for it: the answer must be the one next_step implies.
+    session = TokenSession(client_credentials(), leeway=30.0, refresh_ahead=0.1)
+    send = session.next_step(at(0))
+    assert isinstance(send, SendRequest)
+    token = session.receive(token_response("t1", expires_in=3600), now=at(2), step=send)
+    assert isinstance(token, Token)
+    assert session.fresh_until(at(2)) == at(2 + P)
+    step = session.next_step(at(2 + P) - 0.001)
+    assert isinstance(step, UseToken)
+    assert step.token is token
+    assert isinstance(session.next_step(at(2 + P)), SendRequest)
