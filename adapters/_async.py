@@ -38,7 +38,7 @@ class Event(Protocol):
 class AsyncClientBase(ClientBase):
     """Runs the session's steps with async primitives given by a subclass."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_event", "_flight")
 
     # Filled in by each adapter.
     _send: Callable[..., Awaitable[HttpResponse]]
@@ -50,6 +50,8 @@ class AsyncClientBase(ClientBase):
         # Created when first needed: anyio's Event wants a running loop, and
         # building a client must not.
         self._event: Event | None = None
+        # The fetch our own task has in flight, if any.
+        self._flight: SendRequest | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -78,29 +80,47 @@ class AsyncClientBase(ClientBase):
             now = self._clock()
             step = self._session.next_step(now)
             log_step(step)
-            if isinstance(step, UseToken):
+            if isinstance(step, AwaitInFlight):
+                event = self._event
+                if event is None:
+                    event = self._event = self._new_event()
+                if self._flight is not None:
+                    # Our own task is fetching: it sets the event in a
+                    # finally, and its exchange ends by the session's
+                    # deadline (see _fetch_timeout), so the waiters need no
+                    # timer each and a thousand of them wake for the cost of
+                    # one event. (If the session has meanwhile moved on to
+                    # another fetch, we ask again when ours reports.)
+                    await event.wait()
+                else:
+                    # Someone else's fetch (a session shared between
+                    # clients): only the session's deadline will end it.
+                    with self._move_on_after(max(0.0, step.until - now)):
+                        await event.wait()
+            elif isinstance(step, UseToken):
                 self._cache(step.token, now)
                 return step.token
-            if isinstance(step, SendRequest):
+            elif isinstance(step, SendRequest):
                 await self._fetch(step)
-            elif isinstance(step, AwaitInFlight):
-                if self._event is None:
-                    self._event = self._new_event()
-                with self._move_on_after(max(0.0, step.until - now)):
-                    await self._event.wait()
             elif isinstance(step, Backoff):
                 await self._sleep(max(0.0, step.until - now))
             else:
                 assert isinstance(step, Failed)
                 raise failure(step.error)
+            # Woken by a fetch that brought a token: the fetcher cached it,
+            # so a thousand waiters return without asking the session again.
+            cached = self._cached()
+            if cached is not None:
+                return cached
 
     async def _fetch(self, step: SendRequest) -> None:
         result: object = None
+        self._flight = step
         try:
             try:
                 response = await self._send(
                     step.request,
-                    timeout=self.timeout,
+                    timeout=self._fetch_timeout(),
                     ssl_context=self.ssl_context,
                     max_response_bytes=self.max_response_bytes,
                 )
@@ -109,10 +129,15 @@ class AsyncClientBase(ClientBase):
                 result = exc
             else:
                 log_response(step.request.url, response.status)
-                result = self._session.receive(response, now=self._clock(), step=step)
+                now = self._clock()
+                result = self._session.receive(response, now=now, step=step)
+                if isinstance(result, Token):
+                    self._cache(result, now)  # before the waiters wake
         finally:
             # Cancelled or crashed: say so, so that the others go on.
             self._session.abandon(step)
+            if self._flight is step:  # not a later fetch, after this one was lost
+                self._flight = None
             event, self._event = self._event, None
             if event is not None:
                 event.set()

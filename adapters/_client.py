@@ -82,7 +82,16 @@ class ClientBase:
         return None
 
     def _cache(self, token: Token, now: float) -> None:
+        # Right after the session handed out or received *token* at *now*:
+        # fresh_until says how long it needs no decision (possibly not at all).
         self._hot = (token, now, self._session.fresh_until(now))
+
+    def _fetch_timeout(self) -> float:
+        """Seconds one token request may take: ``timeout``, or the session's
+        lost-request deadline when that is shorter. A request the session
+        would give up on is cut off rather than left running beside the next
+        one, and the callers waiting for it can count on its report."""
+        return min(self.timeout, self._session.fetch_timeout)
 
     def _drop(self, token: Token | str) -> None:
         if self._session.invalidate(token):

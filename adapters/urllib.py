@@ -224,7 +224,7 @@ class TokenClient(ClientBase):
     """Tokens for one flow, shared safely between threads.
 
     Concurrent callers make one request (the session's single flight); the
-    others wait on a condition. A caller interrupted while fetching
+    others wait on an event. A caller interrupted while fetching
     (``KeyboardInterrupt``) reports it, so that the others go on. A usable
     token is returned without taking the lock.
 
@@ -238,11 +238,13 @@ class TokenClient(ClientBase):
       clock: returns UNIX seconds; tests pass a fake one.
     """
 
-    __slots__ = ("_cond", "_lock")
+    __slots__ = ("_event", "_lock")
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        # Set when the fetch in flight reports; the callers waiting for it
+        # wait on it outside the lock. None while nobody waits.
+        self._event: threading.Event | None = None
 
     def token(self) -> Token:
         """A usable token, fetching one if needed.
@@ -261,15 +263,23 @@ class TokenClient(ClientBase):
                 if isinstance(step, UseToken):
                     self._cache(step.token, now)
                     return step.token
-                if isinstance(step, AwaitInFlight):
-                    self._cond.wait(max(0.0, step.until - now))
-                    continue
                 if isinstance(step, Failed):
                     raise failure(step.error)
-            if isinstance(step, Backoff):
+                if isinstance(step, AwaitInFlight):
+                    if self._event is None:
+                        self._event = threading.Event()
+                    event = self._event
+            if isinstance(step, AwaitInFlight):
+                # Outside the lock: woken callers read the cache without
+                # queueing for it one by one.
+                event.wait(max(0.0, step.until - now))
+            elif isinstance(step, Backoff):
                 time.sleep(max(0.0, step.until - self._clock()))
-                continue
-            self._fetch(step)
+            else:
+                self._fetch(step)
+            cached = self._cached()  # the fetch brought one, and cached it
+            if cached is not None:
+                return cached
 
     def _fetch(self, step: SendRequest) -> None:
         result: object = None
@@ -277,7 +287,7 @@ class TokenClient(ClientBase):
             try:
                 response = send(
                     step.request,
-                    timeout=self.timeout,
+                    timeout=self._fetch_timeout(),
                     ssl_context=self.ssl_context,
                     max_response_bytes=self.max_response_bytes,
                 )
@@ -288,13 +298,16 @@ class TokenClient(ClientBase):
             else:
                 log_response(step.request.url, response.status)
                 with self._lock:
-                    result = self._session.receive(
-                        response, now=self._clock(), step=step
-                    )
+                    now = self._clock()
+                    result = self._session.receive(response, now=now, step=step)
+                    if isinstance(result, Token):
+                        self._cache(result, now)  # before the waiters wake
         finally:
             with self._lock:
                 self._session.abandon(step)  # a no-op once reported
-                self._cond.notify_all()
+                event, self._event = self._event, None
+            if event is not None:
+                event.set()
             log_result(step.request.url, result)
 
     def authorization(self) -> str:

@@ -400,6 +400,139 @@ async def check_single_flight(world: AsyncWorld) -> None:
     assert len({id(t) for t in tokens}) == 1
 
 
+async def check_woken_waiters_read_the_cache(world: AsyncWorld) -> None:
+    # The fetcher caches the token before it wakes the waiters: each caller
+    # asks the session once (the fetcher for the request, the others for
+    # the wait), and none asks again when woken.
+    with serving([token_reply(ACCESS_TOKEN, delay=0.2), token_reply("other")]) as srv:
+        flow = flow_for(srv)
+        session = CountingSession(flow, fetch_timeout=30.0)
+        client = world.client(flow, session=session)
+        tokens = await gather(world, 200, client.token)
+    assert len(tokens) == 200
+    assert {id(t) for t in tokens} == {id(tokens[0])}
+    assert session.next_steps <= 200
+    assert len(srv.requests) == 1
+
+
+async def check_cancelled_waiters(world: AsyncWorld) -> None:
+    # Waiters cancelled while they wait leave nothing behind: the others get
+    # the token when the fetch reports.
+    got: list[Token] = []
+    with serving([token_reply(ACCESS_TOKEN, delay=0.5)]) as server:
+        flow = flow_for(server)
+        client = world.client(flow, session=quick_session(flow))
+
+        async def impatient() -> None:
+            with world.move_on_after(0.1):
+                await client.token()
+                pytest.fail("the wait was not cancelled")
+
+        async def patient() -> None:
+            with world.fail_after(5):
+                got.append(await client.token())
+
+        async with world.tasks() as spawn:
+            spawn(patient)  # the fetcher
+            await wait_until(world, lambda: len(server.requests) == 1)
+            for _ in range(10):
+                spawn(impatient)
+                spawn(patient)
+    assert len(got) == 11
+    assert {t.access_token for t in got} == {ACCESS_TOKEN}
+    assert len(server.requests) == 1
+    assert state_of(client.session) is SessionState.IDLE
+
+
+async def check_request_bounded_by_session_deadline(world: AsyncWorld) -> None:
+    # A session that treats a request as lost sooner than the client's
+    # timeout: the request is cut off at its deadline and every caller
+    # waiting for it hears of it then.
+    errors: list[BaseException] = []
+    with serving([Reply(fault="hang")]) as server:
+        flow = flow_for(server)
+        session = quick_session(
+            flow, fetch_timeout=0.3, retry=RetryPolicy(max_attempts=1)
+        )
+        client = world.client(flow, timeout=30, session=session)
+
+        async def caller() -> None:
+            try:
+                await client.token()
+            except TransportError as exc:
+                errors.append(exc)
+
+        with world.fail_after(5):
+            async with world.tasks() as spawn:
+                for _ in range(10):
+                    spawn(caller)
+    assert len(errors) == 10
+    assert all("timed out after 0.3 s" in str(e) for e in errors)
+    assert len(server.requests) == 1
+
+
+async def check_shared_session(world: AsyncWorld) -> None:
+    # Two clients on one session: the second one's callers wait for the
+    # first one's fetch, which nothing of theirs will report, so they ask
+    # again at the session's deadline.
+    with serving([token_reply(ACCESS_TOKEN, delay=0.1), token_reply("other")]) as srv:
+        flow = flow_for(srv)
+        session = quick_session(flow, fetch_timeout=0.6)
+        first = world.client(flow, session=session)
+        second = world.client(flow, session=session)
+        got: dict[str, Token] = {}
+
+        async def use(name: str, client: AsyncClient) -> None:
+            got[name] = await client.token()
+
+        with world.fail_after(5):
+            async with world.tasks() as spawn:
+                spawn(lambda: use("first", first))
+                await wait_until(world, lambda: len(srv.requests) == 1)
+                started = time.monotonic()
+                spawn(lambda: use("second", second))
+        waited = time.monotonic() - started
+    assert got["first"] is got["second"]
+    assert got["first"].access_token == ACCESS_TOKEN
+    assert len(srv.requests) == 1
+    assert waited >= 0.3  # woken by the deadline, not by the other client
+
+
+async def check_late_report_of_a_lost_fetch(world: AsyncWorld) -> None:
+    # The session gives a fetch up (here: the clock jumps past its deadline)
+    # and another caller starts the next one; the first fetch then reports
+    # late, is ignored, and its caller waits for the second like the others.
+    clock = FakeClock()
+    replies = [token_reply("tok-1", delay=0.6), token_reply("tok-2", delay=1.0)]
+    got: dict[str, Token] = {}
+    with serving(replies) as server:
+        flow = flow_for(server)
+        session = quick_session(
+            flow, fetch_timeout=10.0, retry=RetryPolicy(base_delay=0.01)
+        )
+        client = world.client(flow, session=session, clock=clock)
+
+        async def use(name: str) -> None:
+            got[name] = await client.token()
+
+        with world.fail_after(5):
+            async with world.tasks() as spawn:
+                spawn(lambda: use("first"))
+                await wait_until(world, lambda: len(server.requests) == 1)
+                clock.now += 11.0  # the first fetch is lost for the session
+                spawn(lambda: use("second"))
+                await wait_until(
+                    world, lambda: state_of(session) is SessionState.BACKOFF
+                )
+                clock.now += 1.0  # the backoff is over: the second fetches
+                await wait_until(world, lambda: len(server.requests) == 2)
+                spawn(lambda: use("third"))
+    assert got["first"].access_token == "tok-2"
+    assert got["first"] is got["second"] is got["third"]
+    assert session.stats.failures == 1
+    assert len(server.requests) == 2
+
+
 async def check_cancelled_fetcher(world: AsyncWorld) -> None:
     replies = [token_reply("slow", delay=2.0), token_reply("tok-2")]
     got: dict[str, Token] = {}
@@ -672,6 +805,56 @@ async def test_single_flight_anyio() -> None:
 
 
 @pytest.mark.trio
+async def test_woken_waiters_read_the_cache_trio() -> None:
+    await check_woken_waiters_read_the_cache(TRIO)
+
+
+@pytest.mark.anyio
+async def test_woken_waiters_read_the_cache_anyio() -> None:
+    await check_woken_waiters_read_the_cache(ANYIO)
+
+
+@pytest.mark.trio
+async def test_cancelled_waiters_trio() -> None:
+    await check_cancelled_waiters(TRIO)
+
+
+@pytest.mark.anyio
+async def test_cancelled_waiters_anyio() -> None:
+    await check_cancelled_waiters(ANYIO)
+
+
+@pytest.mark.trio
+async def test_request_bounded_by_session_deadline_trio() -> None:
+    await check_request_bounded_by_session_deadline(TRIO)
+
+
+@pytest.mark.anyio
+async def test_request_bounded_by_session_deadline_anyio() -> None:
+    await check_request_bounded_by_session_deadline(ANYIO)
+
+
+@pytest.mark.trio
+async def test_shared_session_trio() -> None:
+    await check_shared_session(TRIO)
+
+
+@pytest.mark.anyio
+async def test_shared_session_anyio() -> None:
+    await check_shared_session(ANYIO)
+
+
+@pytest.mark.trio
+async def test_late_report_of_a_lost_fetch_trio() -> None:
+    await check_late_report_of_a_lost_fetch(TRIO)
+
+
+@pytest.mark.anyio
+async def test_late_report_of_a_lost_fetch_anyio() -> None:
+    await check_late_report_of_a_lost_fetch(ANYIO)
+
+
+@pytest.mark.trio
 async def test_cancelled_fetcher_trio() -> None:
     await check_cancelled_fetcher(TRIO)
 
@@ -886,6 +1069,41 @@ def test_single_flight_urllib() -> None:
     assert len(srv.requests) == 1
     assert all(isinstance(t, Token) for t in tokens)
     assert {t.access_token for t in tokens if isinstance(t, Token)} == {ACCESS_TOKEN}
+
+
+def test_woken_waiters_read_the_cache_urllib() -> None:
+    # The fetcher caches the token before it wakes the waiters, who read it
+    # without the lock and without asking the session again.
+    with serving([token_reply(ACCESS_TOKEN, delay=0.2), token_reply("other")]) as srv:
+        flow = flow_for(srv)
+        session = CountingSession(flow, fetch_timeout=30.0)
+        client = urllib_adapter.TokenClient(flow, session=session)
+        tokens = in_threads(32, client.token)
+    assert all(isinstance(t, Token) for t in tokens)
+    assert {id(t) for t in tokens} == {id(tokens[0])}
+    assert session.next_steps <= 32
+    assert len(srv.requests) == 1
+
+
+def test_request_bounded_by_session_deadline_urllib() -> None:
+    # A session that treats a request as lost sooner than the client's
+    # timeout: the request is cut off at its deadline, not left running (the
+    # fetching thread would be stuck for 30 s). The waiting threads keep
+    # their own timers (a thread may hang where no timeout reaches, in a DNS
+    # lookup), so they may hear first that the session gave it up.
+    with serving([Reply(fault="hang")]) as server:
+        flow = flow_for(server)
+        session = quick_session(
+            flow, fetch_timeout=0.3, retry=RetryPolicy(max_attempts=1)
+        )
+        client = urllib_adapter.TokenClient(flow, timeout=30, session=session)
+        outcomes = in_threads(8, client.token)
+    assert all(isinstance(o, TransportError) for o in outcomes), outcomes
+    assert all(
+        "timed out after 0.3 s" in str(o) or "treated as lost" in str(o)
+        for o in outcomes
+    ), outcomes
+    assert len(server.requests) == 1
 
 
 def test_crash_in_send_urllib(monkeypatch: pytest.MonkeyPatch) -> None:
