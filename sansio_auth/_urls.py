@@ -10,9 +10,15 @@ signs of a mistake and refused rather than guessed at.
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 __all__ = ["check_token_url", "is_loopback"]
+
+# Whitespace (what str.isspace calls whitespace: re's Unicode \s is the same
+# set) and the C0, DEL and C1 control characters. One regex search instead of
+# a test per character: URL checks run each time a flow is built.
+_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
 def is_loopback(host: str) -> bool:
@@ -44,7 +50,10 @@ def check_token_url(url: object, field: str = "token_url") -> str:
     """
     if not isinstance(url, str):
         raise TypeError(f"{field} must be a str, got {type(url).__name__}")
-    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+    # Printable ASCII without a space is the common case, and needs no regex.
+    if not (url.isascii() and url.isprintable() and " " not in url) and (
+        _FORBIDDEN.search(url)
+    ):
         raise ValueError(f"{field} must not contain whitespace or control characters")
     try:
         parts = urlsplit(url)
@@ -55,20 +64,36 @@ def check_token_url(url: object, field: str = "token_url") -> str:
         raise ValueError(f"{field} must be an https URL")
     if "#" in url:
         raise ValueError(f"{field} must not have a fragment")
-    if "@" in parts.netloc:
+    netloc = parts.netloc
+    if "@" in netloc:
         raise ValueError(f"{field} must not carry user info (credentials) in the URL")
-    host = parts.hostname
+    host, port = _host_and_port(netloc)
     if not host:
         raise ValueError(f"{field} must have a host")
-    try:
-        port = parts.port  # urlsplit checks the port lazily
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise ValueError(f"{field} has an invalid port")
+    if port:  # most token URLs have none; urllib checks one lazily, so ask it
+        try:
+            number = parts.port
+        except ValueError:
+            number = 0
+        if number == 0:
+            raise ValueError(f"{field} has an invalid port")
     if scheme == "http" and not is_loopback(host):
         raise ValueError(
             f"{field} must be an https URL (plain http is allowed only to "
             "localhost, 127.0.0.0/8 and ::1)"
         )
     return url
+
+
+def _host_and_port(netloc: str) -> tuple[str, str]:
+    # urllib's split of a netloc without user info into host and port text
+    # (its SplitResult._hostinfo), done once where .hostname and .port would
+    # each redo it. The host keeps its case and any IPv6 zone; is_loopback
+    # lowercases it, as .hostname would have.
+    _, bracket, bracketed = netloc.partition("[")
+    if bracket:
+        host, _, after = bracketed.partition("]")
+        _, _, port = after.partition(":")
+    else:
+        host, _, port = netloc.partition(":")
+    return host, port

@@ -7,13 +7,14 @@ it, and the field).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sansio_auth import check_token_url
+from sansio_auth import HttpRequest, check_token_url
 
 ACCEPTED = [
     # https, any case, any host, port, path and query.
@@ -126,6 +127,10 @@ REFUSED = [
     ("https://a:+1/t", PORT),
     ("https://a:1:2/t", PORT),
     ("http://localhost:http/t", PORT),
+    ("https://[::1]:99999/t", PORT),
+    ("http://[::1]:0/t", PORT),
+    ("https://[2001:db8::1]:x/t", PORT),
+    ("https://[2001:db8::1]:1:2/t", PORT),
     # An unclosed (or unopened) IPv6 bracket.
     ("https://[::1/t", INVALID),
     ("http://[::1:8080/t", INVALID),
@@ -229,3 +234,176 @@ def test_any_text_is_returned_unchanged_or_refused_with_a_value_error(
         assert url[:5].lower() in ("https", "http:")
     else:
         assert str(refusal).startswith("token_url ")
+
+
+# --------------------------------------------------------------------------
+# The fast checks against the rule as first written (issue 6 made
+# check_token_url fast: one regex instead of a test per character, and the
+# host and port split once). The reference below is the earlier code, kept
+# verbatim: on any text, the two must agree, refusal message included.
+# --------------------------------------------------------------------------
+
+
+def reference_check_token_url(url: object, field: str = "token_url") -> str:
+    from urllib.parse import urlsplit
+
+    from sansio_auth._urls import is_loopback
+
+    if not isinstance(url, str):
+        raise TypeError(f"{field} must be a str, got {type(url).__name__}")
+    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        raise ValueError(f"{field} must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+        raise ValueError(f"{field} is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        raise ValueError(f"{field} must be an https URL")
+    if "#" in url:
+        raise ValueError(f"{field} must not have a fragment")
+    if "@" in parts.netloc:
+        raise ValueError(f"{field} must not carry user info (credentials) in the URL")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"{field} must have a host")
+    try:
+        port = parts.port  # urlsplit checks the port lazily
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"{field} has an invalid port")
+    if scheme == "http" and not is_loopback(host):
+        raise ValueError(
+            f"{field} must be an https URL (plain http is allowed only to "
+            "localhost, 127.0.0.0/8 and ::1)"
+        )
+    return url
+
+
+def outcome(check: Callable[[object], str], url: object) -> tuple[str, str]:
+    """What *check* does with *url*: ("ok", url) or (exception type, message)."""
+    try:
+        return "ok", check(url)
+    except (TypeError, ValueError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+ALL_CHARACTERS = "".join(map(chr, range(0x110000)))
+
+
+def test_the_forbidden_characters_are_exactly_whitespace_and_controls() -> None:
+    from sansio_auth._urls import _FORBIDDEN
+
+    expected = {
+        c
+        for c in ALL_CHARACTERS
+        if c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
+    }
+    assert set(_FORBIDDEN.findall(ALL_CHARACTERS)) == expected
+    # The regex-free shortcut (printable ASCII without a space) takes none.
+    shortcut = {c for c in ALL_CHARACTERS if c.isascii() and c.isprintable()} - {" "}
+    assert not shortcut & expected
+    for c in sorted(expected):
+        assert outcome(check_token_url, f"https://a{c}b.example/t") == (
+            "ValueError",
+            "token_url must not contain whitespace or control characters",
+        )
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_each_ascii_character_is_judged_as_before(code: int) -> None:
+    for template in ("https://a{}b/t", "http://localhost:80{}/t", "https://[::1{}]/"):
+        url = template.format(chr(code))
+        assert outcome(check_token_url, url) == outcome(reference_check_token_url, url)
+
+
+@pytest.mark.parametrize(
+    "url", [*ACCEPTED, *(url for url, _ in REFUSED), None, b"https://a/t", 42]
+)
+def test_the_tables_are_judged_as_before(url: object) -> None:
+    assert outcome(check_token_url, url) == outcome(reference_check_token_url, url)
+
+
+schemes = st.sampled_from(["https", "HTTPS", "http", "HtTp", "ftp", "", "https:"])
+userinfo = st.sampled_from(["", "u@", "u:p@", "@", ":@", "a@b@"])
+url_hosts = st.one_of(
+    hosts,
+    st.sampled_from(
+        [
+            "",
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.1",
+            "[::1]",
+            "[::1%eth0]",
+            "[::1%ETH0]",
+            "[0:0:0:0:0:0:0:1]",
+            "[::2]",
+            "[::1",
+            "::1]",
+            "[v1.x]",
+            "[]",
+            "a[b]",
+            "é.example",
+            "xn--e1a.example",
+        ]
+    ),
+    st.ip_addresses().map(lambda a: f"[{a}]" if a.version == 6 else str(a)),
+)
+ports = st.one_of(
+    st.just(""),
+    st.integers(min_value=-2, max_value=70000).map(":{}".format),
+    st.sampled_from([":", ":0", ":00080", ":080", ":1:2", ":x", ":²", ":٣", ":+1"]),
+    st.text("0123456789", min_size=5, max_size=8).map(":{}".format),
+)
+tails = st.one_of(paths, st.sampled_from(["", "?x=1", "#", "#f", "/t?#", "/a b"]))
+odd_text = st.text(
+    st.sampled_from(" \t\n\x0b\x1c\x85\xa0\u2028\u3000\x00\x7f\x9f\xa1é[]@#:%")
+    | st.characters(),
+    max_size=4,
+)
+
+
+@settings(max_examples=500)
+@given(schemes, userinfo, url_hosts, ports, tails, odd_text, st.integers(0, 60))
+def test_any_url_is_judged_as_before(
+    scheme: str,
+    user: str,
+    host: str,
+    port: str,
+    tail: str,
+    noise: str,
+    at: int,
+) -> None:
+    url = f"{scheme}://{user}{host}{port}{tail}"
+    for candidate in (url, url[:at] + noise + url[at:]):
+        assert outcome(check_token_url, candidate) == outcome(
+            reference_check_token_url, candidate
+        )
+
+
+@given(st.one_of(url_like, st.builds("https://{}".format, url_like), st.text()))
+def test_any_text_is_judged_as_before(url: str) -> None:
+    assert outcome(check_token_url, url) == outcome(reference_check_token_url, url)
+
+
+@given(
+    st.sampled_from(["https", "http"]),
+    url_hosts,
+    ports,
+    tails,
+    odd_text,
+    st.integers(0, 40),
+)
+def test_a_token_url_is_a_valid_request_url(
+    scheme: str, host: str, port: str, tail: str, noise: str, at: int
+) -> None:
+    # The flows hand their checked token URL to a request without checking it
+    # again (trusted_request): the token URL rule must be the stricter one.
+    url = f"{scheme}://{host}{port}{tail}"
+    for candidate in (url, url[:at] + noise + url[at:]):
+        if outcome(check_token_url, candidate)[0] == "ok":
+            request = HttpRequest(method="POST", url=candidate, headers=(), body=b"")
+            assert request.url == candidate
