@@ -19,6 +19,7 @@ __all__ = [
     "check_header_name",
     "check_header_value",
     "header_value",
+    "trusted_request",
 ]
 
 # RFC 9110 §5.6.2: a header name is a token.
@@ -158,6 +159,35 @@ class HttpRequest:
             f"HttpRequest(method={self.method!r}, url={self.url!r}, "
             f"headers=({names}), body=<{len(self.body)} bytes>)"
         )
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def trusted_request(
+    url: str, headers: tuple[tuple[str, str], ...], body: bytes
+) -> HttpRequest:
+    """A POST :class:`HttpRequest` built without re-running its checks.
+
+    For the library's own flows, which build the same request on every call
+    from values they checked once, when they were built: *url* passed
+    :func:`~sansio_auth.check_token_url` (stricter than the request's URL
+    rule), each header name and value is a constant of ours or passed
+    :func:`check_header_name` and :func:`check_header_value`, and *headers*
+    is a tuple of ``(str, str)`` tuples. Anything else goes through
+    ``HttpRequest(...)``. With attrs validators turned off
+    (``attrs.validators.set_disabled``) the flows were not checked either, so
+    this falls back to the full constructor, whose header check always runs.
+    """
+    if not attrs.validators.get_disabled():
+        request = _new(HttpRequest)
+        _set(request, "method", "POST")
+        _set(request, "url", url)
+        _set(request, "headers", headers)
+        _set(request, "body", body)
+        return request
+    return HttpRequest(method="POST", url=url, headers=headers, body=body)
 
 
 @final
