@@ -7,8 +7,11 @@ flow cannot refresh), and ``parse(response, now=...)`` reads the answer with
 the flow's own credentials masked in any error.
 
 Everything a flow needs is checked when it is built, so a bad URL or a header
-value with a line break fails at construction, naming the argument, and the
-acquiring request is built once and reused (it never changes).
+value with a line break fails at construction, naming the argument. A flow
+keeps only its arguments: each call builds its request afresh from them, the
+same bytes every time, through a constructor that does not check again what
+construction checked (``trusted_request``). A flow is small, so a process
+holding one per tenant does not hold a second copy of every request.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ import attrs
 
 from ._encoding import basic_authorization, encode_form
 from ._errors import TokenError
-from ._http import HttpRequest, HttpResponse, check_header_name, check_header_value
+from ._http import (
+    HttpRequest,
+    HttpResponse,
+    check_header_name,
+    check_header_value,
+    trusted_request,
+)
 from ._parse import parse_token_response
 from ._token import Token
 from ._urls import check_token_url
@@ -49,6 +58,11 @@ _FORM_HEADERS = (
     ("Content-Type", "application/x-www-form-urlencoded"),
     ("User-Agent", USER_AGENT),
 )
+# The form fields a flow sets itself, which extra may not set again.
+_OAUTH_FIELDS = frozenset(
+    {"grant_type", "refresh_token", "scope", "client_id", "client_secret"}
+)
+_PASSWORD_FIELDS = _OAUTH_FIELDS | {"username", "password"}
 
 
 @runtime_checkable
@@ -129,7 +143,13 @@ def validate_url(
 
 
 def _scope(value: str | Iterable[str]) -> tuple[str, ...]:
-    items = tuple(value.split()) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        # Split on whitespace, the items are non-empty and hold none; a lone
+        # surrogate, the one thing left to refuse, is in the string if it is
+        # in an item.
+        check_text("scope", value)
+        return tuple(value.split())
+    items = tuple(value)
     for item in items:
         if not isinstance(item, str) or not item or any(c.isspace() for c in item):
             raise ValueError("scope must be strings without whitespace")
@@ -140,7 +160,12 @@ def _scope(value: str | Iterable[str]) -> tuple[str, ...]:
 def _extra(
     value: Mapping[str, str] | Iterable[tuple[str, str]],
 ) -> tuple[tuple[str, str], ...]:
-    pairs = tuple(value.items()) if isinstance(value, Mapping) else tuple(value)
+    if type(value) is tuple:  # the usual case, () included: skip the ABC check
+        pairs = value
+    elif isinstance(value, Mapping):
+        pairs = tuple(value.items())
+    else:
+        pairs = tuple(value)
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise TypeError("extra must be (name, value) pairs")
@@ -156,8 +181,7 @@ def _auth(instance: object, attribute: attrs.Attribute[str], value: object) -> N
         )
 
 
-def _check_extra(extra: tuple[tuple[str, str], ...], reserved: Iterable[str]) -> None:
-    taken = set(reserved) | {"grant_type", "refresh_token"}
+def _check_extra(extra: tuple[tuple[str, str], ...], taken: frozenset[str]) -> None:
     for name, _ in extra:
         if name in taken:
             raise ValueError(
@@ -174,8 +198,11 @@ def _form_request(
     auth: str,
 ) -> HttpRequest:
     # RFC 6749 §2.3.1: the credentials go in either the body or the
-    # Authorization header, never both.
-    fields.extend(extra)
+    # Authorization header, never both. The URL passed check_token_url when
+    # the flow was built, and the headers are ours (a Basic value is base64),
+    # so the request need not check them again; form values may hold anything.
+    if extra:
+        fields.extend(extra)
     headers: tuple[tuple[str, str], ...] = _FORM_HEADERS
     if auth == "client_secret_basic":
         assert client_id is not None  # checked at construction
@@ -187,13 +214,7 @@ def _form_request(
             fields.append(("client_id", client_id))
         if client_secret is not None:
             fields.append(("client_secret", client_secret))
-    return HttpRequest(
-        method="POST", url=url, headers=headers, body=encode_form(fields)
-    )
-
-
-def _scope_field(scope: tuple[str, ...]) -> list[tuple[str, str]]:
-    return [("scope", " ".join(scope))] if scope else []
+    return trusted_request(url, headers, encode_form(fields))
 
 
 @final
@@ -213,15 +234,16 @@ class ClientCredentials:
     """Where the client credentials go: the body or a Basic header."""
     extra: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_extra)
     """Further form fields (e.g. ``audience``), sent on every request."""
-    _request: HttpRequest = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         # After the validators, so that a bad argument is reported by name.
-        object.__setattr__(self, "_request", self._build())
+        _check_extra(self.extra, _OAUTH_FIELDS)
 
-    def _build(self) -> HttpRequest:
-        _check_extra(self.extra, ("scope", "client_id", "client_secret"))
-        fields = [("grant_type", "client_credentials"), *_scope_field(self.scope)]
+    def token_request(self) -> HttpRequest:
+        """The request that acquires a token (built afresh, the same each time)."""
+        fields = [("grant_type", "client_credentials")]
+        if self.scope:
+            fields.append(("scope", " ".join(self.scope)))
         return _form_request(
             self.token_url,
             fields,
@@ -230,10 +252,6 @@ class ClientCredentials:
             self.client_secret,
             self.auth,
         )
-
-    def token_request(self) -> HttpRequest:
-        """The request that acquires a token."""
-        return self._request
 
     def refresh_request(self, refresh_token: str) -> HttpRequest:
         """The RFC 6749 §6 refresh request, with the same client authentication.
@@ -273,26 +291,24 @@ class PasswordGrant:
     """Where the client credentials go: the body or a Basic header."""
     extra: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_extra)
     """Further form fields (e.g. ``audience``), sent on every request."""
-    _request: HttpRequest = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         # After the validators, so that a bad argument is reported by name.
-        object.__setattr__(self, "_request", self._build())
-
-    def _build(self) -> HttpRequest:
         if self.client_id is None and self.client_secret is not None:
             raise ValueError("client_secret needs a client_id")
         if self.client_id is None and self.auth == "client_secret_basic":
             raise ValueError("auth='client_secret_basic' needs a client_id")
-        _check_extra(
-            self.extra, ("scope", "client_id", "client_secret", "username", "password")
-        )
+        _check_extra(self.extra, _PASSWORD_FIELDS)
+
+    def token_request(self) -> HttpRequest:
+        """The request that acquires a token (built afresh, the same each time)."""
         fields = [
             ("grant_type", "password"),
             ("username", self.username),
             ("password", self.password),
-            *_scope_field(self.scope),
         ]
+        if self.scope:
+            fields.append(("scope", " ".join(self.scope)))
         return _form_request(
             self.token_url,
             fields,
@@ -301,10 +317,6 @@ class PasswordGrant:
             self.client_secret,
             self.auth,
         )
-
-    def token_request(self) -> HttpRequest:
-        """The request that acquires a token."""
-        return self._request
 
     def refresh_request(self, refresh_token: str) -> HttpRequest:
         """The RFC 6749 §6 refresh request, with the same client authentication.
@@ -366,23 +378,17 @@ class ApiKeyExchange:
     """The API key; never shown."""
     header: str = attrs.field(default="X-API-Key", validator=_header_name)
     """The header the key is sent in."""
-    _request: HttpRequest = attrs.field(init=False, repr=False, eq=False)
 
-    def __attrs_post_init__(self) -> None:
-        # After the validators, so that a bad argument is reported by name.
-        object.__setattr__(self, "_request", self._build())
-
-    def _build(self) -> HttpRequest:
+    def token_request(self) -> HttpRequest:
+        """The request that acquires a token (built afresh, the same each time)."""
+        # The header name and the key were checked as header name and value
+        # when the flow was built.
         headers = (
             ("Accept", "application/json"),
             ("User-Agent", USER_AGENT),
             (self.header, self.api_key),
         )
-        return HttpRequest(method="POST", url=self.token_url, headers=headers, body=b"")
-
-    def token_request(self) -> HttpRequest:
-        """The request that acquires a token."""
-        return self._request
+        return trusted_request(self.token_url, headers, b"")
 
     def refresh_request(self, refresh_token: str) -> None:
         """None: an API key exchange has no refresh; the key gets a new token."""

@@ -871,3 +871,301 @@ def test_property_flow_repr_never_shows_credentials(secret: str) -> None:
     )
     assert secret not in repr(cc(client_secret=secret))
     assert secret not in repr(pg(password=secret, client_secret=secret))
+
+
+# ---------------------------------------------------------------- issue 6
+#
+# A flow keeps its arguments only, and builds its request on each call through
+# trusted_request, which does not check again what construction checked. The
+# properties below are what makes that safe: whatever arguments a flow
+# accepts, every request it builds passes HttpRequest's own checks unchanged;
+# and the faster argument checks accept and refuse exactly what the earlier
+# code did (kept below, verbatim, as the reference).
+
+
+def test_flows_keep_only_their_arguments() -> None:
+    def names(cls: type) -> list[str]:
+        return [field.name for field in attrs.fields(cls)]
+
+    assert names(ClientCredentials) == [
+        "token_url",
+        "client_id",
+        "client_secret",
+        "scope",
+        "auth",
+        "extra",
+    ]
+    assert names(PasswordGrant) == [
+        "token_url",
+        "username",
+        "password",
+        "client_id",
+        "client_secret",
+        "scope",
+        "auth",
+        "extra",
+    ]
+    assert names(ApiKeyExchange) == ["token_url", "api_key", "header"]
+
+
+def retained_per_object(build: Callable[[int], object], count: int = 2000) -> float:
+    import gc
+    import tracemalloc
+
+    build(0)  # warm up: anything allocated once is not per object
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [build(i) for i in range(count)]
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == count
+    return (after - before - 8 * count) / count  # less the list's slots
+
+
+def test_a_flow_is_small() -> None:
+    # A process may hold one flow per tenant: a flow is its fields, not a
+    # prebuilt request besides (that was ~420 bytes more per flow).
+    ids = [f"tenant-{i}" for i in range(2000)]
+    secrets = [f"secret-{i}" for i in range(2000)]
+    size = retained_per_object(
+        lambda i: ClientCredentials(
+            token_url=URL, client_id=ids[i], client_secret=secrets[i]
+        )
+    )
+    assert size <= 160
+
+
+def test_requests_are_built_afresh_and_equal() -> None:
+    for flow in (cc(), cc(auth="client_secret_basic"), pg(), ak()):
+        first, second = flow.token_request(), flow.token_request()
+        assert first == second
+        assert first is not second
+
+
+def test_extra_as_a_list_of_pairs_is_the_same_as_a_tuple() -> None:
+    pairs = [("audience", "a"), ("resource", "r")]
+    assert cc(extra=pairs) == cc(extra=tuple(pairs))
+    assert cc(extra=pairs).extra == tuple(pairs)
+    assert (
+        pg(extra=iter(pairs)).token_request() == pg(extra=dict(pairs)).token_request()
+    )
+
+
+def reference_scope(value: Any) -> tuple[str, ...]:
+    from sansio_auth._flows import check_credential
+
+    items = tuple(value.split()) if isinstance(value, str) else tuple(value)
+    for item in items:
+        if not isinstance(item, str) or not item or any(c.isspace() for c in item):
+            raise ValueError("scope must be strings without whitespace")
+        check_credential("scope", item)
+    return items
+
+
+def reference_extra(value: Any) -> tuple[tuple[str, str], ...]:
+    # The converter, then the check a ClientCredentials makes once built.
+    from collections.abc import Mapping
+
+    from sansio_auth._flows import check_credential, check_text
+
+    pairs = tuple(value.items()) if isinstance(value, Mapping) else tuple(value)
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise TypeError("extra must be (name, value) pairs")
+        check_credential("extra parameter name", pair[0])
+        check_text(f"extra parameter {pair[0]!r}", pair[1])
+    for name, _ in pairs:
+        if name in CC_RESERVED:
+            raise ValueError(
+                f"extra must not set {name!r}: the flow sets it from its own arguments"
+            )
+    return pairs
+
+
+def judged(make: Callable[[], object]) -> object:
+    """What *make* returns, or the type and message of what it raised."""
+    try:
+        return make()
+    except (TypeError, ValueError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+# Text with what the checks look for drawn often: whitespace of several
+# kinds, controls, a lone surrogate, non-ASCII.
+CHECKED_TEXT = st.text(
+    st.sampled_from(" \t\n\r\x00\x0b\x1f\x7f\x85\xa0\u2028\u3000\ud800\udfffaZ9-_.:é")
+    | st.characters(),
+    max_size=8,
+)
+SCOPE_VALUES = st.one_of(
+    CHECKED_TEXT,
+    st.lists(CHECKED_TEXT, max_size=3),
+    st.lists(CHECKED_TEXT, max_size=3).map(tuple),
+    st.lists(st.one_of(CHECKED_TEXT, st.none(), st.integers()), max_size=3),
+)
+PAIRS = st.one_of(
+    st.tuples(CHECKED_TEXT, CHECKED_TEXT),
+    st.tuples(CHECKED_TEXT),
+    st.tuples(CHECKED_TEXT, CHECKED_TEXT, CHECKED_TEXT),
+    st.lists(CHECKED_TEXT, min_size=2, max_size=2),
+    st.tuples(st.one_of(st.integers(), st.none()), CHECKED_TEXT),
+    st.tuples(CHECKED_TEXT, st.one_of(st.integers(), st.none(), st.binary())),
+)
+EXTRA_VALUES = st.one_of(
+    st.lists(PAIRS, max_size=3).map(tuple),
+    st.lists(PAIRS, max_size=3),
+    st.dictionaries(CHECKED_TEXT, CHECKED_TEXT, max_size=3),
+)
+
+
+@PROPERTY
+@given(SCOPE_VALUES)
+@example("read write")
+@example("a\ud800 b")
+@example(" \u3000 ")
+@example(["a", "b c"])
+def test_property_scope_is_judged_as_before(scope: Any) -> None:
+    expected = judged(lambda: reference_scope(scope))
+    assert judged(lambda: cc(scope=scope).scope) == expected
+    assert judged(lambda: pg(scope=scope).scope) == expected
+
+
+@PROPERTY
+@given(EXTRA_VALUES)
+@example(())
+@example((("audience", "a\ud800"),))
+@example({"scope": "s"})
+def test_property_extra_is_judged_as_before(extra: Any) -> None:
+    assert judged(lambda: cc(extra=extra).extra) == judged(
+        lambda: reference_extra(extra)
+    )
+
+
+def full_checks(request: HttpRequest) -> None:
+    """*request* passes HttpRequest's own checks, and comes back unchanged."""
+    rebuilt = HttpRequest(
+        method=request.method,
+        url=request.url,
+        headers=request.headers,
+        body=request.body,
+    )
+    assert rebuilt == request
+    assert hash(rebuilt) == hash(request)
+    assert repr(rebuilt) == repr(request)
+    assert type(request.headers) is tuple
+    assert all(type(pair) is tuple for pair in request.headers)
+
+
+URLS = st.sampled_from(
+    [
+        URL,
+        "http://localhost:8080/t",
+        "http://[::1]/t?x=1",
+        "HTTPS://A.EXAMPLE/t",
+        "https://a.example/t t",
+        "http://a.example/t",
+        "https://a.example/t#f",
+        "https://a.example/\x85",
+    ]
+)
+HEADER_NAMES = st.one_of(
+    st.sampled_from(["X-API-Key", "Authorization", "x", "Host", "Bad Name", ""]),
+    CHECKED_TEXT,
+)
+
+
+@PROPERTY
+@given(
+    kind=st.sampled_from(["cc", "pg", "ak"]),
+    url=URLS,
+    one=CHECKED_TEXT,
+    two=CHECKED_TEXT,
+    client_id=st.one_of(st.none(), CHECKED_TEXT),
+    client_secret=st.one_of(st.none(), CHECKED_TEXT),
+    scope=SCOPE_VALUES,
+    auth=st.sampled_from(["client_secret_post", "client_secret_basic"]),
+    extra=EXTRA_VALUES,
+    header=HEADER_NAMES,
+    refresh_token=CHECKED_TEXT,
+)
+@example(
+    kind="ak",
+    url=URL,
+    one="k",
+    two="",
+    client_id=None,
+    client_secret=None,
+    scope=(),
+    auth="client_secret_post",
+    extra=(),
+    header="X-API-Key",
+    refresh_token="r",
+)
+def test_property_every_request_a_flow_builds_passes_the_full_checks(
+    kind: str,
+    url: str,
+    one: str,
+    two: str,
+    client_id: str | None,
+    client_secret: str | None,
+    scope: Any,
+    auth: str,
+    extra: Any,
+    header: str,
+    refresh_token: str,
+) -> None:
+    flow: Flow
+    try:
+        if kind == "cc":
+            flow = ClientCredentials(
+                token_url=url,
+                client_id=one,
+                client_secret=two,
+                scope=scope,
+                auth=auth,  # type: ignore[arg-type]
+                extra=extra,
+            )
+        elif kind == "pg":
+            flow = PasswordGrant(
+                token_url=url,
+                username=one,
+                password=two,
+                client_id=client_id,
+                client_secret=client_secret,
+                scope=scope,
+                auth=auth,  # type: ignore[arg-type]
+                extra=extra,
+            )
+        else:
+            flow = ApiKeyExchange(token_url=url, api_key=one, header=header)
+    except (TypeError, ValueError):
+        return
+    full_checks(flow.token_request())
+    try:
+        refresh = flow.refresh_request(refresh_token)
+    except (TypeError, ValueError):
+        return
+    if refresh is not None:
+        full_checks(refresh)
+
+
+def test_with_attrs_validators_off_a_flow_request_is_still_checked() -> None:
+    # attrs.validators.set_disabled turns off the flows' checks too: then
+    # nothing vouches for the values, and the request is checked in full.
+    with attrs.validators.disabled():
+        flow = ApiKeyExchange(token_url=URL, api_key="a\r\nInjected: 1")
+        with pytest.raises(ValueError, match="control character"):
+            flow.token_request()
+        assert cc().token_request() == HttpRequest(
+            method="POST",
+            url=URL,
+            headers=(ACCEPT, FORM, UA),
+            body=(
+                b"grant_type=client_credentials&client_id=client-1"
+                + f"&client_secret={SECRET}".encode()
+            ),
+        )

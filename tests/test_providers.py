@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sansio_auth
 from sansio_auth import (
@@ -703,3 +705,108 @@ def test_smartconnect_token_url_overrides_the_regions() -> None:
             client_secret="s",
             token_url="http://auth.example/token",
         )
+
+
+# ---------------------------------------------------------------- small flows
+#
+# Issue 6: a flow keeps its arguments, not a prebuilt request, and builds the
+# request on each call without checking again what construction checked. The
+# property is what makes that safe: whatever a TeamSystem flow accepts, each
+# request it builds passes HttpRequest's own checks unchanged.
+
+
+def full_checks(request: HttpRequest) -> None:
+    rebuilt = HttpRequest(
+        method=request.method,
+        url=request.url,
+        headers=request.headers,
+        body=request.body,
+    )
+    assert rebuilt == request
+    assert repr(rebuilt) == repr(request)
+
+
+def test_teamsystem_flow_keeps_only_its_arguments() -> None:
+    assert [field.name for field in attrs.fields(TeamSystemFlow)] == [
+        "token_url",
+        "refresh_url",
+        "username",
+        "scope",
+        "token",
+        "language",
+    ]
+    flow = teamsystem(token=TS_KEY, **TS_ARGS)
+    first, second = flow.token_request(), flow.token_request()
+    assert first == second
+    assert first is not second
+
+
+def test_flows_of_one_vendor_share_its_urls() -> None:
+    a, b = smartway("key-a"), smartway("key-b")
+    assert a.token_url is b.token_url
+    c = teamsystem(token="k1", **TS_ARGS)
+    d = teamsystem(token="k2", **TS_ARGS)
+    assert (c.token_url, c.refresh_url) == (d.token_url, d.refresh_url)
+    assert c.token_url is d.token_url
+    assert c.refresh_url is d.refresh_url
+    e = smartdocumentor(client_id="a", client_secret="b")
+    f = smartdocumentor(client_id="c", client_secret="d")
+    assert e.token_url is f.token_url
+
+
+TS_TEXT = st.text(
+    st.sampled_from(' \t\r\n\x00\x1b\x7f\x85\ud800aZ9-_é"\\') | st.characters(),
+    max_size=10,
+)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    username=TS_TEXT,
+    scope=TS_TEXT,
+    token=st.one_of(TS_TEXT, TS_TEXT.map("Bearer {}".format)),
+    language=TS_TEXT,
+    base_url=st.sampled_from(
+        [
+            "https://tse.smart-api.teamsystem.cloud",
+            "http://127.0.0.1:8080/",
+            "https://a.example/x y",
+            "http://a.example",
+        ]
+    ),
+    refresh_token=TS_TEXT,
+)
+def test_property_every_teamsystem_request_passes_the_full_checks(
+    username: str,
+    scope: str,
+    token: str,
+    language: str,
+    base_url: str,
+    refresh_token: str,
+) -> None:
+    try:
+        flow = teamsystem(
+            username=username,
+            scope=scope,
+            token=token,
+            language=language,
+            base_url=base_url,
+        )
+    except (TypeError, ValueError):
+        return
+    full_checks(flow.token_request())
+    try:
+        refresh = flow.refresh_request(refresh_token)
+    except (TypeError, ValueError):
+        return
+    full_checks(refresh)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(key=TS_TEXT)
+def test_property_every_smartway_request_passes_the_full_checks(key: str) -> None:
+    try:
+        flow = smartway(key)
+    except (TypeError, ValueError):
+        return
+    full_checks(flow.token_request())

@@ -22,7 +22,12 @@ from sansio_auth._flows import (
     validate_credential,
     validate_url,
 )
-from sansio_auth._http import HttpRequest, HttpResponse, check_header_value
+from sansio_auth._http import (
+    HttpRequest,
+    HttpResponse,
+    check_header_value,
+    trusted_request,
+)
 from sansio_auth._parse import parse_token_response
 from sansio_auth._token import Token
 
@@ -70,13 +75,17 @@ class TeamSystemFlow:
     """The API key as sent, ``Bearer <key>``; never shown."""
     language: str = attrs.field(default="it-IT", validator=_language)
     """The ``Accept-Language`` header."""
-    _request: HttpRequest = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        # After the validators, so that a bad argument is reported by name.
-        object.__setattr__(self, "_request", self._build())
+        # After the validators, so that a bad argument is reported by name:
+        # build the request once, so that anything it refuses is refused now.
+        self.token_request()
 
-    def _build(self) -> HttpRequest:
+    def token_request(self) -> HttpRequest:
+        """The multipart request that acquires a token (the same each time)."""
+        # Built afresh rather than kept, so that a flow stays small. The URL
+        # passed check_token_url, the language check_header_value, and the
+        # boundary in the content type is a checked RFC 2046 boundary.
         content_type, body = encode_multipart(
             (("username", self.username), ("scope", self.scope), ("token", self.token))
         )
@@ -86,13 +95,7 @@ class TeamSystemFlow:
             ("Content-Type", content_type),
             ("User-Agent", USER_AGENT),
         )
-        return HttpRequest(
-            method="POST", url=self.token_url, headers=headers, body=body
-        )
-
-    def token_request(self) -> HttpRequest:
-        """The multipart request that acquires a token."""
-        return self._request
+        return trusted_request(self.token_url, headers, body)
 
     def refresh_request(self, refresh_token: str) -> HttpRequest:
         """The JSON refresh request.
@@ -109,9 +112,7 @@ class TeamSystemFlow:
             ("Content-Type", "application/json"),
             ("User-Agent", USER_AGENT),
         )
-        return HttpRequest(
-            method="POST", url=self.refresh_url, headers=headers, body=body
-        )
+        return trusted_request(self.refresh_url, headers, body)
 
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, the API key masked."""
