@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from email.parser import BytesParser
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, unquote, unquote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus
 
 import pytest
 from hypothesis import assume, given
@@ -230,6 +230,43 @@ def test_basic_authorization_decodes_with_unquote_and_unquote_plus(
         # Servers decode with either; %20 (never '+') means a space to both.
         assert unquote(part, errors="strict") == original
         assert unquote_plus(part, errors="strict") == original
+
+
+def reference_basic(client_id: Any, secret: Any) -> str | tuple[str, str]:
+    # The encoder before issue 6 dropped urllib.parse and base64 from the
+    # import: every value, and every refusal, must stay what it was.
+    try:
+        userpass = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+        return "Basic " + base64.b64encode(userpass.encode("ascii")).decode("ascii")
+    except (TypeError, UnicodeError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+def basic_outcome(client_id: Any, secret: Any) -> str | tuple[str, str]:
+    try:
+        return basic_authorization(client_id, secret)
+    except (TypeError, UnicodeError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@given(
+    st.text(st.characters(codec=None, exclude_categories=())),
+    st.text(st.characters(codec=None, exclude_categories=())),
+)
+def test_basic_authorization_is_what_urllib_and_base64_gave(
+    client_id: str, secret: str
+) -> None:
+    assert basic_outcome(client_id, secret) == reference_basic(client_id, secret)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret"),
+    [("a\ud800", "b"), ("a", "\udfff"), (b"id", b"s e"), ("a", 1), (None, "b")],
+)
+def test_basic_authorization_takes_and_refuses_what_it_did_before(
+    client_id: Any, secret: Any
+) -> None:
+    assert basic_outcome(client_id, secret) == reference_basic(client_id, secret)
 
 
 # --------------------------------------------------------------------------

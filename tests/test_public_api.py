@@ -80,7 +80,10 @@ def test_version_is_the_user_agent_version() -> None:
 # the cause it depends on: the standard modules a bare import pulls in. Each
 # of these cost a millisecond or more and serves only a rare path, where it
 # is imported when needed.
-LAZY_MODULES = ["datetime", "hashlib", "logging", "random", "socket", "ssl"]
+LAZY_MODULES = [
+    *("base64", "datetime", "hashlib", "ipaddress", "logging", "random"),
+    *("socket", "ssl", "struct", "urllib.parse"),
+]
 
 
 def test_importing_the_core_leaves_the_rare_paths_modules_alone() -> None:

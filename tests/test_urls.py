@@ -7,6 +7,7 @@ it, and the field).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 
@@ -407,3 +408,33 @@ def test_a_token_url_is_a_valid_request_url(
         if outcome(check_token_url, candidate)[0] == "ok":
             request = HttpRequest(method="POST", url=candidate, headers=(), body=b"")
             assert request.url == candidate
+
+
+# _split stands in for urllib.parse.urlsplit (not imported up front: it was a
+# fifth of the import time). On the text it splits itself, it must agree.
+URL_PIECES = st.sampled_from(
+    [
+        *("http", "HTTPS", "h+t-t.p", "1ab", "a", "", ":", "//", "/", "?", "#"),
+        *("@", "host", "Host.Example", "127.0.0.1", ":443", ":0", ":x", "%41"),
+        *("+", ".", "[::1]", "[v1.x]", "["),
+    ]
+)
+
+
+PRINTABLE_ASCII = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(st.lists(URL_PIECES, max_size=8).map("".join) | st.text(PRINTABLE_ASCII))
+def test_split_is_what_urlsplit_gives(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from sansio_auth._urls import _split
+
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            _split(url)
+        return
+    assert _split(url) == (parts.scheme.lower(), parts.netloc)
