@@ -267,7 +267,11 @@ def _token(obj: dict[str, object], now: float, plain: bool) -> Token:
     if not plain:
         _check_sendable("access_token", access_token)
     token_type = obj.get("token_type")
-    if token_type is None or token_type == "Bearer":
+    if token_type == "Bearer":
+        # raw keeps the one "Bearer" all tokens share, not the copy json made:
+        # 56 bytes a token, for a gateway holding thousands.
+        obj["token_type"] = token_type = "Bearer"
+    elif token_type is None:
         token_type = "Bearer"
     elif not isinstance(token_type, str) or not token_type:
         raise _Malformed("token_type must be a non-empty string")
@@ -296,14 +300,14 @@ def _token(obj: dict[str, object], now: float, plain: bool) -> Token:
     scopes = obj.get("scope")
     if scopes is not None and type(scopes) is not str:
         scopes = _listed_scopes(scopes)
-    raw = MappingProxyType(obj)  # ours alone: no copy needed
     if type(now) is float and -_INF < now < _INF:
         # Every field is checked above (expires_at is finite: a finite now
         # plus at most ten years rounds, it cannot overflow), so Token's
         # validators are skipped: they would cost the parser half its time
         # again.
+        # obj is ours alone: Token.raw's read-only view needs no copy.
         return checked_token(
-            access_token, token_type, now, expires_at, scopes, refresh_token, raw
+            access_token, token_type, now, expires_at, scopes, refresh_token, obj
         )
     # An odd *now* (an int, or not finite): Token converts it or names it.
     return Token(
@@ -313,7 +317,7 @@ def _token(obj: dict[str, object], now: float, plain: bool) -> Token:
         expires_at=expires_at,
         scopes=scopes.split() if type(scopes) is str else scopes,
         refresh_token=refresh_token,
-        raw=raw,
+        raw=MappingProxyType(obj),  # ours alone: no copy needed
     )
 
 

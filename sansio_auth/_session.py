@@ -280,6 +280,10 @@ class RetryPolicy:
         return delay
 
 
+# One for every session that takes the defaults: a frozen value, shared.
+_DEFAULT_RETRY = RetryPolicy()
+
+
 @final
 @attrs.frozen(kw_only=True)
 class SessionStats:
@@ -386,7 +390,7 @@ class TokenSession:
         self.refresh_ahead: Final = ahead
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
-        self.retry: Final = RetryPolicy() if retry is None else retry
+        self.retry: Final = _DEFAULT_RETRY if retry is None else retry
         self.default_lifetime: Final = (
             None
             if default_lifetime is None

@@ -37,10 +37,11 @@ def _scopes(value: Iterable[str] | None) -> frozenset[str] | None:
 
 def _raw(value: Mapping[str, object]) -> Mapping[str, object]:
     # A read-only view is kept as it is; anything else is copied, so that
-    # the caller's later changes cannot reach the token.
+    # the caller's later changes cannot reach the token. (The copy is kept
+    # as a dict: Token.raw hands out a read-only view of it.)
     if isinstance(value, MappingProxyType):
         return value
-    return MappingProxyType(dict(value))
+    return dict(value)
 
 
 def _non_empty(
@@ -119,8 +120,7 @@ class Token:
         factory=dict, converter=_raw, repr=False, eq=False
     )
     """The whole response object, read-only. A mapping is copied; a
-    ``MappingProxyType`` is kept as given (the parser's, over a dict that
-    nothing else holds)."""
+    ``MappingProxyType`` is kept as given."""
 
     def __reduce__(self) -> tuple[Callable[..., Token], tuple[object, ...]]:
         # raw is a read-only view, which neither pickle nor deepcopy take:
@@ -133,7 +133,7 @@ class Token:
             self.expires_at,
             self.scopes,
             self.refresh_token,
-            dict(self.raw),
+            dict(self.raw),  # a read-only view pickles as nothing: a dict
         )
 
     @property
@@ -226,13 +226,40 @@ class _SplitOnRead:
         self._slot.__set__(instance, value)
 
 
-# Not an assignment: to mypy, Token.scopes is the frozenset field it is.
+@final
+class _ReadOnlyOnRead:
+    """``Token.raw``: attrs' slot holds the response object as a dict (the
+    parser's, or Token()'s copy), and each read hands out a read-only view
+    of it: 64 bytes a token less than keeping the view, and the parser
+    makes none. A view given to Token() is kept and handed out as it is.
+    """
+
+    def __init__(self, slot: Any, doc: str) -> None:
+        self._slot = slot
+        self.__doc__ = doc
+
+    def __get__(self, instance: Token | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self._slot.__get__(instance, owner)
+        return MappingProxyType(value) if type(value) is dict else value
+
+    def __set__(self, instance: Token, value: object) -> None:
+        self._slot.__set__(instance, value)
+
+
+# Not assignments: to mypy, these are the fields they are.
 setattr(  # noqa: B010
     Token,
     "scopes",
     _SplitOnRead(
         _slots["scopes"], "Granted scopes; None when the server said nothing."
     ),
+)
+setattr(  # noqa: B010
+    Token,
+    "raw",
+    _ReadOnlyOnRead(_slots["raw"], "The whole response object, read-only."),
 )
 _new = object.__new__
 
@@ -244,7 +271,7 @@ def checked_token(
     expires_at: float | None,
     scopes: frozenset[str] | str | None,
     refresh_token: str | None,
-    raw: MappingProxyType[str, object],
+    raw: dict[str, object],
 ) -> Token:
     """A Token from values already in their final, valid form, except that
     *scopes* may be the server's ``scope`` string (split when first read).

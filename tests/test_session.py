@@ -1152,6 +1152,8 @@ def test_the_defaults() -> None:
     assert session.leeway == 30.0
     assert session.refresh_ahead == 0.1
     assert session.retry == RetryPolicy()
+    # One frozen default for all sessions: a gateway holds thousands.
+    assert TokenSession(client_credentials()).retry is session.retry
     assert session.default_lifetime is None
     assert session.fetch_timeout > 0
     policy = RetryPolicy()

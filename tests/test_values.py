@@ -482,6 +482,37 @@ def test_parsed_scopes_are_split_once_when_read() -> None:
     assert parsed("").scopes == frozenset()
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: parsed("a b"),
+        lambda: token(raw={"access_token": "at", "x": [1]}),
+        lambda: token(raw=MappingProxyType({"access_token": "at"})),
+        lambda: token(),
+    ],
+)
+def test_token_raw_is_read_only_however_it_is_kept(make: Callable[[], Token]) -> None:
+    # Kept as a dict (64 bytes a token less than a view); every read is a
+    # read-only view of it.
+    raw = make().raw
+    assert isinstance(raw, MappingProxyType)
+    with pytest.raises(TypeError):
+        raw["access_token"] = "changed"  # type: ignore[index]
+    assert "Granted" not in (Token.raw.__doc__ or "")
+    assert "read-only" in (Token.raw.__doc__ or "")
+
+
+def test_a_parsed_bearer_type_is_shared_with_raw() -> None:
+    # The "Bearer" json made is swapped for the one every token holds: the
+    # same text, one object fewer a token (a gateway holds thousands).
+    body = b'{"access_token": "at", "token_type": "Bearer", "expires_in": 60}'
+    tok = parse_token_response(HttpResponse(status=200, body=body), now=100.0)
+    assert isinstance(tok, Token)
+    assert tok.raw["token_type"] == "Bearer"
+    assert tok.raw["token_type"] is tok.token_type
+    assert dict(tok.raw) == json.loads(body)
+
+
 def test_token_scopes_keep_their_documentation_on_the_class() -> None:
     # help(Token) and the API docs read it from the class attribute.
     assert "Granted scopes" in (Token.scopes.__doc__ or "")
