@@ -196,8 +196,21 @@ _set_refresh_token = _slots["refresh_token"].__set__
 _set_raw = _slots["raw"].__set__
 
 
+class _OverSlot:
+    """A field's descriptor in place of attrs' slot, storing through it:
+    Token's generated __init__ and setstate write as before, and a
+    subclass decides what a read hands out."""
+
+    def __init__(self, slot: Any, doc: str) -> None:
+        self._slot = slot
+        self.__doc__ = doc
+
+    def __set__(self, instance: Token, value: object) -> None:
+        self._slot.__set__(instance, value)
+
+
 @final
-class _SplitOnRead:
+class _SplitOnRead(_OverSlot):
     """``Token.scopes``: attrs' slot, except that a ``str`` stored in it by
     :func:`checked_token` is split into the frozenset on first read.
 
@@ -206,10 +219,6 @@ class _SplitOnRead:
     Every read returns the frozenset, so nothing outside can tell; ``Token()``
     still refuses a string for ``scopes``.
     """
-
-    def __init__(self, slot: Any, doc: str | None) -> None:
-        self._slot = slot
-        self.__doc__ = doc
 
     def __get__(self, instance: Token | None, owner: type | None = None) -> Any:
         if instance is None:
@@ -222,30 +231,20 @@ class _SplitOnRead:
             self._slot.__set__(instance, value)
         return value
 
-    def __set__(self, instance: Token, value: object) -> None:
-        self._slot.__set__(instance, value)
-
 
 @final
-class _ReadOnlyOnRead:
+class _ReadOnlyOnRead(_OverSlot):
     """``Token.raw``: attrs' slot holds the response object as a dict (the
     parser's, or Token()'s copy), and each read hands out a read-only view
     of it: 64 bytes a token less than keeping the view, and the parser
     makes none. A view given to Token() is kept and handed out as it is.
     """
 
-    def __init__(self, slot: Any, doc: str) -> None:
-        self._slot = slot
-        self.__doc__ = doc
-
     def __get__(self, instance: Token | None, owner: type | None = None) -> Any:
         if instance is None:
             return self
         value = self._slot.__get__(instance, owner)
         return MappingProxyType(value) if type(value) is dict else value
-
-    def __set__(self, instance: Token, value: object) -> None:
-        self._slot.__set__(instance, value)
 
 
 # Not assignments: to mypy, these are the fields they are.
