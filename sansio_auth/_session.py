@@ -338,6 +338,7 @@ class TokenSession:
         "_attempts",
         "_clock",
         "_deadline",
+        "_driver",
         "_error",
         "_failed",
         "_failures",
@@ -423,6 +424,7 @@ class TokenSession:
         self._failures = 0
         self._abandoned = 0
         self._last_error: TokenError | None = None
+        self._driver: str | None = None
 
     # -- observability ---------------------------------------------------
 
@@ -476,6 +478,30 @@ class TokenSession:
         if self._use is None:
             return -_INF
         return now + (self._refresh_at - self._clock)
+
+    def claim(self, driver: str) -> None:
+        """Mark the session as driven by one driver (an adapter's client).
+
+        A driver wakes its own waiters when its fetch reports and caches the
+        session's token on its hot path; a second driver of the same session
+        would neither be woken by the first one's fetch nor see its
+        decisions in time. So a session is driven by one driver for its
+        whole life: share that driver instead (clients are safe to share
+        between threads or tasks).
+
+        Args:
+          driver: what claims it, for the error message (``"a urllib
+            TokenClient"``).
+
+        Raises:
+          ValueError: if the session is already claimed.
+        """
+        if self._driver is not None:
+            raise ValueError(
+                f"session is already driven by {self._driver}: share that client "
+                "(it is safe to share) or give each client its own TokenSession"
+            )
+        self._driver = driver
 
     # -- inputs -----------------------------------------------------------
 

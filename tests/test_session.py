@@ -1439,3 +1439,12 @@ def test_fresh_until_right_after_receive_is_the_refresh_point() -> None:
     assert isinstance(step, UseToken)
     assert step.token is token
     assert isinstance(session.next_step(at(2 + P)), SendRequest)
+
+
+def test_a_session_is_claimed_by_one_driver() -> None:
+    session = TokenSession(
+        ApiKeyExchange(token_url="https://auth.example.com/token", api_key="k")
+    )
+    session.claim("a urllib TokenClient")
+    with pytest.raises(ValueError, match="already driven by a urllib TokenClient"):
+        session.claim("an anyio TokenClient")
