@@ -14,7 +14,14 @@ Three commands:
 Exit codes: 0 done, 1 any other failure, 2 usage error (a bad or missing
 option or secret), 3 the token endpoint rejected the credentials, 4 network
 failure (or the endpoint stayed unavailable through the retries). Each
-failure prints one line on stderr naming the cause, never a secret.
+failure prints one line on stderr naming the cause.
+
+The line is our own words and the ``str()`` of the library's error, neither
+masked here: our words hold no secret by construction, nor do the library's
+``ValueError`` messages, and a ``TokenError`` from a ``TokenClient`` has had
+every server-sent string masked of the request's secrets already. Masking the
+whole line again would only garble it, and a short secret (``k``) would show
+itself by what it garbled (``networ*** failure``).
 """
 
 from __future__ import annotations
@@ -46,7 +53,6 @@ from sansio_auth import (
     TokenSession,
     TransportError,
     __version__,
-    mask_secrets,
 )
 from sansio_auth.providers import (
     SMARTCONNECT_REGIONS,
@@ -344,8 +350,8 @@ def build_flow(
     environ: Mapping[str, str],
     stdin: IO[str],
     prompt: Callable[[str], str],
-) -> tuple[Flow, tuple[str, ...]]:
-    """The provider's flow and the secrets it holds (to mask in messages).
+) -> Flow:
+    """The provider's flow, its secrets read from *environ* or a prompt.
 
     Raises:
       UsageError: an option or secret is missing or wrong.
@@ -359,10 +365,11 @@ def build_flow(
         if environ.get(s.env):
             secrets[s] = environ[s.env]
     try:
-        flow = provider.build(options, secrets)
-    except ValueError as exc:  # the library names the rule, never a value
-        raise UsageError(mask_secrets(str(exc), secrets.values())) from None
-    return flow, tuple(secrets.values())
+        return provider.build(options, secrets)
+    except ValueError as exc:
+        # Not masked: the library's messages name the field and the rule and
+        # never interpolate a credential, by construction.
+        raise UsageError(str(exc)) from None
 
 
 # -- fetching ----------------------------------------------------------------
@@ -426,7 +433,12 @@ def fetch_token(
 
 
 def classify(error: TokenError) -> tuple[int, str]:
-    """The exit code for *error* and the cause, for the one-line message."""
+    """The exit code for *error* and the cause, for the one-line message.
+
+    The message is our words and ``str(error)``, as they are: the client has
+    masked the server's text of the request's secrets already (see the
+    module's docstring).
+    """
     if isinstance(error, TransportError):
         return EXIT_NETWORK, f"network failure: {error}"
     if error.retryable:
@@ -476,7 +488,7 @@ def render(token: Token, output: str, now: float) -> str:
 def _cmd_token(args: argparse.Namespace, io: _IO) -> int:
     provider = PROVIDERS[args.provider]
     options = Options(**{name: getattr(args, name) for name in _OPTION_NAMES})
-    flow, secrets = build_flow(
+    flow = build_flow(
         provider, options, environ=io.environ, stdin=io.stdin, prompt=io.prompt
     )
     try:
@@ -485,7 +497,7 @@ def _cmd_token(args: argparse.Namespace, io: _IO) -> int:
         )
     except TokenError as exc:
         code, message = classify(exc)
-        io.fail(mask_secrets(message, secrets))
+        io.fail(message)
         return code
     io.stdout.write(render(token, args.output, time.time()) + "\n")
     return EXIT_OK
