@@ -12,9 +12,13 @@ Three commands:
   503 and 200 concurrent callers (see ``_demo.py``).
 
 Exit codes: 0 done, 1 any other failure, 2 usage error (a bad or missing
-option or secret), 3 the token endpoint rejected the credentials, 4 network
-failure (or the endpoint stayed unavailable through the retries). Each
-failure prints one line on stderr naming the cause.
+option or secret: an unset variable with stdin closed or not a terminal, or
+end of input at the prompt), 3 the token endpoint rejected the credentials, 4
+network failure (or the endpoint stayed unavailable through the retries), 130
+interrupted (Ctrl-C), 141 stdout closed before the output was written (a
+broken pipe, as in ``sansio-auth demo | head -c1``: 128 + SIGPIPE, the status
+a shell reports for a tool that SIGPIPE ended). A stdout closed from the start
+(``>&-``) is 1. Each failure prints one line on stderr naming the cause.
 
 The line is our own words and the ``str()`` of the library's error, neither
 masked here: our words hold no secret by construction, nor do the library's
@@ -65,6 +69,8 @@ from sansio_auth.providers import (
 from ._common import DEFAULT_TIMEOUT, FETCH_MARGIN
 
 if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
     from .server import TokenServer
 
 __all__ = [
@@ -92,6 +98,11 @@ EXIT_REJECTED: Final = 3
 """The token endpoint refused the credentials (an OAuth error, or 400/401/403)."""
 EXIT_NETWORK: Final = 4
 """The endpoint could not be reached, or stayed unavailable through the retries."""
+EXIT_INTERRUPTED: Final = 130
+"""Ctrl-C: 128 + SIGINT, as a shell reports a command that SIGINT ended."""
+EXIT_BROKEN_PIPE: Final = 141
+"""stdout was closed before the output was written (the reader went away):
+128 + SIGPIPE, the status a shell reports for a tool that SIGPIPE ended."""
 
 Adapter = Literal["urllib", "trio", "anyio", "anyio-trio"]
 ADAPTERS: Final[tuple[Adapter, ...]] = ("urllib", "trio", "anyio", "anyio-trio")
@@ -129,20 +140,38 @@ def read_secret(
     secret: Secret,
     *,
     environ: Mapping[str, str],
-    stdin: IO[str],
+    stdin: IO[str] | None,
     prompt: Callable[[str], str],
 ) -> str:
     """The value of *secret*: from its variable, else a prompt on a terminal.
 
+    Args:
+      secret: which one.
+      environ: the environment.
+      stdin: standard input; None when it is closed (``<&-``).
+      prompt: asks without echo (``getpass.getpass``).
+
     Raises:
-      UsageError: it is unset (or empty) and stdin is not a terminal, or the
-        prompt got nothing. The message names the variable.
+      UsageError: it is unset (or empty) and stdin is closed or not a
+        terminal, or the prompt got nothing or end of input (Ctrl-D). The
+        message names the variable.
     """
     value = environ.get(secret.env, "")
     if value:
         return value
+    if stdin is None:
+        raise UsageError(
+            f"missing {secret.what}: set the environment variable {secret.env} "
+            "(stdin is closed, so there is no prompt)"
+        )
     if stdin.isatty():
-        value = prompt(f"{secret.what} ({secret.env}): ")
+        try:
+            value = prompt(f"{secret.what} ({secret.env}): ")
+        except EOFError:
+            raise UsageError(
+                f"no {secret.what} given: end of input at the prompt; "
+                f"set {secret.env} or type it"
+            ) from None
         if value:
             return value
         raise UsageError(f"no {secret.what} given: set {secret.env} or type it")
@@ -348,7 +377,7 @@ def build_flow(
     options: Options,
     *,
     environ: Mapping[str, str],
-    stdin: IO[str],
+    stdin: IO[str] | None,
     prompt: Callable[[str], str],
 ) -> Flow:
     """The provider's flow, its secrets read from *environ* or a prompt.
@@ -596,10 +625,30 @@ def _cmd_demo(args: argparse.Namespace, io: _IO) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line."""
+    """An ArgumentParser whose errors are one line, and whose help does not
+    hide a closed stdout."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: usage error: {message} (see --help)\n")
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        # argparse's own swallows OSError, so `--help | true` would exit 0
+        # whenever stdout is unbuffered (PYTHONUNBUFFERED): main reports it.
+        (file or sys.stdout).write(self.format_help())
+
+
+class _Version(argparse.Action):
+    """``--version``, written as ``print_help`` writes (see there)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        sys.stdout.write(f"{PROG} {__version__}\n")
+        parser.exit()
 
 
 def _positive(text: str) -> float:
@@ -652,8 +701,14 @@ seconds), expires_in (seconds from now), scope and has_refresh_token (never the
 refresh token itself); header prints an Authorization line for
 `curl -H "$(sansio-auth token ... --output header)"`; bare prints the token.
 
-exit codes: 0 done, 2 usage error (bad option, missing secret), 3 credentials
-rejected, 4 network failure or endpoint unavailable after retries, 1 other.
+{exit_codes}"""
+
+_EXIT_CODES = """\
+exit codes: 0 done, 2 usage error (bad option, missing secret, end of input at
+the prompt), 3 credentials rejected, 4 network failure or endpoint unavailable
+after retries, 130 interrupted, 141 stdout closed before the output was written
+(broken pipe), 1 other (a stdout closed from the start included). A failure
+prints one line on stderr naming the cause.
 """
 
 
@@ -662,9 +717,13 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(
         prog=PROG,
         description="Access tokens from token endpoints, from the command line.",
-        epilog="Run `sansio-auth COMMAND --help` for a command's options.",
+        epilog="Run `sansio-auth COMMAND --help` for a command's options.\n\n"
+        + _EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    top.add_argument(
+        "--version", action=_Version, nargs=0, help="show the version and exit"
+    )
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     token = commands.add_parser(
@@ -675,6 +734,7 @@ def parser() -> argparse.ArgumentParser:
             providers="\n".join(p.usage() for p in PROVIDERS.values()),
             secrets="\n".join(f"  {s.env:<30}the {s.what}" for s in SECRETS),
             regions=" ".join(SMARTCONNECT_REGIONS),
+            exit_codes=_EXIT_CODES,
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -754,15 +814,48 @@ class _IO:
     """The world the commands see; tests swap parts of it."""
 
     stdout: IO[str]
-    stderr: IO[str]
-    stdin: IO[str]
+    stderr: IO[str] | None
+    """None when the process started with it closed (``2>&-``)."""
+    stdin: IO[str] | None
+    """None when the process started with it closed (``<&-``)."""
     environ: Mapping[str, str]
     prompt: Callable[[str], str]
     stop: threading.Event | None = None
 
     def fail(self, message: str) -> None:
-        line = " ".join(message.split())  # one line, whatever the cause held
-        self.stderr.write(f"{PROG}: {line}\n")
+        _say(self.stderr, message)
+
+
+def _say(stderr: IO[str] | None, message: str) -> None:
+    """*message* as one line on *stderr*, if anyone can read it."""
+    if stderr is None:
+        return
+    line = " ".join(message.split())  # one line, whatever the cause held
+    try:
+        stderr.write(f"{PROG}: {line}\n")
+        stderr.flush()
+    except BrokenPipeError:
+        # Nobody reads stderr (`2>&1 | true`): the exit code still tells.
+        _discard(stderr)
+
+
+def _discard(stream: IO[str]) -> None:
+    """Point *stream*'s file descriptor at the null device.
+
+    After a BrokenPipeError the stream's buffer still holds what it could not
+    write, and the interpreter flushes the standard streams at exit: that
+    flush would fail again, print "Exception ignored" and exit 120. This is
+    the recipe of the ``signal`` module's docs (the note on SIGPIPE).
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a file (a test's StringIO): nothing flushes it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -771,13 +864,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
       The exit code (see the module's docstring).
     """
+    stdout: IO[str] | None = sys.stdout
+    if stdout is None:  # started with fd 1 closed (`>&-`): nowhere to print
+        _say(sys.stderr, "stdout is closed (file descriptor 1 is not open)")
+        return EXIT_ERROR
     io = _IO(
-        stdout=sys.stdout,
+        stdout=stdout,
         stderr=sys.stderr,
         stdin=sys.stdin,
         environ=os.environ,
         prompt=getpass.getpass,
     )
+    try:
+        code = _run(argv, io)
+        # A closed stdout is found here rather than by the interpreter's
+        # flush at exit, which can only print "Exception ignored".
+        io.stdout.flush()
+    except BrokenPipeError:
+        # stdout's: the adapters turn a socket's into a TransportError.
+        _discard(io.stdout)
+        io.fail("stdout was closed before the output was written (broken pipe)")
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None, io: _IO) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error
@@ -789,7 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         io.fail("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 
