@@ -10,9 +10,12 @@
   ``unquote_plus`` (oauthlib), and only ``%20`` means a space to both.
 * Multipart bodies follow RFC 7578: CRLF line ends, one ``form-data`` part per
   field, its name a quoted-string (RFC 2045 escaping of ``"`` and ``\\``).
-  The boundary is a hash of the content, so the same fields always give the
-  same bytes with no randomness in the core, and it is checked not to occur in
-  the content, which would end a part early.
+  The boundary travels in ``Content-Type``, which access logs record, so it
+  carries nothing of the content (a hash of it would let anyone who can
+  guess a credential check the guess against the log): it is a constant,
+  the same for every request, made unique only when the content holds it
+  (``-1``, ``-2``, ... appended). The same fields give the same bytes, with
+  no randomness in the core.
 * JSON bodies are compact UTF-8.
 """
 
@@ -30,6 +33,8 @@ __all__ = [
     "encode_multipart",
 ]
 
+BOUNDARY = "sansio-auth-form-boundary-7c0e1f9a4b2d"
+"""The multipart boundary, unless the content holds it: a constant."""
 # RFC 2046 §5.1.1 bchars, without the space (a boundary with a space would
 # have to be quoted in Content-Type), 1 to 70 of them.
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,70}")
@@ -122,7 +127,7 @@ def encode_multipart(
     Args:
       fields: ``(name, value)`` pairs, in order. Values may hold anything;
         names may not hold CR, LF or NUL.
-      boundary: a boundary to use instead of the content-derived one.
+      boundary: a boundary to use instead of :data:`BOUNDARY`.
 
     Returns:
       ``(content_type, body)``, where *content_type* carries the boundary.
@@ -141,15 +146,11 @@ def encode_multipart(
         head = f"Content-Disposition: form-data; name={_quoted(name)}\r\n\r\n"
         parts.append(head.encode("utf-8") + value.encode("utf-8"))
     if boundary is None:
-        import hashlib  # here: only multipart needs it, and it is slow to import
-
-        digest = hashlib.sha256(b"\r\n".join(parts)).hexdigest()
-        boundary = "sansio-auth-" + digest[:40]
+        boundary = _free_boundary(parts)
     if not _BOUNDARY.fullmatch(boundary):
         raise ValueError("multipart boundary must be 1 to 70 RFC 2046 characters")
     delimiter = b"--" + boundary.encode("ascii")
-    # A hash of the content is, in practice, never in it; this check makes
-    # that a guarantee, and it is what a caller-given boundary relies on.
+    # A caller-given boundary must not end a part early either.
     if any(delimiter in part for part in parts):
         raise ValueError("multipart boundary occurs in the content")
     body = b"".join(delimiter + b"\r\n" + part + b"\r\n" for part in parts)
@@ -158,6 +159,17 @@ def encode_multipart(
     if not _TOKEN_BOUNDARY.fullmatch(boundary):
         boundary = f'"{boundary}"'
     return f"multipart/form-data; boundary={boundary}", body
+
+
+def _free_boundary(parts: list[bytes]) -> str:
+    # Which suffix it takes says only that the content holds the constant
+    # (which no real credential does); finite content ends the loop.
+    boundary = BOUNDARY
+    suffix = 0
+    while any(b"--" + boundary.encode("ascii") in part for part in parts):
+        suffix += 1
+        boundary = f"{BOUNDARY}-{suffix}"
+    return boundary
 
 
 def encode_json(value: Mapping[str, object]) -> bytes:
