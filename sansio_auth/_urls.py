@@ -70,6 +70,8 @@ def check_token_url(url: object, field: str = "token_url") -> str:
     host, port = _host_and_port(netloc)
     if not host:
         raise ValueError(f"{field} must have a host")
+    if "[" not in netloc:
+        _check_host_name(host, field)
     # What urllib's .port accepts: ASCII digits, 0 to 65535 (and 0 is no
     # port to send to). No port text at all is the scheme's default.
     if port and not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
@@ -80,6 +82,31 @@ def check_token_url(url: object, field: str = "token_url") -> str:
             "localhost, 127.0.0.0/8 and ::1)"
         )
     return url
+
+
+def _check_host_name(host: str, field: str) -> None:
+    # What every adapter can send alike: a name the resolver takes (its
+    # IDNA step refuses an empty label or one over 63 characters, deep in a
+    # send) and that goes in the Host header as it is (an international
+    # name would go as UTF-8 from one adapter and as IDNA from another, so
+    # it is asked for in its xn-- form).
+    if not host.isascii():
+        raise ValueError(
+            f"{field} host must be ASCII: write an international domain name "
+            "in its xn-- (IDNA) form"
+        )
+    name = host.removesuffix(".")  # a fully qualified name's final dot
+    if len(name) > 253:
+        raise ValueError(f"{field} host is longer than 253 characters")
+    for label in name.split("."):
+        if not 0 < len(label) <= 63:
+            raise ValueError(
+                f"{field} host has an empty label or one over 63 characters"
+            )
+        if not label.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(
+                f"{field} host may hold only letters, digits, '-', '_' and '.'"
+            )
 
 
 def _split(url: str) -> tuple[str, str]:

@@ -18,6 +18,10 @@ from hypothesis import strategies as st
 from sansio_auth import HttpRequest, check_token_url
 
 ACCEPTED = [
+    "https://" + "a" * 63 + ".example.com/t",  # the longest label
+    "https://auth.example.com./t",  # a fully qualified name
+    "https://xn--bcher-kva.example/t",
+    "https://a_b.example/t",
     # https, any case, any host, port, path and query.
     "https://auth.example.com/oauth/token",
     "HTTPS://AUTH.EXAMPLE.COM/OAUTH/TOKEN",
@@ -57,7 +61,26 @@ WHITESPACE = "must not contain whitespace or control characters"
 PORT = "has an invalid port"
 INVALID = "is not a valid URL"
 
+HOST_LABEL = "host has an empty label or one over 63 characters"
+HOST_CHARACTERS = "host may hold only letters, digits, '-', '_' and '.'"
+HOST_ASCII = (
+    "host must be ASCII: write an international domain name in its xn-- (IDNA) form"
+)
+
 REFUSED = [
+    # Host names the resolver (its IDNA step) or the Host header would break
+    # on, deep inside a send, or that adapters would send differently.
+    ("https://auth..example.com/t", HOST_LABEL),
+    ("https://.example.com/t", HOST_LABEL),
+    ("https://example.com../t", HOST_LABEL),
+    ("https://" + "a" * 64 + ".example.com/t", HOST_LABEL),
+    (
+        "https://" + ("a" * 63 + ".") * 4 + "com/t",
+        "host is longer than 253 characters",
+    ),
+    ("https://a!b/t", HOST_CHARACTERS),
+    ("https://a%20b/t", HOST_CHARACTERS),
+    ("https://bücher.example/t", HOST_ASCII),
     # Plain http to anything but loopback, including look-alikes.
     ("http://auth.example.com/t", LOOPBACK),
     ("HTTP://AUTH.EXAMPLE.COM/t", LOOPBACK),
@@ -268,6 +291,8 @@ def reference_check_token_url(url: object, field: str = "token_url") -> str:
     host = parts.hostname
     if not host:
         raise ValueError(f"{field} must have a host")
+    if "[" not in parts.netloc:
+        reference_check_host_name(host, field)
     try:
         port = parts.port  # urlsplit checks the port lazily
     except ValueError:
@@ -280,6 +305,29 @@ def reference_check_token_url(url: object, field: str = "token_url") -> str:
             "localhost, 127.0.0.0/8 and ::1)"
         )
     return url
+
+
+def reference_check_host_name(host: str, field: str) -> None:
+    # A name every adapter resolves and sends alike: ASCII (an international
+    # name in its xn-- form), at most 253 characters without a final dot,
+    # labels of 1 to 63 letters, digits, hyphens and underscores.
+    if any(ord(c) > 127 for c in host):
+        raise ValueError(
+            f"{field} host must be ASCII: write an international domain name "
+            "in its xn-- (IDNA) form"
+        )
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253:
+        raise ValueError(f"{field} host is longer than 253 characters")
+    for label in name.split("."):
+        if not re.fullmatch(r".{1,63}", label, re.DOTALL):
+            raise ValueError(
+                f"{field} host has an empty label or one over 63 characters"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", label):
+            raise ValueError(
+                f"{field} host may hold only letters, digits, '-', '_' and '.'"
+            )
 
 
 def outcome(check: Callable[[object], str], url: object) -> tuple[str, str]:
