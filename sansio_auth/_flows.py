@@ -149,6 +149,8 @@ def _scope(value: str | Iterable[str]) -> tuple[str, ...]:
         # in an item.
         check_text("scope", value)
         return tuple(value.split())
+    if isinstance(value, bytes) or not hasattr(value, "__iter__"):
+        raise TypeError("scope must be a string or an iterable of strings")
     items = tuple(value)
     for item in items:
         if not isinstance(item, str) or not item or any(c.isspace() for c in item):
@@ -164,21 +166,23 @@ def _extra(
         pairs = value
     elif isinstance(value, Mapping):
         pairs = tuple(value.items())
+    elif isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise TypeError("extra must be (name, value) pairs")
     else:
         pairs = tuple(value)
-    for pair in pairs:
+    for index, pair in enumerate(pairs):
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise TypeError("extra must be (name, value) pairs")
-        check_credential("extra parameter name", pair[0])
-        check_text(f"extra parameter {pair[0]!r}", pair[1])
+        # By position, not by name: a careless caller may have swapped them.
+        check_credential(f"extra parameter #{index} name", pair[0])
+        check_text(f"extra parameter #{index} value", pair[1])
     return pairs
 
 
 def _auth(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if value not in _CLIENT_AUTHS:
-        raise ValueError(
-            f"auth must be 'client_secret_post' or 'client_secret_basic', got {value!r}"
-        )
+        # What came is not echoed: a careless caller may have put a secret here.
+        raise ValueError("auth must be 'client_secret_post' or 'client_secret_basic'")
 
 
 def _check_extra(extra: tuple[tuple[str, str], ...], taken: frozenset[str]) -> None:

@@ -51,23 +51,33 @@ def check_header_name(field: str, value: object) -> str:
     return value
 
 
-def check_header_value(field: str, value: str) -> str:
-    """Refuse a header value that could split or smuggle headers.
+def check_header_value(field: str, value: str, *, ascii: bool = True) -> str:
+    """Refuse a header value that could split or smuggle headers, or that
+    adapters would send differently.
 
     Args:
       field: what the value is, for the error message (never the value).
       value: the candidate header value.
+      ascii: whether to refuse characters outside ASCII too. RFC 9110 §5.5
+        has senders send ASCII; beyond it, one HTTP stack sends UTF-8, another
+        Latin-1, and a third refuses, so a request we build never holds any.
 
     Returns:
       The value, unchanged.
 
     Raises:
-      ValueError: if it holds CR, LF, NUL or another control character.
+      ValueError: if it holds CR, LF, NUL or another control character, or
+        (with *ascii*) a character outside ASCII.
     """
     if _CONTROL.search(value):
         raise ValueError(
             f"{field} contains a control character (CR, LF, NUL or similar), "
             "which is not allowed in a header value"
+        )
+    if ascii and not value.isascii():
+        raise ValueError(
+            f"{field} contains a character outside ASCII, which HTTP clients "
+            "send in different encodings or refuse in a header value"
         )
     return value
 

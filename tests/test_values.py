@@ -40,7 +40,7 @@ URL = "https://auth.example.com/oauth/token"
 secret_texts = st.text(min_size=8, max_size=64)
 # The same, as a header value may hold them: no control character but tab.
 header_secret_texts = st.text(
-    st.characters(exclude_categories=["Cs", "Cc"]) | st.just("\t"),
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E) | st.just("\t"),
     min_size=8,
     max_size=64,
 )
@@ -133,13 +133,27 @@ def test_request_refuses_a_control_character_in_a_header_value(value: str) -> No
         "\t",
         "Bearer eyJhbGciOi.x.y",
         'quoted "value"; q=0.5, other',
-        "é€😀",
-        "\xa0\xff",
         "   spaces   ",
     ],
 )
 def test_request_allows_tab_and_printable_header_values(value: str) -> None:
     assert request(headers=(("X-Value", value),)).header("x-value") == value
+
+
+@given(
+    st.text(st.characters(max_codepoint=0x7E), max_size=10),
+    st.text(st.characters(min_codepoint=0xA0, exclude_categories=["Cs"]), min_size=1),
+)
+def test_request_refuses_a_header_value_outside_ascii(prefix: str, beyond: str) -> None:
+    # One HTTP stack sends such a value as UTF-8, another as Latin-1, a third
+    # refuses it: a request never holds one, so that every adapter sends the
+    # same bytes. The message names the header, never the value.
+    assume(not re.search(r"[\x00-\x08\x0a-\x1f\x7f]", prefix))
+    with pytest.raises(
+        ValueError, match="header 'X-Key' contains a character outside ASCII"
+    ) as caught:
+        request(headers=(("X-Key", prefix + beyond),))
+    assert beyond not in str(caught.value)
 
 
 @given(

@@ -58,9 +58,8 @@ def smartconnect(
     key = region.upper() if isinstance(region, str) else region
     if key not in SMARTCONNECT_REGIONS:
         valid = ", ".join(SMARTCONNECT_REGIONS)
-        raise ValueError(
-            f"unknown SmartConnect region {region!r}; valid regions: {valid}"
-        )
+        # What came is not echoed: a careless caller may have put a secret here.
+        raise ValueError(f"unknown SmartConnect region; valid regions: {valid}")
     return PasswordGrant(
         token_url=SMARTCONNECT_REGIONS[key] if token_url is None else token_url,
         username=username,
