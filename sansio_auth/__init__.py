@@ -27,9 +27,10 @@ from ._flows import PasswordGrant as PasswordGrant
 from ._http import HttpRequest as HttpRequest
 from ._http import HttpResponse as HttpResponse
 from ._jwt import jwt_claims as jwt_claims
-from ._parse import mask_secrets as mask_secrets
+from ._mask import mask_secrets as mask_secrets
 from ._parse import parse_token_response as parse_token_response
 from ._retry_after import parse_retry_after as parse_retry_after
+from ._secrets import request_secrets as request_secrets
 from ._session import TRANSITIONS as TRANSITIONS
 from ._session import AwaitInFlight as AwaitInFlight
 from ._session import Backoff as Backoff
@@ -83,6 +84,7 @@ __all__ = [
     "mask_secrets",
     "parse_retry_after",
     "parse_token_response",
+    "request_secrets",
 ]
 
 # Tracebacks and reprs name the public home of each object, not the private

@@ -92,6 +92,9 @@ class HttpError(TokenError):
     """At most 200 characters of the body, credentials masked."""
     retry_after: float | None = None
     """Seconds to wait from the parse's ``now``, from ``Retry-After``."""
+    location: str | None = None
+    """Where a 3xx points (its ``Location``, credentials masked); never
+    followed, since that would post the credentials there."""
 
     @property
     def retryable(self) -> bool:
@@ -100,9 +103,15 @@ class HttpError(TokenError):
 
     def __str__(self) -> str:
         kind = self.content_type or "no content type"
-        return f"token endpoint answered HTTP {self.status} ({kind})" + _after(
-            self.retry_after
-        )
+        text = f"token endpoint answered HTTP {self.status} ({kind})"
+        if self.location is not None:
+            # The usual cause: a token URL missing its trailing slash, or
+            # http where the server wants https.
+            text += (
+                f": a redirect to {self.location}, not followed (a token request "
+                "never is); if that is the token endpoint, use it as the token URL"
+            )
+        return text + _after(self.retry_after)
 
 
 @final

@@ -35,34 +35,18 @@ from types import MappingProxyType
 from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
 from ._http import HttpResponse, check_header_value
 from ._jwt import jwt_claims
+from ._mask import READ_FOR_ERRORS, SNIPPET_LENGTH, body_text, excerpt, mask_code
 from ._retry_after import parse_retry_after
+from ._shape import shape
 from ._token import Token, checked_token
 
-__all__ = ["mask_secrets", "parse_token_response"]
+__all__ = ["parse_token_response"]
 
 MAX_EXPIRES_IN = 315_360_000.0
 """Ten years, in seconds: no real token lives longer."""
-SNIPPET_LENGTH = 200
-_MASK = "***"
 _FLOAT_MAX = sys.float_info.max
 _INF = math.inf
 _SECRET_MEMBERS = ("access_token", "refresh_token", "id_token")
-# The patterns below serve error paths and rare answers only: they are
-# compiled on first use (re caches them), not at import.
-_SECRET_IN_JSON = (
-    r'("(?:access_token|refresh_token|id_token)"\s*:\s*")((?:[^"\\]|\\.)*)'
-)
-_SECRET_IN_FORM = r"((?:^|[&?\s])(?:access_token|refresh_token|id_token)=)([^&\s]*)"
-_B64 = r"[A-Za-z0-9_-]"
-# A match starts only where a base64url run starts, and the possessive
-# quantifiers never give back: linear time, even on a megabyte of base64.
-# Padding is allowed, as jwt_claims allows it.
-_SEGMENT = rf"{_B64}*+={{0,2}}"
-_LONG_SEGMENT = rf"{_B64}{{10,}}+={{0,2}}"
-_JWT_SHAPED = (
-    rf"(?<!{_B64})(?:eyJ{_SEGMENT}(?:\.{_SEGMENT}){{2,4}}"
-    rf"|{_LONG_SEGMENT}\.{_LONG_SEGMENT}\.{_LONG_SEGMENT})"
-)
 _FORM_SHAPED = r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*"
 _NUMBER = r"(?a)-?(?:\d+(?:\.\d*)?|\.\d+)"
 _JSON_TYPES = frozenset(
@@ -81,42 +65,6 @@ _COMMON_MEDIA: dict[str | None, str] = dict.fromkeys(
     "application/json",
 )
 _DECODER = json.JSONDecoder()
-
-
-def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
-    """*text* with every credential and token in it replaced by ``***``.
-
-    Args:
-      text: any text, typically a response body.
-      secrets: further values to mask (a flow's credentials), each also in
-        its JSON-escaped and percent-encoded forms.
-
-    Returns:
-      The masked text.
-    """
-    # Imported here: only errors mask, and urllib.parse is slow to import.
-    from urllib.parse import quote, quote_plus
-
-    forms: set[str] = set()
-    for secret in secrets:
-        if secret:
-            forms.update(
-                (
-                    secret,
-                    json.dumps(secret)[1:-1],
-                    json.dumps(secret, ensure_ascii=False)[1:-1],
-                    # A lone surrogate (from JSON's "\ud800") must not
-                    # make masking raise.
-                    quote_plus(secret, safe="", errors="surrogatepass"),
-                    quote(secret, safe="", errors="surrogatepass"),
-                )
-            )
-    # Longest first, so that a secret containing another is masked whole.
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, _MASK)
-    text = re.sub(_SECRET_IN_JSON, rf"\1{_MASK}", text)
-    text = re.sub(_SECRET_IN_FORM, rf"\1{_MASK}", text)
-    return re.sub(_JWT_SHAPED, _MASK, text)
 
 
 def _media_type(content_type: str | None) -> str | None:
@@ -164,10 +112,9 @@ def _load_object(
     return None, False
 
 
-def _snippet(body: bytes, secrets: Iterable[str]) -> str:
-    text = body.decode("utf-8", "replace").removeprefix("\ufeff")
-    masked = " ".join(mask_secrets(text, secrets).split())
-    return masked[:SNIPPET_LENGTH]
+def _snippet(body: bytes, content_type: str | None, secrets: Iterable[str]) -> str:
+    text, cut = body_text(body, content_type)
+    return excerpt(text, secrets, SNIPPET_LENGTH, flatten=True, truncated=cut)
 
 
 def _masked(secrets: Iterable[str], obj: Mapping[str, object] | None) -> list[str]:
@@ -179,9 +126,14 @@ def _masked(secrets: Iterable[str], obj: Mapping[str, object] | None) -> list[st
     return masked
 
 
-def _masked_type(content_type: str | None, secrets: list[str]) -> str | None:
-    # A server could echo anything, even here; only errors carry it.
-    return None if content_type is None else mask_secrets(content_type, secrets)
+def _server_text(value: str | None, secrets: list[str]) -> str | None:
+    # A server could echo anything, even in a header; only errors carry it.
+    if value is None:
+        return None
+    cut = len(value) > READ_FOR_ERRORS
+    return excerpt(
+        value[:READ_FOR_ERRORS], secrets, SNIPPET_LENGTH, flatten=False, truncated=cut
+    )
 
 
 def _optional_str(
@@ -190,7 +142,7 @@ def _optional_str(
     value = obj.get(key)
     if not isinstance(value, str) or not value:
         return None
-    return mask_secrets(value, secrets)[:SNIPPET_LENGTH]
+    return _server_text(value, secrets)
 
 
 class _Malformed(Exception):
@@ -252,7 +204,7 @@ def _check_sendable(field: str, value: str) -> None:
     if value.isascii() and value.isprintable():
         return  # the usual case, without the regex: nothing to refuse
     try:
-        check_header_value(field, value).encode("utf-8")
+        check_header_value(field, value, ascii=False).encode("utf-8")
     except ValueError:  # UnicodeEncodeError is one too
         raise _Malformed(f"{field} holds a control character or invalid text") from None
 
@@ -342,7 +294,7 @@ def parse_token_response(
     content_type = None
     for name, value in response.headers:
         if name.lower() == "content-type":
-            content_type = value.strip()[:SNIPPET_LENGTH] or None
+            content_type = value.strip() or None
             break
     media = _COMMON_MEDIA.get(content_type) or _media_type(content_type)
     obj, plain = _load_object(media, response.body)
@@ -353,7 +305,7 @@ def parse_token_response(
         if isinstance(error, str) and error:
             masked = _masked(secrets, obj)
             return OAuthError(
-                error=mask_secrets(error, masked)[:SNIPPET_LENGTH],
+                error=mask_code(error, masked),
                 description=_optional_str(obj, "error_description", masked),
                 uri=_optional_str(obj, "error_uri", masked),
                 status=status,
@@ -361,11 +313,17 @@ def parse_token_response(
             )
     if not 200 <= status <= 299:
         masked = _masked(secrets, obj)
+        location = None
+        if 300 <= status <= 399:
+            location = _server_text(
+                _without_userinfo(response.header("location")), masked
+            )
         return HttpError(
             status=status,
-            content_type=_masked_type(content_type, masked),
-            snippet=_snippet(response.body, masked),
+            content_type=_server_text(content_type, masked),
+            snippet=_snippet(response.body, content_type, masked),
             retry_after=parse_retry_after(response.header("retry-after"), now=now),
+            location=location,
         )
     try:
         if obj is None:
@@ -377,9 +335,18 @@ def parse_token_response(
         return _token(obj, now, plain)
     except _Malformed as exc:
         masked = _masked(secrets, obj)
+        # A 2xx body is presumed to hold a token, in a shape we did not
+        # expect: its snippet shows the shape and never a string value.
         return MalformedResponse(
             reason=str(exc),
             status=status,
-            content_type=_masked_type(content_type, masked),
-            snippet=_snippet(response.body, masked),
+            content_type=_server_text(content_type, masked),
+            snippet=shape(obj, response.body, content_type, masked),
         )
+
+
+def _without_userinfo(location: str | None) -> str | None:
+    # "https://user:pass@host/": a credential, whoever put it there.
+    if location is None:
+        return None
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#@]*@", r"\1//***@", location)

@@ -58,6 +58,8 @@ from ._errors import (
 )
 from ._flows import Flow
 from ._http import HttpRequest, HttpResponse
+from ._mask import redact
+from ._secrets import request_secrets
 from ._token import Token
 
 __all__ = [
@@ -239,9 +241,11 @@ class RetryPolicy:
       without making a caller wait for long.
     * ``base_delay=0.5``: long enough to take a hot retry off an overloaded
       server, short enough not to be noticed.
-    * ``max_delay=30.0``: the cap on any one wait, ``Retry-After`` included;
-      a server asking for more gets it as a ``Failed`` with cooldown instead
-      of a caller blocked for minutes.
+    * ``max_delay=30.0``: the cap on any one wait. A server whose
+      ``Retry-After`` asks for more gets a ``Failed`` at once instead of a
+      caller blocked for minutes, and that ``Failed`` lasts until its
+      ``Retry-After`` has passed (or the cooldown, if that is longer):
+      nothing is sent before the server said.
     * ``cooldown=30.0``: after a final failure callers get the same error for
       30 s without a request, so a fleet with a wrong secret sends one
       request per instance every 30 s and cannot get the account locked.
@@ -252,14 +256,17 @@ class RetryPolicy:
     base_delay: float = attrs.field(default=0.5, validator=_non_negative)
     """The backoff before the first retry, doubled for each further one."""
     max_delay: float = attrs.field(default=30.0, validator=_non_negative)
-    """The most any one backoff lasts, ``Retry-After`` included."""
+    """The most any one backoff lasts; a longer ``Retry-After`` fails at once."""
     cooldown: float = attrs.field(default=30.0, validator=_non_negative)
-    """How long a ``Failed`` is repeated before a new attempt."""
+    """How long a ``Failed`` is repeated before a new attempt (at least the
+    failure's ``Retry-After``)."""
 
     @max_attempts.validator
     def _check_attempts(self, attribute: attrs.Attribute[int], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"max_attempts must be an integer >= 1, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("max_attempts must be an integer >= 1")
+        if value < 1:
+            raise ValueError(f"max_attempts must be an integer >= 1, got {value}")
 
     def delay(
         self,
@@ -271,7 +278,8 @@ class RetryPolicy:
 
         Full jitter (a uniform draw from zero to the exponential cap) when a
         *jitter* source is given; the cap itself without one. ``Retry-After``
-        raises the delay to what the server asked, up to ``max_delay``.
+        raises the delay to what the server asked, up to ``max_delay`` (the
+        session fails at once on a longer one rather than ask for this).
         """
         cap = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 64))
         delay = cap if jitter is None else min(cap, max(0.0, cap * jitter()))
@@ -299,6 +307,11 @@ class SessionStats:
     """Requests whose sender was cancelled before it could report."""
     last_error: TokenError | None
     """The most recent failure, if any."""
+    refresh_rejected: int = 0
+    """Refreshes refused with ``invalid_grant`` (not counted in ``failures``):
+    the refresh token had expired or been revoked, or had been used already,
+    which may mean that a stolen copy was replayed. The adapters log each at
+    WARNING."""
 
 
 # -- the session ------------------------------------------------------------
@@ -346,8 +359,10 @@ class TokenSession:
         "_in_flight",
         "_jitter",
         "_last_error",
+        "_last_event",
         "_last_now",
         "_refresh_at",
+        "_refresh_rejected",
         "_refresh_token",
         "_refreshes",
         "_requests",
@@ -424,6 +439,8 @@ class TokenSession:
         self._failures = 0
         self._abandoned = 0
         self._last_error: TokenError | None = None
+        self._refresh_rejected = 0
+        self._last_event: SessionEvent | None = None
         self._driver: str | None = None
 
     # -- observability ---------------------------------------------------
@@ -439,6 +456,13 @@ class TokenSession:
         return self._token
 
     @property
+    def last_event(self) -> SessionEvent | None:
+        """The event the state machine took last (None before the first):
+        after a report, what it made of it; ``REFRESH_REJECTED`` is the one
+        an adapter warns about (see :attr:`SessionStats.refresh_rejected`)."""
+        return self._last_event
+
+    @property
     def in_flight(self) -> SendRequest | None:
         """The request in flight, if any."""
         return self._in_flight
@@ -452,6 +476,7 @@ class TokenSession:
             failures=self._failures,
             abandoned=self._abandoned,
             last_error=self._last_error,
+            refresh_rejected=self._refresh_rejected,
         )
 
     def __repr__(self) -> str:
@@ -533,7 +558,9 @@ class TokenSession:
                 ),
                 retryable=True,
             )
-            self._settle(lost, t)
+            # Lost at its deadline, however late a caller noticed: the
+            # backoff that follows counts from there.
+            self._settle(lost, self._sent_at + self.fetch_timeout)
             state = self._state
             if use is not None:
                 use = self._use  # a lost refresh dropped the refresh token
@@ -578,6 +605,8 @@ class TokenSession:
                 content_type=response.header("content-type"),
                 snippet="",
             )
+        if isinstance(result, TokenError):
+            result = self._redacted(result)
         self._settle(result, t)
         # A token as the session keeps it: a refresh answer without a
         # refresh_token carries the old one.
@@ -597,7 +626,7 @@ class TokenSession:
             raise TypeError("error must be a TokenError")
         t = self._tick(now)
         if self._is_current(step):
-            self._settle(error, t)
+            self._settle(self._redacted(error), t)
 
     def abandon(self, step: SendRequest) -> None:
         """Report that the sender of *step* was cancelled before it reported.
@@ -655,9 +684,18 @@ class TokenSession:
         # A pair the table lacks is a bug in this module: the KeyError names
         # the state and the event.
         self._state = TRANSITIONS[self._state, event]
+        self._last_event = event
 
     def _is_current(self, step: SendRequest | None) -> bool:
         return self._in_flight is not None and (step is None or step is self._in_flight)
+
+    def _redacted(self, error: TokenError) -> TokenError:
+        # Whatever the flow masked, the error is masked here of every secret
+        # of the request it answers, the refresh token sent included: only
+        # the request knows them all, and every error a caller, the stats or
+        # a log sees passes through here.
+        assert self._in_flight is not None
+        return redact(error, request_secrets(self._in_flight.request))
 
     def _send(self, t: float) -> SendRequest:
         refresh = None
@@ -718,17 +756,23 @@ class TokenSession:
             and isinstance(result, OAuthError)
             and result.error == "invalid_grant"
         ):
+            # Expired or revoked, or already used: by us on a request whose
+            # answer was lost, or by a thief replaying it (RFC 9700 §4.14.2).
+            # Not a failure for the caller: it acquires anew at once.
+            self._refresh_rejected += 1
             self._apply(SessionEvent.REFRESH_REJECTED)
             return
         self._failures += 1
         self._last_error = result
         self._attempts += 1
-        if result.retryable and self._attempts < self.retry.max_attempts:
-            retry_after = (
-                result.retry_after
-                if isinstance(result, OAuthError | HttpError)
-                else None
-            )
+        retry_after = (
+            result.retry_after if isinstance(result, OAuthError | HttpError) else None
+        )
+        if (
+            result.retryable
+            and self._attempts < self.retry.max_attempts
+            and (retry_after is None or retry_after <= self.retry.max_delay)
+        ):
             self._retry_at = t + self.retry.delay(
                 self._attempts, retry_after, self._jitter
             )
@@ -736,8 +780,11 @@ class TokenSession:
             self._failed = None
             self._apply(SessionEvent.RETRYABLE_FAILURE)
         else:
+            # Also a server asking to wait longer than any one backoff may
+            # last: callers get the failure at once rather than block, and
+            # nothing is sent before the server's Retry-After.
             self._attempts = 0
-            self._retry_at = t + self.retry.cooldown
+            self._retry_at = t + max(self.retry.cooldown, retry_after or 0.0)
             self._error = result
             self._failed = Failed(error=result)
             self._apply(SessionEvent.FATAL_FAILURE)

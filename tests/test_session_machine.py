@@ -293,6 +293,9 @@ class SessionMachine(RuleBasedStateMachine):
         self.flight: Flight | None = None
         self.attempts = 0
         self.retry_at = 0.0
+        # Session time before which the server asked for nothing to be sent
+        # (its last Retry-After).
+        self.not_before = -math.inf
         self.error: TokenError | None = None
         self.failed_error: TokenError | None = None
         self.last_error: TokenError | None = None
@@ -398,16 +401,24 @@ class SessionMachine(RuleBasedStateMachine):
         self.attempts += 1
         self.epoch += 1
         self.error = error
-        if error.retryable and self.attempts < self.cfg.retry.max_attempts:
-            retry_after = (
-                error.retry_after if isinstance(error, OAuthError | HttpError) else None
-            )
+        retry_after = (
+            error.retry_after if isinstance(error, OAuthError | HttpError) else None
+        )
+        if retry_after is not None:
+            self.not_before = max(self.not_before, t + retry_after)
+        # RetryPolicy: a Retry-After beyond max_delay fails at once, and the
+        # failure lasts until it has passed, however short the cooldown.
+        if (
+            error.retryable
+            and self.attempts < self.cfg.retry.max_attempts
+            and (retry_after is None or retry_after <= self.cfg.retry.max_delay)
+        ):
             self.retry_at = t + self._delay(self.attempts, retry_after)
             self.failed_error = None
             self.phase = SessionState.BACKOFF
         else:
             self.attempts = 0
-            self.retry_at = t + self.cfg.retry.cooldown
+            self.retry_at = t + max(self.cfg.retry.cooldown, retry_after or 0.0)
             self.failed_error = error
             self.phase = SessionState.FAILED
 
@@ -470,7 +481,9 @@ class SessionMachine(RuleBasedStateMachine):
             assert "lost" in lost.reason
             self.counts.lost += 1
             _event("a request was lost")
-            self._settle_failure(lost, t)
+            # Lost at its deadline: the backoff counts from there, not from
+            # when a caller next asked.
+            self._settle_failure(lost, lost_at)
         if self.phase is not SessionState.IDLE and t + SLACK < self.retry_at:
             if usable:
                 return Expect("use")
@@ -576,6 +589,8 @@ class SessionMachine(RuleBasedStateMachine):
             # A second request only once the first is settled (reported,
             # abandoned, or past fetch_timeout and so lost).
             assert self.flight is None
+            # Never before the server's Retry-After.
+            assert t + SLACK >= self.not_before, (t, self.not_before)
             assert self.session.in_flight is step
             assert step.refresh == expected.refresh
             assert step.fetch_id > self.last_fetch_id
