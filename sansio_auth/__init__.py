@@ -8,6 +8,7 @@ random numbers. The adapters in ``sansio_auth.adapters`` send the requests.
 from __future__ import annotations
 
 import types as _types
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._encoding import basic_authorization as basic_authorization
 from ._encoding import encode_form as encode_form
@@ -27,10 +28,8 @@ from ._flows import PasswordGrant as PasswordGrant
 from ._http import HttpRequest as HttpRequest
 from ._http import HttpResponse as HttpResponse
 from ._jwt import jwt_claims as jwt_claims
-from ._mask import mask_secrets as mask_secrets
 from ._parse import parse_token_response as parse_token_response
 from ._retry_after import parse_retry_after as parse_retry_after
-from ._secrets import request_secrets as request_secrets
 from ._session import TRANSITIONS as TRANSITIONS
 from ._session import AwaitInFlight as AwaitInFlight
 from ._session import Backoff as Backoff
@@ -46,6 +45,10 @@ from ._session import UseToken as UseToken
 from ._token import Token as Token
 from ._urls import check_token_url as check_token_url
 from ._version import __version__ as __version__
+
+if _TYPE_CHECKING:
+    from ._mask import mask_secrets as mask_secrets
+    from ._secrets import request_secrets as request_secrets
 
 __all__ = [
     "TRANSITIONS",
@@ -90,7 +93,21 @@ __all__ = [
 # Tracebacks and reprs name the public home of each object, not the private
 # module it happens to live in (as trio does).
 for _name in __all__:
-    _obj = globals()[_name]
+    _obj = globals().get(_name)
     if isinstance(_obj, type | _types.FunctionType):
         _obj.__module__ = __name__
 del _name, _obj
+
+
+def __getattr__(name: str) -> object:
+    # Masking serves error paths only: its modules are imported when a name
+    # of theirs is first asked for (PEP 562), not with the package.
+    if name == "mask_secrets":
+        from ._mask import mask_secrets as value
+    elif name == "request_secrets":
+        from ._secrets import request_secrets as value  # type: ignore[assignment]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value.__module__ = __name__
+    globals()[name] = value
+    return value

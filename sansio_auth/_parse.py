@@ -32,12 +32,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
+from ._errors import TokenError
 from ._http import HttpResponse, check_header_value
 from ._jwt import jwt_claims
-from ._mask import READ_FOR_ERRORS, SNIPPET_LENGTH, body_text, excerpt, mask_code
-from ._retry_after import parse_retry_after
-from ._shape import shape
 from ._token import Token, checked_token
 
 __all__ = ["parse_token_response"]
@@ -46,7 +43,6 @@ MAX_EXPIRES_IN = 315_360_000.0
 """Ten years, in seconds: no real token lives longer."""
 _FLOAT_MAX = sys.float_info.max
 _INF = math.inf
-_SECRET_MEMBERS = ("access_token", "refresh_token", "id_token")
 _FORM_SHAPED = r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*"
 _NUMBER = r"(?a)-?(?:\d+(?:\.\d*)?|\.\d+)"
 _JSON_TYPES = frozenset(
@@ -110,39 +106,6 @@ def _load_object(
             fields.setdefault(name, value)
         return fields, False
     return None, False
-
-
-def _snippet(body: bytes, content_type: str | None, secrets: Iterable[str]) -> str:
-    text, cut = body_text(body, content_type)
-    return excerpt(text, secrets, SNIPPET_LENGTH, flatten=True, truncated=cut)
-
-
-def _masked(secrets: Iterable[str], obj: Mapping[str, object] | None) -> list[str]:
-    # The caller's secrets and the tokens found in the body: masked in every
-    # error made from it (only errors need the list).
-    masked = list(secrets)
-    if obj is not None:
-        masked += [v for k in _SECRET_MEMBERS if isinstance(v := obj.get(k), str)]
-    return masked
-
-
-def _server_text(value: str | None, secrets: list[str]) -> str | None:
-    # A server could echo anything, even in a header; only errors carry it.
-    if value is None:
-        return None
-    cut = len(value) > READ_FOR_ERRORS
-    return excerpt(
-        value[:READ_FOR_ERRORS], secrets, SNIPPET_LENGTH, flatten=False, truncated=cut
-    )
-
-
-def _optional_str(
-    obj: Mapping[str, object], key: str, secrets: list[str]
-) -> str | None:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        return None
-    return _server_text(value, secrets)
 
 
 class _Malformed(Exception):
@@ -303,28 +266,13 @@ def parse_token_response(
     if obj is not None:
         error = obj.get("error")
         if isinstance(error, str) and error:
-            masked = _masked(secrets, obj)
-            return OAuthError(
-                error=mask_code(error, masked),
-                description=_optional_str(obj, "error_description", masked),
-                uri=_optional_str(obj, "error_uri", masked),
-                status=status,
-                retry_after=parse_retry_after(response.header("retry-after"), now=now),
-            )
+            from ._answers import oauth_error  # errors only: not at import
+
+            return oauth_error(error, obj, response, now, secrets)
     if not 200 <= status <= 299:
-        masked = _masked(secrets, obj)
-        location = None
-        if 300 <= status <= 399:
-            location = _server_text(
-                _without_userinfo(response.header("location")), masked
-            )
-        return HttpError(
-            status=status,
-            content_type=_server_text(content_type, masked),
-            snippet=_snippet(response.body, content_type, masked),
-            retry_after=parse_retry_after(response.header("retry-after"), now=now),
-            location=location,
-        )
+        from ._answers import http_error
+
+        return http_error(obj, response, content_type, now, secrets)
     try:
         if obj is None:
             raise _Malformed(
@@ -334,19 +282,6 @@ def parse_token_response(
             raise _Malformed(f"error must be a string, got {_kind(error)}")
         return _token(obj, now, plain)
     except _Malformed as exc:
-        masked = _masked(secrets, obj)
-        # A 2xx body is presumed to hold a token, in a shape we did not
-        # expect: its snippet shows the shape and never a string value.
-        return MalformedResponse(
-            reason=str(exc),
-            status=status,
-            content_type=_server_text(content_type, masked),
-            snippet=shape(obj, response.body, content_type, masked),
-        )
+        from ._answers import malformed
 
-
-def _without_userinfo(location: str | None) -> str | None:
-    # "https://user:pass@host/": a credential, whoever put it there.
-    if location is None:
-        return None
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#@]*@", r"\1//***@", location)
+        return malformed(str(exc), obj, response, content_type, secrets)

@@ -58,8 +58,6 @@ from ._errors import (
 )
 from ._flows import Flow
 from ._http import HttpRequest, HttpResponse
-from ._mask import redact
-from ._secrets import request_secrets
 from ._token import Token
 
 __all__ = [
@@ -695,6 +693,10 @@ class TokenSession:
         # the request knows them all, and every error a caller, the stats or
         # a log sees passes through here.
         assert self._in_flight is not None
+        # Imported here: errors only, not at start-up.
+        from ._mask import redact
+        from ._secrets import request_secrets
+
         return redact(error, request_secrets(self._in_flight.request))
 
     def _send(self, t: float) -> SendRequest:

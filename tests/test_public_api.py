@@ -71,6 +71,13 @@ def test_adapters_are_a_subpackage_not_a_top_level_package() -> None:
     assert importlib.util.find_spec("adapters") is None
 
 
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    # The lazily imported names go through the module's __getattr__; any
+    # other name is still an AttributeError.
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        sansio_auth.no_such_name  # noqa: B018
+
+
 def test_version_is_the_user_agent_version() -> None:
     expected = f"sansio-auth/{sansio_auth.__version__}"
     assert expected == sansio_auth.USER_AGENT
@@ -83,6 +90,9 @@ def test_version_is_the_user_agent_version() -> None:
 LAZY_MODULES = [
     *("base64", "datetime", "hashlib", "ipaddress", "logging", "random"),
     *("socket", "ssl", "struct", "urllib.parse"),
+    # The masking that error paths need (issue 10): a few milliseconds.
+    *("sansio_auth._answers", "sansio_auth._mask", "sansio_auth._secrets"),
+    "sansio_auth._shape",
 ]
 
 
