@@ -15,9 +15,40 @@ import h11
 from sansio_auth import HttpRequest, HttpResponse, TransportError
 
 from ._common import Target
+from ._failures import (
+    Malformation,
+    cannot_frame,
+    closed_before_response,
+    malformed,
+    over_limit,
+    truncated,
+    where,
+)
 
 # Headers bigger than this are not a token endpoint's answer.
 MAX_HEADER_BYTES = 64 * 1024
+
+# h11's protocol errors, by the fixed words their messages open with. What
+# follows those words may quote the bytes the server sent, so only the
+# opening is matched and the reason is ours (_failures.py). h11 0.14 to 0.16;
+# a message not listed is still a malformation, of the head or of the body.
+_H11_MESSAGES = (
+    ("illegal status line", Malformation.STATUS_LINE),
+    ("no response line", Malformation.STATUS_LINE),
+    # h11 reads a first byte below "!" as a bad start line (it says
+    # "request line" on either side).
+    ("illegal request line", Malformation.STATUS_LINE),
+    ("InformationalResponse status_code", Malformation.STATUS_LINE),
+    ("illegal header line", Malformation.HEADER_LINE),
+    ("continuation line at start", Malformation.HEADER_LINE),
+    ("conflicting Content-Length", Malformation.CONFLICTING_CONTENT_LENGTH),
+    ("bad Content-Length", Malformation.CONTENT_LENGTH),
+    ("multiple Transfer-Encoding", Malformation.TRANSFER_ENCODING),
+    ("Only Transfer-Encoding", Malformation.TRANSFER_ENCODING),
+    ("illegal chunk header", Malformation.CHUNKED),
+    ("malformed chunk footer", Malformation.CHUNKED),
+    ("Received server _SWITCH_UPGRADE", Malformation.SWITCHING_PROTOCOLS),
+)
 
 
 class Exchange:
@@ -31,6 +62,7 @@ class Exchange:
         )
         self._request = request
         self._target = target
+        self._name = where(target)
         self._max = max_response_bytes
         self._response: h11.Response | None = None
         self._body = bytearray()
@@ -54,10 +86,9 @@ class Exchange:
                     ],
                 )
             )
-        except h11.LocalProtocolError as exc:
-            raise TransportError(
-                reason=f"cannot frame the request: {exc}", retryable=False
-            ) from None
+        except h11.LocalProtocolError:
+            # Its message may quote our header values: credentials.
+            raise cannot_frame(self._name) from None
         data = data or b""
         if request.body:
             data += self._conn.send(h11.Data(data=request.body)) or b""
@@ -79,42 +110,44 @@ class Exchange:
                 event = self._conn.next_event()
                 if event is h11.NEED_DATA:
                     if not data:  # h11 raises first; never wait on a closed stream
-                        raise TransportError(
-                            reason="connection closed early", retryable=True
-                        )
+                        raise self._closed()
                     return None
                 if isinstance(event, h11.InformationalResponse):
-                    continue  # 100 Continue and friends: the answer follows
+                    # 100 Continue, 102, 103 Early Hints: the answer follows.
+                    # h11 refuses a 101, since we proposed no upgrade.
+                    continue
                 if isinstance(event, h11.Response):
                     self._response = event
                 elif isinstance(event, h11.Data):
                     self._body += event.data
                     if len(self._body) > self._max:
-                        raise TransportError(
-                            reason=f"response body over the {self._max}-byte limit",
-                            retryable=False,
-                        )
+                        raise over_limit(self._max)
                 elif isinstance(event, h11.EndOfMessage):
                     return self._finish()
                 else:  # ConnectionClosed before the message ended
-                    raise TransportError(
-                        reason="connection closed before the response was complete",
-                        retryable=True,
-                    )
+                    raise self._closed()
         except h11.RemoteProtocolError as exc:
-            if self._response is not None and not data:
-                raise TransportError(
-                    reason="connection closed before the response was complete "
-                    "(truncated body)",
-                    retryable=True,
-                ) from None
-            if self._response is None and not data:
-                raise TransportError(
-                    reason="connection closed before a response", retryable=True
-                ) from None
-            raise TransportError(
-                reason=f"malformed HTTP response: {exc}", retryable=True
-            ) from None
+            if not data:  # at the end of the stream, only an ending is wrong
+                raise self._closed() from None
+            raise malformed(self._name, self._kind(exc)) from None
+
+    def _closed(self) -> TransportError:
+        if self._response is None:
+            return closed_before_response(self._name)
+        return truncated(self._name)
+
+    def _kind(self, exc: h11.RemoteProtocolError) -> Malformation:
+        # str(exc) is read, never shown: only its opening words are matched.
+        message = str(exc)
+        for opening, kind in _H11_MESSAGES:
+            if message.startswith(opening):
+                return kind
+        if message.startswith("Receive buffer too long"):
+            # A head, or a chunk-size line or trailer, that never ends.
+            if self._response is None:
+                return Malformation.HEAD_TOO_LARGE
+            return Malformation.CHUNKED
+        return Malformation.HEAD if self._response is None else Malformation.BODY
 
     def _finish(self) -> HttpResponse:
         response = self._response
