@@ -7,7 +7,8 @@ and when is the session's business (``sansio_auth.TokenSession``).
 from __future__ import annotations
 
 import logging
-import math
+import os
+import re
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -26,16 +27,56 @@ FETCH_MARGIN = 5.0
 logger = logging.getLogger("sansio_auth")
 
 
-def check_send_args(timeout: float, max_response_bytes: int) -> None:
-    """Refuse a timeout or size cap that cannot work, naming the argument."""
+MAX_TIMEOUT = 86_400
+"""The longest ``timeout`` taken: a day. A token request still running after
+that is hung, not slow; and far larger values break the transports (urllib's
+watchdog timer raises OverflowError past ``threading.TIMEOUT_MAX``)."""
+MAX_RESPONSE_BYTES = 64 * 1_048_576
+"""The largest ``max_response_bytes`` taken: 64 MiB, 64 times the default. A
+token answer is a few KB (tens with a large id_token); the cap bounds what a
+broken or hostile server can make a caller hold, and a limit beyond what fits
+in memory bounds nothing. Bodies are read in pieces, so a high limit costs
+nothing until the bytes come."""
+
+
+def check_send_args(
+    timeout: float,
+    max_response_bytes: int,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Refuse a timeout, size cap or TLS context that cannot work, at once.
+
+    Messages name the argument and never show its value: a careless caller
+    may have put a secret in the wrong one.
+
+    Raises:
+      TypeError: an argument of the wrong type (a bool is not a number).
+      ValueError: ``timeout`` not in (0, 86400] (nan and inf are not), or
+        ``max_response_bytes`` not in [0, 64 MiB].
+    """
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError("timeout must be a number of seconds")
-    if not 0 < timeout < math.inf:
-        raise ValueError(f"timeout must be a finite number > 0, got {timeout!r}")
+        raise TypeError(
+            f"timeout must be a number of seconds, got {type(timeout).__name__}"
+        )
+    # Comparisons, not math.isfinite: an int too large for a float is a valid
+    # operand here and refused as too long, where isfinite would overflow.
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise ValueError(
+            f"timeout must be a finite number of seconds > 0 and at most "
+            f"{MAX_TIMEOUT} (a day)"
+        )
+    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+        raise TypeError(
+            "ssl_context must be an ssl.SSLContext or None, got "
+            f"{type(ssl_context).__name__}"
+        )
     if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
-        raise TypeError("max_response_bytes must be an int")
-    if max_response_bytes < 0:
-        raise ValueError("max_response_bytes must be >= 0")
+        kind = type(max_response_bytes).__name__
+        raise TypeError(f"max_response_bytes must be an int, got {kind}")
+    if not 0 <= max_response_bytes <= MAX_RESPONSE_BYTES:
+        raise ValueError(
+            f"max_response_bytes must be from 0 to {MAX_RESPONSE_BYTES} (64 MiB)"
+        )
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -60,14 +101,36 @@ def target(request: HttpRequest) -> Target:
     """Split the request's URL for a transport.
 
     Raises:
-      ValueError: if the scheme is not http(s) or there is no host.
+      TypeError: if *request* is not an ``HttpRequest``.
+      ValueError: if the URL is not ASCII, its scheme is not http(s), it has
+        no host, user info, or a port outside 1 to 65535. The message never
+        quotes the URL, which may hold a credential in its query.
     """
-    parts = urlsplit(request.url)
+    if not isinstance(request, HttpRequest):
+        raise TypeError(f"request must be an HttpRequest, got {type(request).__name__}")
+    url = request.url
+    # Each transport would fail on it deep in a send (UnicodeEncodeError),
+    # or encode the host differently from the others.
+    if not url.isascii():
+        raise ValueError(
+            "request url must be ASCII: percent-encode the path and query, and "
+            "write an international host name in its xn-- (IDNA) form"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # its message quotes the port text
+        raise ValueError("request url must have a valid host and port") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("request url must be an absolute http or https URL")
+    if parts.username is not None:
+        # urllib would send it on in the Host header, the others drop it.
+        raise ValueError("request url must not hold user info")
+    if port == 0:
+        raise ValueError("request url must have a port from 1 to 65535")
     https = scheme == "https"
-    port = parts.port or (443 if https else 80)
+    port = port or (443 if https else 80)
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     default = 443 if https else 80
@@ -109,20 +172,27 @@ def log_result(url: str, result: object) -> None:
 def transport_error(exc: BaseException, where: str) -> TransportError:
     """Say what went wrong below HTTP, as a ``TransportError``.
 
-    The reason names the host and the kind of failure; exception texts from
-    the OS and the TLS library carry no credential.
+    The reason is our own words, *where* (the ``host:port`` we asked for) and
+    what the OS and OpenSSL name from their fixed tables (an errno through
+    ``os.strerror``, an OpenSSL reason code, a certificate verification
+    message). It never quotes an exception's text: http.client's, urllib's
+    and h11's quote what a server or a proxy sent (a reason phrase, a header
+    line), which could be anything.
     """
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
+            # OpenSSL's table, or CPython's "mismatch" message naming the host
+            # we asked for: nothing from the certificate.
             detail = cause.verify_message or "certificate not trusted"
             return TransportError(
                 reason=f"TLS certificate verification failed for {where}: {detail}",
                 retryable=False,
             )
         if isinstance(cause, ssl.SSLError):
+            code = cause.reason
+            detail = f": {code}" if code and _OPENSSL_CODE.fullmatch(code) else ""
             return TransportError(
-                reason=f"TLS failed with {where}: {cause.reason or cause}",
-                retryable=False,
+                reason=f"TLS failed with {where}{detail}", retryable=False
             )
         if isinstance(cause, socket.gaierror):
             return TransportError(
@@ -134,7 +204,21 @@ def transport_error(exc: BaseException, where: str) -> TransportError:
             )
         if isinstance(cause, ConnectionResetError | BrokenPipeError):
             return TransportError(reason=f"connection reset by {where}", retryable=True)
-    return TransportError(reason=f"network error with {where}: {exc}", retryable=True)
+    for cause in _causes(exc):
+        errno = cause.errno if isinstance(cause, OSError) else None
+        if isinstance(errno, int) and errno > 0:
+            return TransportError(
+                reason=f"network error with {where}: {os.strerror(errno)}",
+                retryable=True,
+            )
+    return TransportError(
+        reason=f"network error with {where} ({type(exc).__name__})", retryable=True
+    )
+
+
+# An OpenSSL reason code (WRONG_VERSION_NUMBER, TLSV1_ALERT_UNKNOWN_CA): a
+# name from OpenSSL's table, never the peer's bytes.
+_OPENSSL_CODE = re.compile(r"[A-Z0-9_]{1,80}")
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

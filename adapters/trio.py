@@ -51,7 +51,7 @@ async def send(
       TransportError: the exchange failed (refused, DNS, TLS verification,
         timeout, reset, body too large, malformed HTTP).
     """
-    check_send_args(timeout, max_response_bytes)
+    check_send_args(timeout, max_response_bytes, ssl_context)
     where = target(request)
     name = f"{where.host}:{where.port}"
     exchange = Exchange(request, where, max_response_bytes=max_response_bytes)
