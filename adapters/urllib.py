@@ -2,17 +2,20 @@
 
 ``send`` builds its own opener with only the handlers a token POST wants:
 proxies from the standard environment variables (``https_proxy``,
-``no_proxy``; HTTPS goes through a CONNECT tunnel), HTTP and verified HTTPS.
-There is no redirect handler, so a 3xx comes back as a response and the
-secret is never re-posted to wherever it points, and no error processor, so a
-4xx or 5xx is a response too. A watchdog bounds the whole exchange by
-``timeout``, since urllib's own timeout bounds each socket operation only.
+``no_proxy``; HTTPS goes through a CONNECT tunnel) except for loopback hosts,
+HTTP and verified HTTPS. There is no redirect handler, so a 3xx comes back as
+a response and the secret is never re-posted to wherever it points, and no
+error processor, so a 4xx or 5xx is a response too. A watchdog bounds the
+whole exchange by ``timeout``, since urllib's own timeout bounds each socket
+operation only. Responses are read by h11's rules (``_http_client.py``), so
+that this adapter ends as the trio and anyio ones do on the same bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import socket
 import ssl
 import threading
@@ -34,6 +37,7 @@ from sansio_auth import (
     TransportError,
     UseToken,
 )
+from sansio_auth._urls import is_loopback
 
 from ._client import ClientBase, failure
 from ._common import (
@@ -48,6 +52,15 @@ from ._common import (
     timeout_error,
     transport_error,
 )
+from ._failures import (
+    Malformation,
+    closed_before_response,
+    malformed,
+    over_limit,
+    truncated,
+    where,
+)
+from ._http_client import Malformed, StrictResponse
 
 __all__ = ["TokenClient", "send"]
 
@@ -66,11 +79,21 @@ class _Connections:
     def factory(self, cls: type[http.client.HTTPConnection]) -> Callable[..., Any]:
         def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
             conn = cls(host, **kwargs)
+            # Read responses by h11's rules, as the other adapters do.
+            conn.response_class = StrictResponse
             self.made.append(conn)
             connect = conn.connect
 
             def connect_and_keep() -> None:
-                connect()
+                try:
+                    connect()
+                except (OSError, http.client.HTTPException) as exc:
+                    if self.expired.is_set():
+                        raise  # the watchdog's cut: a timeout, said as one
+                    refusal = _ProxyFailed.of(exc)
+                    if refusal is None:
+                        raise
+                    raise refusal from None
                 self.sockets.append(conn.sock)
                 if self.expired.is_set():
                     self.cut()
@@ -111,14 +134,65 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         )
 
 
+class _ProxyFailed(Exception):
+    """The proxy did not open the tunnel (raised through urllib unwrapped).
+
+    Only its status code is kept: the rest of its answer (the reason phrase
+    http.client puts in its OSError, a status line it calls bad) is the
+    proxy's text, never ours to show.
+    """
+
+    def __init__(self, status: int | None, *, closed: bool = False) -> None:
+        super().__init__("the proxy did not open the tunnel")
+        self.status = status
+        self.closed = closed
+
+    @classmethod
+    def of(cls, exc: BaseException) -> _ProxyFailed | None:
+        """What *exc*, raised by a connection's ``connect()``, says of the
+        proxy; None if it is not about the proxy's answer."""
+        if isinstance(exc, http.client.RemoteDisconnected):
+            return cls(None, closed=True)
+        if isinstance(exc, http.client.HTTPException):
+            # Only a CONNECT's answer is read while connecting.
+            return cls(None)
+        # http.client's words, then the status it parsed as an int.
+        match = _TUNNEL_FAILED.match(str(exc))
+        return None if match is None else cls(int(match[1]))
+
+    def error(self, name: str) -> TransportError:
+        if self.closed:
+            return TransportError(
+                reason=f"the proxy closed the connection before opening the "
+                f"tunnel to {name}",
+                retryable=True,
+            )
+        if self.status is None:
+            return TransportError(
+                reason=f"malformed answer from the proxy to the tunnel request "
+                f"for {name}",
+                retryable=True,
+            )
+        # 407 (proxy credentials wanted) or 403 will not change by retrying.
+        return TransportError(
+            reason=f"the proxy refused the tunnel to {name} with HTTP {self.status}",
+            retryable=self.status in _RETRYABLE_PROXY_STATUS,
+        )
+
+
+_TUNNEL_FAILED = re.compile(r"Tunnel connection failed: ([0-9]{3})(?![0-9])")
+_RETRYABLE_PROXY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
 def _opener(
-    connections: _Connections, context: ssl.SSLContext
+    connections: _Connections, context: ssl.SSLContext, *, proxies: bool
 ) -> urllib.request.OpenerDirector:
     opener = urllib.request.OpenerDirector()
     # No HTTPRedirectHandler and no HTTPErrorProcessor: every status is a
-    # response, and nothing is followed.
+    # response, and nothing is followed. Without proxies, an empty mapping:
+    # ProxyHandler() would read the environment.
     for handler in (
-        urllib.request.ProxyHandler(),  # the standard environment variables
+        urllib.request.ProxyHandler(None if proxies else {}),
         _HTTPHandler(connections),
         _HTTPSHandler(connections, context),
     ):
@@ -149,11 +223,19 @@ def send(
       TransportError: the exchange failed (refused, DNS, TLS verification,
         timeout, reset, body too large, malformed HTTP).
     """
-    check_send_args(timeout, max_response_bytes)
+    check_send_args(timeout, max_response_bytes, ssl_context)
     dest = target(request)  # refuses any scheme but http and https
-    where = f"{dest.host}:{dest.port}"
+    name = where(dest)
     connections = _Connections()
-    opener = _opener(connections, ssl_context or default_ssl_context())
+    # Loopback is exempt from https because nothing leaves the machine; a
+    # proxy would take the request (and the secret in it, in clear over
+    # http) off it. So loopback never goes through one, whatever the
+    # environment says.
+    opener = _opener(
+        connections,
+        ssl_context or default_ssl_context(),
+        proxies=not is_loopback(dest.host),
+    )
     # An empty body goes as None: urllib would add a form Content-Type.
     req = urllib.request.Request(  # noqa: S310
         request.url,
@@ -166,53 +248,57 @@ def send(
     watchdog.start()
     try:
         with opener.open(req, timeout=timeout) as raw:
-            if raw.headers.defects:  # a line in the head that is not a header
-                raise TransportError(
-                    reason=f"malformed HTTP response from {where}: bad header line",
-                    retryable=True,
-                )
-            body = raw.read(max_response_bytes + 1)
+            assert isinstance(raw, StrictResponse)  # our connections make them
+            body = _read_body(raw, max_response_bytes)
             if len(body) > max_response_bytes:
-                raise TransportError(
-                    reason=f"response body over the {max_response_bytes}-byte limit",
-                    retryable=False,
-                )
+                raise over_limit(max_response_bytes)
             if connections.expired.is_set():  # the watchdog ended the body
-                raise timeout_error(timeout, where)
+                raise timeout_error(timeout, name)
             if raw.length:  # read(amt) returns short, silently, at EOF
-                raise TransportError(
-                    reason=f"connection to {where} closed before the response was "
-                    f"complete (truncated body: {len(body)} bytes)",
-                    retryable=True,
-                )
-            return HttpResponse(
-                status=raw.status, headers=tuple(raw.getheaders()), body=body
-            )
+                raise truncated(name)
+            return HttpResponse(status=raw.status, headers=raw.fields, body=body)
     except TransportError:
         raise
-    except http.client.IncompleteRead as exc:
+    except _ProxyFailed as exc:
+        raise exc.error(name) from None
+    except Malformed as exc:
+        raise malformed(name, exc.kind) from None
+    except http.client.IncompleteRead:
         if connections.expired.is_set():
-            raise timeout_error(timeout, where) from None
-        raise TransportError(
-            reason=f"connection to {where} closed before the response was complete "
-            f"(truncated body: {len(exc.partial)} bytes)",
-            retryable=True,
-        ) from None
+            raise timeout_error(timeout, name) from None
+        raise truncated(name) from None
     except (OSError, http.client.HTTPException, urllib.error.URLError) as exc:
         if connections.expired.is_set() or _is_timeout(exc):
-            raise timeout_error(timeout, where) from None
+            raise timeout_error(timeout, name) from None
         if isinstance(exc, http.client.RemoteDisconnected):
-            raise TransportError(
-                reason=f"connection to {where} closed before a response", retryable=True
-            ) from None
+            raise closed_before_response(name) from None
         if isinstance(exc, http.client.HTTPException):
-            raise TransportError(
-                reason=f"malformed HTTP response from {where}: {type(exc).__name__}",
-                retryable=True,
-            ) from None
-        raise transport_error(exc, where) from None
+            # http.client's own checks (a head past its limits); its text
+            # quotes the line.
+            raise malformed(name, Malformation.HEAD) from None
+        raise transport_error(exc, name) from None
     finally:
         watchdog.cancel()
+
+
+_PIECE = 65536
+"""Bytes asked for per read of a body."""
+
+
+def _read_body(raw: StrictResponse, max_response_bytes: int) -> bytes:
+    """The body, up to one byte past the cap, read in pieces.
+
+    Not one ``read(max_response_bytes + 1)``: a BufferedReader allocates what
+    it is asked for before reading (a megabyte for a 100-byte token answer,
+    and a MemoryError for a large enough cap).
+    """
+    body = bytearray()
+    while len(body) <= max_response_bytes:
+        piece = raw.read(min(_PIECE, max_response_bytes + 1 - len(body)))
+        if not piece:
+            break
+        body += piece
+    return bytes(body)
 
 
 def _is_timeout(exc: BaseException) -> bool:

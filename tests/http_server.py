@@ -11,7 +11,9 @@ A :class:`Server` is also a plain HTTP proxy for ``http://`` URLs: a client
 sends it the absolute-form request (``POST http://host/path``), which it
 records and answers like any other. :class:`TunnelProxy` is the proxy for
 ``https://`` URLs: it records each ``CONNECT`` and relays the bytes, so TLS
-runs end to end between the client and the server behind it.
+runs end to end between the client and the server behind it; it can route a
+name that does not resolve to a local server, or answer ``CONNECT`` with
+scripted bytes, as a refusing or broken proxy does.
 """
 
 from __future__ import annotations
@@ -113,7 +115,11 @@ class Server:
         replies: Sequence[Reply] | Callable[[Received], Reply] = (Reply(),),
         *,
         ca: trustme.CA | None = None,
+        host: str = "127.0.0.1",
+        names: Sequence[str] = (),
     ) -> None:
+        """Listen on *host* (an IPv4 or IPv6 address), with a certificate
+        from *ca* (if given) for it, ``localhost`` and *names*."""
         self._script = replies
         self._index = 0
         self.requests: list[Received] = []
@@ -121,16 +127,21 @@ class Server:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._sock = socket.create_server(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.create_server((host, 0), family=family)
         self._sock.settimeout(0.2)
         self.port: int = self._sock.getsockname()[1]
+        self.host = host
         self._tls: ssl.SSLContext | None = None
         if ca is not None:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._tls)
+            ca.issue_cert(host, "localhost", *names).configure_cert(self._tls)
         self.scheme = "https" if ca is not None else "http"
 
-    def url(self, path: str = "/token", host: str = "127.0.0.1") -> str:
+    def url(self, path: str = "/token", host: str | None = None) -> str:
+        """This server's URL, naming it *host* (default: its address)."""
+        if host is None:
+            host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}{path}"
 
     def __enter__(self) -> Self:
@@ -290,13 +301,18 @@ class TunnelProxy:
     """An HTTP proxy on 127.0.0.1 for ``https_proxy``: ``CONNECT`` tunnels only.
 
     Records each ``CONNECT`` target (``host:port``) in :attr:`targets`, opens
-    a TCP connection there, answers ``200`` and relays bytes both ways until
-    either side closes. Any other method gets a ``405``. Use as a context
-    manager.
+    a TCP connection there (or where *routes* maps that target: a name that
+    does not resolve can stand for a local server), answers ``200`` and
+    relays bytes both ways until either side closes. With :attr:`answer`
+    set, it answers ``CONNECT`` with those bytes instead and closes. Any
+    other method gets a ``405``. Use as a context manager.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, routes: dict[str, tuple[str, int]] | None = None) -> None:
         self.targets: list[str] = []
+        self.routes = dict(routes or {})
+        self.answer: bytes | None = None
+        """Sent verbatim to each ``CONNECT`` (then the connection closes)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -357,8 +373,15 @@ class TunnelProxy:
                 return
             with self._lock:
                 self.targets.append(authority)
-            host, _, port = authority.rpartition(":")
-            upstream = socket.create_connection((host.strip("[]"), int(port)), 5)
+                answer = self.answer
+            if answer is not None:
+                client.sendall(answer)
+                return
+            if authority in self.routes:
+                upstream = socket.create_connection(self.routes[authority], 5)
+            else:
+                host, _, port = authority.rpartition(":")
+                upstream = socket.create_connection((host.strip("[]"), int(port)), 5)
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             if rest:
                 upstream.sendall(rest)
@@ -396,7 +419,9 @@ def serving(
     replies: Sequence[Reply] | Callable[[Received], Reply] = (Reply(),),
     *,
     ca: trustme.CA | None = None,
+    host: str = "127.0.0.1",
+    names: Sequence[str] = (),
 ) -> Iterator[Server]:
     """A :class:`Server`, started and stopped around the block."""
-    with Server(replies, ca=ca) as server:
+    with Server(replies, ca=ca, host=host, names=names) as server:
         yield server

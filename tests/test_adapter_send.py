@@ -10,7 +10,10 @@ received, or a ``TransportError`` whose reason says what happened and holds
 no credential.
 
 A few behaviours are the urllib adapter's alone (proxies from the
-environment, urllib's own default headers); they follow the table.
+environment, urllib's own default headers); they follow the table. The
+property tests of the transport rules (reasons in our own words, loopback
+never proxied, bad arguments refused, the adapters agreeing on framing) are
+in test_transport_rules.py.
 """
 
 from __future__ import annotations
@@ -439,6 +442,24 @@ def fails(
     return check
 
 
+def headers_are(*headers: tuple[str, str]) -> Check:
+    def check(outcome: Outcome) -> None:
+        assert outcome.response().headers == headers
+
+    return check
+
+
+def quotes_nothing(text: str) -> Check:
+    """Neither the error nor its repr holds *text*, which the server sent."""
+
+    def check(outcome: Outcome) -> None:
+        error = outcome.error()
+        assert text not in error.reason
+        assert text not in repr(error)
+
+    return check
+
+
 def both(*checks: Check) -> Check:
     def check(outcome: Outcome) -> None:
         for each in checks:
@@ -514,6 +535,107 @@ CASES = [
             ),
         ),
         check=gets_token,
+    ),
+    # Interim answers (RFC 9110 §15.2) are skipped, as h11 skips them: a 103
+    # Early Hints or a 102 is not the answer (http.client skips only 100).
+    Case(
+        id="token-after-103-early-hints",
+        replies=(
+            raw(
+                "HTTP/1.1 103 Early Hints",
+                "Link: </style.css>; rel=preload",
+                "",
+                "HTTP/1.1 200 OK",
+                f"Content-Length: {len(TOKEN_JSON)}",
+                body=TOKEN_JSON,
+            ),
+        ),
+        check=gets_token,
+    ),
+    Case(
+        id="token-after-102-and-103",
+        replies=(
+            raw(
+                "HTTP/1.1 102 Processing",
+                "",
+                "HTTP/1.1 103 Early Hints",
+                "",
+                "HTTP/1.1 200 OK",
+                body=TOKEN_JSON,
+            ),
+        ),
+        check=gets_token,
+    ),
+    Case(
+        id="only-interim-answers",
+        replies=(raw("HTTP/1.1 103 Early Hints"),),
+        check=fails("closed before a response", retryable=True),
+    ),
+    # We never ask to switch protocols: what follows a 101 is not HTTP.
+    Case(
+        id="unsolicited-101",
+        replies=(
+            raw(
+                "HTTP/1.1 101 Switching Protocols",
+                "Upgrade: h2c",
+                "",
+                "HTTP/1.1 200 OK",
+                body=TOKEN_JSON,
+            ),
+        ),
+        check=fails("malformed", "101 switching protocols", retryable=True),
+    ),
+    # RFC 9112 §6.3: an invalid Content-Length in a response is an
+    # unrecoverable error (http.client would read on to the close).
+    *(
+        Case(
+            id=f"content-length-{name}",
+            replies=(raw("HTTP/1.1 200 OK", *lines, body=TOKEN_JSON),),
+            check=fails("malformed", words, retryable=True),
+        )
+        for name, lines, words in (
+            ("negative", ("Content-Length: -1",), "bad content-length"),
+            ("not-a-number", ("Content-Length: 1e3",), "bad content-length"),
+            ("plus-sign", (f"Content-Length: +{len(TOKEN_JSON)}",), "bad"),
+            (
+                "conflicting",
+                (f"Content-Length: {len(TOKEN_JSON)}", "Content-Length: 5"),
+                "conflicting content-length",
+            ),
+            (
+                "conflicting-list",
+                (f"Content-Length: {len(TOKEN_JSON)}, 5",),
+                "conflicting content-length",
+            ),
+        )
+    ),
+    # Equal values are one (RFC 9110 §8.6), kept once, as h11 keeps it.
+    Case(
+        id="content-length-repeated-equal",
+        replies=(
+            raw(
+                "HTTP/1.1 200 OK",
+                f"Content-Length: {len(TOKEN_JSON)}",
+                f"Content-Length: {len(TOKEN_JSON)}, {len(TOKEN_JSON)}",
+                body=TOKEN_JSON,
+            ),
+        ),
+        check=both(gets_token, headers_are(("Content-Length", str(len(TOKEN_JSON))))),
+    ),
+    *(
+        Case(
+            id=f"transfer-encoding-{name}",
+            replies=(raw("HTTP/1.1 200 OK", *lines, body=TOKEN_JSON),),
+            check=fails("malformed", "transfer-encoding", retryable=True),
+        )
+        for name, lines in (
+            ("gzip", ("Transfer-Encoding: gzip",)),
+            ("gzip-then-chunked", ("Transfer-Encoding: gzip, chunked",)),
+            (
+                "twice",
+                ("Transfer-Encoding: chunked", "Transfer-Encoding: chunked"),
+            ),
+        )
     ),
     # A 4xx or 5xx is a response, not an exception.
     Case(
@@ -621,12 +743,23 @@ CASES = [
     Case(
         id="garbage",
         replies=(Reply(fault="garbage"),),
-        check=fails("malformed", retryable=None),
+        check=fails("malformed", "bad status line", retryable=True),
     ),
     Case(
         id="bad-header-line",
         replies=(raw("HTTP/1.1 200 OK", "this is no header", body=TOKEN_JSON),),
-        check=fails("malformed", retryable=None),
+        check=fails("malformed", "bad header line", retryable=True),
+    ),
+    # The issue's example: the reason is ours, not the line the server sent.
+    Case(
+        id="bad-header-line-not-quoted",
+        replies=(
+            raw("HTTP/1.1 200 OK", "X-Rejected-Key : rk-QUOTED-8a7b", body=TOKEN_JSON),
+        ),
+        check=both(
+            fails("malformed", "bad header line", retryable=True),
+            quotes_nothing("QUOTED"),
+        ),
     ),
     Case(
         id="bad-chunk-size",
@@ -637,10 +770,7 @@ CASES = [
                 body=b"zz\r\n" + TOKEN_JSON + b"\r\n0\r\n\r\n",
             ),
         ),
-        # http.client turns a chunk-size line it cannot read into
-        # IncompleteRead, the same as a connection closed where one was due:
-        # urllib cannot tell the two apart, so either word will do.
-        check=fails(retryable=None, one_of=("malformed", "truncated")),
+        check=fails("malformed", "bad chunked framing", retryable=True),
     ),
     # The size cap, at its edge and beyond, with either framing.
     *(
@@ -755,48 +885,87 @@ def test_urllib_sends_our_user_agent_not_pythons() -> None:
     assert values(got, "Content-Length") == ["0"]
 
 
+NOWHERE = "sansio-auth-test.invalid"
+"""A name that never resolves (RFC 6761): only a proxy can take a request
+there, and a request that should have gone through one fails with DNS."""
+
+
 @pytest.mark.parametrize("variable", ["http_proxy", "HTTP_PROXY"])
 def test_urllib_http_proxy_from_environment(
     monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
-    # The token URL's port refuses connections: only the proxy can answer.
-    with serving((token_reply(ACCESS),)) as proxy, refusing_port() as port:
+    # Plain http to a host that is not loopback: no flow builds one (token
+    # URLs are https there), but send() takes any request, and sends it
+    # through http_proxy.
+    with serving((token_reply(ACCESS),)) as proxy:
         monkeypatch.setenv(variable, proxy.url(""))
-        flow, request = client_credentials_post(f"http://localhost:{port}")
+        flow, made = client_credentials_post("http://127.0.0.1:8080")
+        request = attrs.evolve(made, url=f"http://{NOWHERE}:8080/oauth2/token")
         response = urllib_adapter.send(request, timeout=TIMEOUT)
     assert isinstance(flow.parse(response, now=NOW), Token)
     [got] = proxy.requests
     assert got.method == "POST"
     assert got.target == request.url  # the absolute form (RFC 9112 §3.2.2)
-    assert values(got, "Host") == [f"localhost:{port}"]
+    assert values(got, "Host") == [f"{NOWHERE}:8080"]
     assert values(got, "Content-Length") == [str(len(request.body))]
     assert values(got, "User-Agent") == [USER_AGENT]
     assert got.body == request.body
 
 
-def test_urllib_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    with serving((token_reply(ACCESS),)) as server, refusing_port() as dead:
-        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{dead}")
-        monkeypatch.setenv("no_proxy", "127.0.0.1")
-        _, request = password_grant(server.url(""))
+@pytest.mark.parametrize(
+    "variables", [("http_proxy",), ("HTTP_PROXY",), ("http_proxy", "all_proxy")]
+)
+def test_urllib_loopback_http_never_through_the_proxy(
+    monkeypatch: pytest.MonkeyPatch, variables: tuple[str, ...]
+) -> None:
+    # The proxy would take the secret off the machine, in clear, and its
+    # answer would be taken as the token. (Every spelling of loopback, every
+    # variable and every adapter: test_transport_rules.py.)
+    with (
+        serving((token_reply("at-from-the-proxy"),)) as proxy,
+        serving((token_reply(ACCESS),)) as server,
+    ):
+        for name in variables:
+            monkeypatch.setenv(name, proxy.url(""))
+        flow, request = client_credentials_post(server.url("", host="localhost"))
         response = urllib_adapter.send(request, timeout=TIMEOUT)
-    assert response.status == 200
+    token = flow.parse(response, now=NOW)
+    assert isinstance(token, Token)
+    assert token.access_token == ACCESS
+    assert proxy.requests == []
     assert len(server.requests) == 1
+
+
+def test_urllib_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    with TunnelProxy() as proxy:
+        monkeypatch.setenv("https_proxy", proxy.url())
+        monkeypatch.setenv("no_proxy", NOWHERE)
+        _, request = password_grant(f"https://{NOWHERE}")
+        with pytest.raises(TransportError) as caught:
+            urllib_adapter.send(request, timeout=TIMEOUT)
+    # Direct, so the name had to resolve.
+    assert "DNS" in caught.value.reason
+    assert proxy.targets == []
 
 
 def test_urllib_https_proxy_tunnels_and_still_verifies(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with serving((token_reply(ACCESS),), ca=CA) as server, TunnelProxy() as proxy:
+    name = "token.sansio-auth.test"  # RFC 6761: .test is for tests
+    with (
+        serving((token_reply(ACCESS),), ca=CA, names=(name,)) as server,
+        TunnelProxy(routes={f"{name}:443": ("127.0.0.1", server.port)}) as proxy,
+    ):
         monkeypatch.setenv("https_proxy", proxy.url())
-        flow, request = password_grant(server.url(""))
+        flow, request = password_grant(f"https://{name}")
         response = urllib_adapter.send(
             request, timeout=TIMEOUT, ssl_context=trusting_context()
         )
         assert isinstance(flow.parse(response, now=NOW), Token)
-        assert proxy.targets == [f"127.0.0.1:{server.port}"]
+        assert proxy.targets == [f"{name}:443"]
         [got] = server.requests
         assert got.body == request.body
+        assert values(got, "Host") == [name]
         # Through the tunnel, TLS is still ours to verify.
         with pytest.raises(TransportError) as caught:
             urllib_adapter.send(request, timeout=TIMEOUT)
