@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import ssl
+import threading
 from urllib.parse import urlsplit
 
 import attrs
@@ -79,9 +80,48 @@ def check_send_args(
         )
 
 
+# The shared default context, built on first use: building one reads the whole
+# system trust store (set_default_verify_paths: about 15 ms and a few MB), far
+# more than the exchange it serves. The lock keeps two threads from both
+# building it. A forked child gets a fresh lock (below): a parent thread may
+# have held this one at the fork, and in the child nothing would release it.
+_default_context: ssl.SSLContext | None = None
+_default_context_lock = threading.Lock()
+
+
+def _fresh_lock_in_child() -> None:
+    global _default_context_lock
+    _default_context_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
 def default_ssl_context() -> ssl.SSLContext:
-    """Verified TLS with the system trust store."""
-    return ssl.create_default_context()
+    """Verified TLS with the system trust store: one context for the process.
+
+    Built on the first call (the trust store is read then: a later change of
+    ``SSL_CERT_FILE`` is not seen), then shared by every send given no
+    context. A forked child keeps its parent's, once built.
+    """
+    global _default_context
+    context = _default_context
+    if context is None:
+        with _default_context_lock:
+            context = _default_context
+            if context is None:
+                context = _default_context = ssl.create_default_context()
+    return context
+
+
+def built_default_ssl_context() -> ssl.SSLContext | None:
+    """The shared default context if it is built, else None.
+
+    For a caller that must not build it where it runs (an event loop's
+    thread): it builds it elsewhere, in a worker thread, when this is None.
+    """
+    return _default_context
 
 
 @attrs.frozen(kw_only=True)
