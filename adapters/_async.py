@@ -1,13 +1,12 @@
 """The async TokenClient loop, for trio and anyio alike.
 
-The two differ only in their primitives (event, sleep, timeout scope) and in
-``send``; each adapter module fills them in.
+The two differ only in their primitives (event, sleep) and in ``send``;
+each adapter module fills them in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -38,20 +37,17 @@ class Event(Protocol):
 class AsyncClientBase(ClientBase):
     """Runs the session's steps with async primitives given by a subclass."""
 
-    __slots__ = ("_event", "_flight")
+    __slots__ = ("_event",)
 
     # Filled in by each adapter.
     _send: Callable[..., Awaitable[HttpResponse]]
     _new_event: Callable[[], Event]
     _sleep: Callable[[float], Awaitable[None]]
-    _move_on_after: Callable[[float], AbstractContextManager[Any]]
 
     def _setup(self) -> None:
         # Created when first needed: anyio's Event wants a running loop, and
         # building a client must not.
         self._event: Event | None = None
-        # The fetch our own task has in flight, if any.
-        self._flight: SendRequest | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -73,30 +69,29 @@ class AsyncClientBase(ClientBase):
         Raises:
           TokenError: the session gave up (see its retry policy).
         """
-        cached = self._cached()
-        if cached is not None:
-            return cached
+        hot = self._hot  # _cached(), inlined: this is the hot path
+        if (
+            hot is not None
+            and hot[1] <= self._clock() < hot[2]
+            and hot[0] is self._session.token
+        ):
+            return hot[0]
         while True:
             now = self._clock()
             step = self._session.next_step(now)
             log_step(step)
             if isinstance(step, AwaitInFlight):
+                # The fetch in flight is one of ours: the session drives no
+                # other client (claim). It sets the event
+                # in a finally, and its exchange ends by the session's
+                # deadline (see _fetch_timeout), so the waiters need no
+                # timer each and a thousand of them wake for the cost of
+                # one event. (If the session has meanwhile moved on to
+                # another fetch, we ask again when ours reports.)
                 event = self._event
                 if event is None:
                     event = self._event = self._new_event()
-                if self._flight is not None:
-                    # Our own task is fetching: it sets the event in a
-                    # finally, and its exchange ends by the session's
-                    # deadline (see _fetch_timeout), so the waiters need no
-                    # timer each and a thousand of them wake for the cost of
-                    # one event. (If the session has meanwhile moved on to
-                    # another fetch, we ask again when ours reports.)
-                    await event.wait()
-                else:
-                    # Someone else's fetch (a session shared between
-                    # clients): only the session's deadline will end it.
-                    with self._move_on_after(max(0.0, step.until - now)):
-                        await event.wait()
+                await event.wait()
             elif isinstance(step, UseToken):
                 self._cache(step.token, now)
                 return step.token
@@ -107,15 +102,15 @@ class AsyncClientBase(ClientBase):
             else:
                 assert isinstance(step, Failed)
                 raise failure(step.error)
-            # Woken by a fetch that brought a token: the fetcher cached it,
-            # so a thousand waiters return without asking the session again.
+            # Woken by a fetch that brought a token: the fetcher cached
+            # it, so a thousand waiters return without asking the
+            # session again.
             cached = self._cached()
             if cached is not None:
                 return cached
 
     async def _fetch(self, step: SendRequest) -> None:
         result: object = None
-        self._flight = step
         try:
             try:
                 response = await self._send(
@@ -136,8 +131,6 @@ class AsyncClientBase(ClientBase):
         finally:
             # Cancelled or crashed: say so, so that the others go on.
             self._session.abandon(step)
-            if self._flight is step:  # not a later fetch, after this one was lost
-                self._flight = None
             event, self._event = self._event, None
             if event is not None:
                 event.set()

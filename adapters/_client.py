@@ -1,9 +1,15 @@
 """The TokenClient loop shared by the adapters: run the session's steps.
 
 Every decision is the session's. The clients only map its steps onto their
-world's primitives (a lock and a condition for threads, an event for tasks),
+world's primitives (a lock and an event for threads, an event for tasks),
 send, report, and cache the token until the session's refresh point so that
 the hot path takes no lock and allocates nothing.
+
+A client is its session's one driver (``TokenSession.claim``): its waiters
+are woken by its own fetches only, and its hot cache follows only the
+decisions it sees. Its hot cache still checks, by identity, that the token
+is the session's current one, so that a call on the session itself
+(``client.session.invalidate(token)``) is followed at once.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 from sansio_auth import Flow, Token, TokenSession
 
@@ -38,6 +45,9 @@ class ClientBase:
         "timeout",
     )
 
+    _driver: ClassVar[str]
+    """What claims the session, for the error a second client gets."""
+
     def __init__(
         self,
         flow: Flow,
@@ -57,13 +67,16 @@ class ClientBase:
             raise ValueError("session must be a TokenSession of the same flow")
         if not callable(clock):
             raise TypeError("clock must be a function returning UNIX seconds")
+        # Last: a client refused for a bad argument leaves the session free.
+        session.claim(self._driver)
         self.timeout = timeout
         self.ssl_context = ssl_context
         self.max_response_bytes = max_response_bytes
         self._session = session
         self._clock = clock
         # (token, cached at, fresh until), in the client's clock: valid while
-        # the clock is between the two, so a clock set back asks the session.
+        # the clock is between the two, so a clock set back asks the session,
+        # and while the token is still the session's.
         self._hot: tuple[Token, float, float] | None = None
         self._setup()
 
@@ -77,7 +90,11 @@ class ClientBase:
 
     def _cached(self) -> Token | None:
         hot = self._hot
-        if hot is not None and hot[1] <= self._clock() < hot[2]:
+        if (
+            hot is not None
+            and hot[1] <= self._clock() < hot[2]
+            and hot[0] is self._session.token  # not dropped or replaced since
+        ):
             return hot[0]
         return None
 
@@ -94,8 +111,8 @@ class ClientBase:
         return min(self.timeout, self._session.fetch_timeout)
 
     def _drop(self, token: Token | str) -> None:
-        if self._session.invalidate(token):
-            self._hot = None
+        # The hot cache sees it: its token is no longer the session's.
+        self._session.invalidate(token)
 
 
 def failure(error: BaseException) -> BaseException:

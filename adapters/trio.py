@@ -94,13 +94,18 @@ class TokenClient(AsyncClientBase):
       timeout: seconds each request may take.
       ssl_context: for a private CA.
       max_response_bytes: the largest token response read.
-      session: a :class:`~sansio_auth.TokenSession` of *flow* to use.
+      session: a :class:`~sansio_auth.TokenSession` of *flow* to use. The
+        client claims it: one session, one client.
       clock: returns UNIX seconds; tests pass a fake one.
+
+    Raises:
+      ValueError: *session* already drives another client, or is of another
+        flow; or *timeout* or *max_response_bytes* is out of range.
     """
 
     __slots__ = ()
 
+    _driver = "a trio TokenClient"
     _send = staticmethod(send)
     _new_event = staticmethod(trio.Event)
     _sleep = staticmethod(trio.sleep)
-    _move_on_after = staticmethod(trio.move_on_after)

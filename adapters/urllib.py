@@ -320,11 +320,18 @@ class TokenClient(ClientBase):
       ssl_context: for a private CA.
       max_response_bytes: the largest token response read.
       session: a :class:`~sansio_auth.TokenSession` of *flow* to use (its
-        policy); by default one with jittered backoff.
+        policy); by default one with jittered backoff. The client claims it:
+        one session, one client.
       clock: returns UNIX seconds; tests pass a fake one.
+
+    Raises:
+      ValueError: *session* already drives another client, or is of another
+        flow; or *timeout* or *max_response_bytes* is out of range.
     """
 
     __slots__ = ("_event", "_lock")
+
+    _driver = "a urllib TokenClient"
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
@@ -338,9 +345,13 @@ class TokenClient(ClientBase):
         Raises:
           TokenError: the session gave up (see its retry policy).
         """
-        cached = self._cached()
-        if cached is not None:
-            return cached
+        hot = self._hot  # _cached(), inlined: this is the hot path
+        if (
+            hot is not None
+            and hot[1] <= self._clock() < hot[2]
+            and hot[0] is self._session.token
+        ):
+            return hot[0]
         while True:
             with self._lock:
                 now = self._clock()

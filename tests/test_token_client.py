@@ -475,31 +475,34 @@ async def check_request_bounded_by_session_deadline(world: AsyncWorld) -> None:
     assert len(server.requests) == 1
 
 
-async def check_shared_session(world: AsyncWorld) -> None:
-    # Two clients on one session: the second one's callers wait for the
-    # first one's fetch, which nothing of theirs will report, so they ask
-    # again at the session's deadline.
-    with serving([token_reply(ACCESS_TOKEN, delay=0.1), token_reply("other")]) as srv:
+async def check_shared_session(world: AsyncWorld, driver: str) -> None:
+    # A session drives one client for its life (TokenSession.claim): a
+    # second client would neither be woken by the first one's fetch nor see
+    # its invalidations, so it is refused when it is built, and the first
+    # one goes on undisturbed.
+    with serving([token_reply(ACCESS_TOKEN), token_reply("other")]) as srv:
         flow = flow_for(srv)
-        session = quick_session(flow, fetch_timeout=0.6)
+        session = quick_session(flow)
         first = world.client(flow, session=session)
-        second = world.client(flow, session=session)
-        got: dict[str, Token] = {}
-
-        async def use(name: str, client: AsyncClient) -> None:
-            got[name] = await client.token()
-
-        with world.fail_after(5):
-            async with world.tasks() as spawn:
-                spawn(lambda: use("first", first))
-                await wait_until(world, lambda: len(srv.requests) == 1)
-                started = time.monotonic()
-                spawn(lambda: use("second", second))
-        waited = time.monotonic() - started
-    assert got["first"] is got["second"]
-    assert got["first"].access_token == ACCESS_TOKEN
+        for client in (world.client, urllib_adapter.TokenClient):
+            with pytest.raises(ValueError, match=f"already driven by {driver}"):
+                client(flow, session=session)
+        token = await first.token()
+    assert token.access_token == ACCESS_TOKEN
     assert len(srv.requests) == 1
-    assert waited >= 0.3  # woken by the deadline, not by the other client
+
+
+async def check_session_invalidate_reaches_the_hot_path(world: AsyncWorld) -> None:
+    # The hot cache follows the session: a token the session dropped (here
+    # through the session itself, not the client) is not handed out again.
+    with serving([token_reply("tok-1"), token_reply("tok-2")]) as server:
+        client = world.client(flow_for(server))
+        first = await client.token()
+        assert await client.token() is first
+        assert client.session.invalidate(first)
+        second = await client.token()
+    assert second.access_token == "tok-2"
+    assert len(server.requests) == 2
 
 
 async def check_late_report_of_a_lost_fetch(world: AsyncWorld) -> None:
@@ -525,8 +528,14 @@ async def check_late_report_of_a_lost_fetch(world: AsyncWorld) -> None:
                 await wait_until(world, lambda: len(server.requests) == 1)
                 clock.now += 11.0  # the first fetch is lost for the session
                 spawn(lambda: use("second"))
+                # A backoff counted from the lost fetch's deadline may be
+                # over already: then the second one fetches at once.
                 await wait_until(
-                    world, lambda: state_of(session) is SessionState.BACKOFF
+                    world,
+                    lambda: (
+                        state_of(session) is SessionState.BACKOFF
+                        or len(server.requests) == 2
+                    ),
                 )
                 clock.now += 1.0  # the backoff is over: the second fetches
                 await wait_until(world, lambda: len(server.requests) == 2)
@@ -840,12 +849,22 @@ async def test_request_bounded_by_session_deadline_anyio() -> None:
 
 @pytest.mark.trio
 async def test_shared_session_trio() -> None:
-    await check_shared_session(TRIO)
+    await check_shared_session(TRIO, "a trio TokenClient")
 
 
 @pytest.mark.anyio
 async def test_shared_session_anyio() -> None:
-    await check_shared_session(ANYIO)
+    await check_shared_session(ANYIO, "an anyio TokenClient")
+
+
+@pytest.mark.trio
+async def test_session_invalidate_reaches_the_hot_path_trio() -> None:
+    await check_session_invalidate_reaches_the_hot_path(TRIO)
+
+
+@pytest.mark.anyio
+async def test_session_invalidate_reaches_the_hot_path_anyio() -> None:
+    await check_session_invalidate_reaches_the_hot_path(ANYIO)
 
 
 @pytest.mark.trio
@@ -1207,6 +1226,50 @@ def test_invalidate_urllib() -> None:
         client.invalidate("tok-2")
         assert client.token().access_token == "tok-3"
         assert len(server.requests) == 3
+
+
+def test_shared_session_urllib() -> None:
+    with serving([token_reply(ACCESS_TOKEN), token_reply("other")]) as server:
+        flow = flow_for(server)
+        session = quick_session(flow)
+        first = urllib_adapter.TokenClient(flow, session=session)
+        for client in (
+            urllib_adapter.TokenClient,
+            trio_adapter.TokenClient,
+            anyio_adapter.TokenClient,
+        ):
+            with pytest.raises(
+                ValueError, match="already driven by a urllib TokenClient"
+            ):
+                client(flow, session=session)
+        assert first.token().access_token == ACCESS_TOKEN
+    assert len(server.requests) == 1
+
+
+def test_a_refused_client_leaves_the_session_free() -> None:
+    # Refused for a bad argument before it claimed the session: the session
+    # may still be given to a client built right.
+    flow = ClientCredentials(
+        token_url="http://127.0.0.1:9/token", client_id="a", client_secret="b"
+    )
+    session = TokenSession(flow)
+    with pytest.raises(ValueError, match="timeout"):
+        urllib_adapter.TokenClient(flow, timeout=0, session=session)
+    anyio_client: Callable[..., object] = anyio_adapter.TokenClient
+    with pytest.raises(TypeError, match="clock"):
+        anyio_client(flow, session=session, clock=T0)
+    assert trio_adapter.TokenClient(flow, session=session).session is session
+
+
+def test_session_invalidate_reaches_the_hot_path_urllib() -> None:
+    with serving([token_reply("tok-1"), token_reply("tok-2")]) as server:
+        client = sync_client(server)
+        first = client.token()
+        assert client.token() is first
+        assert client.session.invalidate(first)
+        second = client.token()
+    assert second.access_token == "tok-2"
+    assert len(server.requests) == 2
 
 
 def test_authorization_urllib() -> None:
