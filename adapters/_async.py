@@ -76,13 +76,15 @@ class AsyncClientBase(ClientBase):
             and hot[0] is self._session.token
         ):
             return hot[0]
+        self._check_fork()
         while True:
             now = self._clock()
             step = self._session.next_step(now)
             log_step(step)
             if isinstance(step, AwaitInFlight):
                 # The fetch in flight is one of ours: the session drives no
-                # other client (claim). It sets the event
+                # other client (claim), and a fetch inherited through a fork
+                # is given up before anyone waits for it. It sets the event
                 # in a finally, and its exchange ends by the session's
                 # deadline (see _fetch_timeout), so the waiters need no
                 # timer each and a thousand of them wake for the cost of

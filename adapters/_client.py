@@ -10,16 +10,28 @@ are woken by its own fetches only, and its hot cache follows only the
 decisions it sees. Its hot cache still checks, by identity, that the token
 is the session's current one, so that a call on the session itself
 (``client.session.invalidate(token)``) is followed at once.
+
+``os.fork()``. A child inherits the client as it was: possibly a fetch in
+flight (which in the child nobody will ever report), a lock held by a parent
+thread (which nothing in the child will release), events of threads or of an
+event loop that do not exist there. Rather than keep a registry of clients
+(a weak reference each), the process counts its forks: :data:`PROCESS` is
+replaced in each child, and a client compares the count it was set up in
+with the process's on its slow path, before it takes any lock of its own.
+On a mismatch it makes new primitives and abandons the inherited fetch; the
+hot path may go on serving a token the parent fetched.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from sansio_auth import Flow, Token, TokenSession
 
@@ -33,11 +45,42 @@ from ._common import (
 Clock = Callable[[], float]
 
 
+class _Process:
+    """What belongs to this process and not to a forked child of it."""
+
+    __slots__ = ("forks", "lock")
+
+    def __init__(self, forks: int) -> None:
+        self.forks: Final = forks
+        """How many forks this process is from the one that imported us."""
+        self.lock: Final = threading.Lock()
+        """Held for a few bytecodes, never across a wait or an ``await``: for
+        the check-and-set of state that threads share (a client's rebuild
+        after a fork, an async client's event loop)."""
+
+
+PROCESS = _Process(0)
+"""This process's fork count and lock; a forked child gets its own."""
+
+
+def _in_child() -> None:
+    # Runs in the child, in the forking thread, before anything else does: a
+    # new lock (the parent's may be held by a thread the child does not
+    # have) and a new count, which tells every client it was inherited.
+    global PROCESS
+    PROCESS = _Process(PROCESS.forks + 1)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_in_child)
+
+
 class ClientBase:
     """What the sync and async clients share: the session and the hot cache."""
 
     __slots__ = (
         "_clock",
+        "_forks",
         "_hot",
         "_session",
         "max_response_bytes",
@@ -78,10 +121,32 @@ class ClientBase:
         # the clock is between the two, so a clock set back asks the session,
         # and while the token is still the session's.
         self._hot: tuple[Token, float, float] | None = None
+        self._forks = PROCESS.forks
         self._setup()
 
     def _setup(self) -> None:
-        """Make the world's own primitives (a lock, an event slot)."""
+        """Make the world's own primitives (a lock, an event slot); again in a
+        forked child, where the parent's may be held or bound to its loop."""
+
+    def _check_fork(self) -> None:
+        """On the slow path, before any lock of the client's is taken: in a
+        forked child, set up afresh and give up the fetch the parent had in
+        flight (see the module notes)."""
+        if self._forks != PROCESS.forks:
+            self._after_fork()
+
+    def _after_fork(self) -> None:
+        process = PROCESS
+        with process.lock:  # the child's own: two of its threads rebuild once
+            if self._forks == process.forks:
+                return
+            self._setup()
+            in_flight = self._session.in_flight
+            if in_flight is not None:
+                # Nobody in this process will report it. A refresh token it
+                # carried is dropped: the parent may rotate it.
+                self._session.abandon(in_flight)
+            self._forks = process.forks
 
     @property
     def session(self) -> TokenSession:

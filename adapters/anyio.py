@@ -95,6 +95,9 @@ class TokenClient(AsyncClientBase):
     fetching task that is cancelled reports it, so that the others go on.
     Building one needs no running event loop.
 
+    After ``os.fork()`` the child's first call that needs the session sets
+    the client up afresh and fetches at once.
+
     Args:
       flow: how to get a token.
       timeout: seconds each request may take.

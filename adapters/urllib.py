@@ -314,6 +314,12 @@ class TokenClient(ClientBase):
     (``KeyboardInterrupt``) reports it, so that the others go on. A usable
     token is returned without taking the lock.
 
+    After ``os.fork()`` the child's first call that needs the session sets
+    the client up afresh and fetches at once, rather than wait for a fetch
+    the parent had in flight; a usable token the parent held is still used.
+    Without *ssl_context*, every request shares one default context, built
+    by the first one that needs it.
+
     Args:
       flow: how to get a token.
       timeout: seconds each request may take.
@@ -352,6 +358,7 @@ class TokenClient(ClientBase):
             and hot[0] is self._session.token
         ):
             return hot[0]
+        self._check_fork()  # before self._lock: a parent thread may hold it
         while True:
             with self._lock:
                 now = self._clock()
@@ -414,6 +421,7 @@ class TokenClient(ClientBase):
     def invalidate(self, token: Token | str) -> None:
         """The API refused *token* (a 401): the next call fetches a new one,
         unless another caller already did. Never blocks for long."""
+        self._check_fork()
         with self._lock:
             self._drop(token)
 
