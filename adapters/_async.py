@@ -1,7 +1,18 @@
 """The async TokenClient loop, for trio and anyio alike.
 
-The two differ only in their primitives (event, sleep) and in ``send``;
-each adapter module fills them in.
+The two differ only in their primitives (event, sleep, the running loop's
+identity) and in ``send``; each adapter module fills them in.
+
+One event loop at a time. A client's waiters park on an event of the loop
+they run in, and its fetch wakes them with it: none of that works from
+another loop (another thread, or asyncio in one and trio in another), where
+they would wait forever. So the slow path binds the client to the loop using
+it, counting the tasks on it, and a call from another loop while any is
+there raises ``RuntimeError`` at once. Once they have all left, the next
+loop may bind it (``asyncio.run()`` after ``asyncio.run()``), as may one
+coming after a loop that closed with a call still on the slow path: that
+call's fetch is given up. The hot path touches nothing bound to a loop and
+works from any of them.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from sansio_auth import (
     UseToken,
 )
 
+from . import _client
 from ._client import ClientBase, failure
 from ._common import (
     log_response,
@@ -37,17 +49,25 @@ class Event(Protocol):
 class AsyncClientBase(ClientBase):
     """Runs the session's steps with async primitives given by a subclass."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_busy", "_event", "_loop")
 
     # Filled in by each adapter.
     _send: Callable[..., Awaitable[HttpResponse]]
     _new_event: Callable[[], Event]
     _sleep: Callable[[float], Awaitable[None]]
+    _current_loop: Callable[[], object]
+    """The running loop's identity: the same object for the whole run."""
+    _loop_is_over: Callable[[object], bool]
+    """Whether that loop has closed (its run ended) and will run no more."""
 
     def _setup(self) -> None:
         # Created when first needed: anyio's Event wants a running loop, and
         # building a client must not.
         self._event: Event | None = None
+        # The loop the slow path is bound to, and how many of its tasks are
+        # on it (see the module notes).
+        self._loop: object = None
+        self._busy = 0
 
     async def __aenter__(self) -> Self:
         return self
@@ -68,6 +88,7 @@ class AsyncClientBase(ClientBase):
 
         Raises:
           TokenError: the session gave up (see its retry policy).
+          RuntimeError: the client is in use by another event loop.
         """
         hot = self._hot  # _cached(), inlined: this is the hot path
         if (
@@ -77,41 +98,85 @@ class AsyncClientBase(ClientBase):
         ):
             return hot[0]
         self._check_fork()
-        while True:
-            now = self._clock()
-            step = self._session.next_step(now)
-            log_step(step)
-            if isinstance(step, AwaitInFlight):
-                # The fetch in flight is one of ours: the session drives no
-                # other client (claim), and a fetch inherited through a fork
-                # is given up before anyone waits for it. It sets the event
-                # in a finally, and its exchange ends by the session's
-                # deadline (see _fetch_timeout), so the waiters need no
-                # timer each and a thousand of them wake for the cost of
-                # one event. (If the session has meanwhile moved on to
-                # another fetch, we ask again when ours reports.)
-                event = self._event
-                if event is None:
-                    event = self._event = self._new_event()
-                await event.wait()
-            elif isinstance(step, UseToken):
-                self._cache(step.token, now)
-                return step.token
-            elif isinstance(step, SendRequest):
-                await self._fetch(step)
-            elif isinstance(step, Backoff):
-                await self._sleep(max(0.0, step.until - now))
-            else:
-                assert isinstance(step, Failed)
-                raise failure(step.error)
-            # Woken by a fetch that brought a token: the fetcher cached
-            # it, so a thousand waiters return without asking the
-            # session again.
-            cached = self._cached()
-            if cached is not None:
-                return cached
+        loop = self._bind()
+        forks = self._forks
+        try:
+            while True:
+                now = self._clock()
+                step = self._session.next_step(now)
+                log_step(step)
+                if isinstance(step, AwaitInFlight):
+                    # The fetch in flight is one of ours, in this loop: the
+                    # session drives no other client (claim), and a fetch
+                    # inherited through a fork or from a loop that closed is
+                    # given up before anyone waits for it. It sets the event
+                    # in a finally, and its exchange ends by the session's
+                    # deadline (see _fetch_timeout), so the waiters need no
+                    # timer each and a thousand of them wake for the cost of
+                    # one event. (If the session has meanwhile moved on to
+                    # another fetch, we ask again when ours reports.)
+                    event = self._event
+                    if event is None:
+                        event = self._event = self._new_event()
+                    await event.wait()
+                elif isinstance(step, UseToken):
+                    self._cache(step.token, now)
+                    return step.token
+                elif isinstance(step, SendRequest):
+                    await self._fetch(step, loop, forks)
+                elif isinstance(step, Backoff):
+                    await self._sleep(max(0.0, step.until - now))
+                else:
+                    assert isinstance(step, Failed)
+                    raise failure(step.error)
+                # Woken by a fetch that brought a token: the fetcher cached
+                # it, so a thousand waiters return without asking the
+                # session again.
+                cached = self._cached()
+                if cached is not None:
+                    return cached
+        finally:
+            self._unbind(loop, forks)
 
-    async def _fetch(self, step: SendRequest) -> None:
+    def _bind(self) -> object:
+        """Bind the slow path to the running loop, or refuse at once."""
+        loop = self._current_loop()
+        # A lock, held for these few lines, because another loop's thread may
+        # run the same lines at the same time: without it both could see the
+        # client idle and both bind it. Never held across an await.
+        with _client.PROCESS.lock:
+            if self._busy and self._loop is not loop:
+                if not self._loop_is_over(self._loop):
+                    raise RuntimeError(
+                        "this TokenClient is in use by another event loop; a "
+                        "client serves one event loop at a time: give each "
+                        "event loop (each thread) its own TokenClient"
+                    )
+                # Closed with calls still on the slow path: they will never
+                # report, so their fetch is given up (a refresh token it
+                # carried is dropped: it may have been rotated).
+                in_flight = self._session.in_flight
+                if in_flight is not None:
+                    self._session.abandon(in_flight)
+                self._event = None
+                self._busy = 0
+            self._loop = loop
+            self._busy += 1
+        return loop
+
+    def _unbind(self, loop: object, forks: int) -> None:
+        with _client.PROCESS.lock:
+            if self._owns(loop, forks):
+                self._busy -= 1
+
+    def _owns(self, loop: object, forks: int) -> bool:
+        # False for a call of a loop that another took over after it closed,
+        # or inherited through a fork: it must leave the new owner's count
+        # and event alone (it may even run in another thread, finalised by
+        # the garbage collector).
+        return self._loop is loop and self._forks == forks
+
+    async def _fetch(self, step: SendRequest, loop: object, forks: int) -> None:
         result: object = None
         try:
             try:
@@ -133,9 +198,10 @@ class AsyncClientBase(ClientBase):
         finally:
             # Cancelled or crashed: say so, so that the others go on.
             self._session.abandon(step)
-            event, self._event = self._event, None
-            if event is not None:
-                event.set()
+            if self._owns(loop, forks):
+                event, self._event = self._event, None
+                if event is not None:
+                    event.set()
             log_result(step.request.url, result)
 
     async def authorization(self) -> str:
@@ -148,4 +214,21 @@ class AsyncClientBase(ClientBase):
         self._drop(token)
 
 
-__all__ = ["AsyncClientBase"]
+def trio_run_is_over(token: object) -> bool:
+    """Whether the trio run of *token* (a ``TrioToken``) has ended."""
+    import trio
+
+    assert isinstance(token, trio.lowlevel.TrioToken)
+    try:
+        # Thread-safe, and a no-op callback if the run is alive.
+        token.run_sync_soon(_nothing)
+    except trio.RunFinishedError:
+        return True
+    return False
+
+
+def _nothing() -> None:
+    pass
+
+
+__all__ = ["AsyncClientBase", "trio_run_is_over"]

@@ -7,6 +7,7 @@ adapter behind a proxy).
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import anyio
@@ -14,7 +15,7 @@ import anyio.abc
 
 from sansio_auth import HttpRequest, HttpResponse, TransportError
 
-from ._async import AsyncClientBase
+from ._async import AsyncClientBase, trio_run_is_over
 from ._common import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
@@ -88,6 +89,24 @@ async def send(
     raise timeout_error(timeout, name)
 
 
+def _running_loop() -> object:
+    # The asyncio loop, or the trio run's token on anyio's trio backend
+    # (imported there already). Not anyio.lowlevel.current_token(), which
+    # needs anyio 4.11 and makes a new object on each call.
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+
+
+def _loop_closed(loop: object) -> bool:
+    if isinstance(loop, asyncio.AbstractEventLoop):
+        return loop.is_closed()
+    return trio_run_is_over(loop)
+
+
 class TokenClient(AsyncClientBase):
     """Tokens for one flow, shared safely between tasks (asyncio or trio).
 
@@ -95,8 +114,12 @@ class TokenClient(AsyncClientBase):
     fetching task that is cancelled reports it, so that the others go on.
     Building one needs no running event loop.
 
-    After ``os.fork()`` the child's first call that needs the session sets
-    the client up afresh and fetches at once.
+    One event loop at a time: a call that needs the session while tasks of
+    another loop (another thread, or asyncio in one and trio in another) are
+    on it raises ``RuntimeError`` at once; once they are done (or their loop
+    is closed), another loop may use the client, so ``asyncio.run()`` after
+    ``asyncio.run()`` works. After ``os.fork()`` the child's first call that
+    needs the session sets the client up afresh and fetches at once.
 
     Args:
       flow: how to get a token.
@@ -118,3 +141,5 @@ class TokenClient(AsyncClientBase):
     _send = staticmethod(send)
     _new_event = staticmethod(anyio.Event)
     _sleep = staticmethod(anyio.sleep)
+    _current_loop = staticmethod(_running_loop)
+    _loop_is_over = staticmethod(_loop_closed)

@@ -13,7 +13,7 @@ import trio
 
 from sansio_auth import HttpRequest, HttpResponse, TransportError
 
-from ._async import AsyncClientBase
+from ._async import AsyncClientBase, trio_run_is_over
 from ._common import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
@@ -89,8 +89,11 @@ class TokenClient(AsyncClientBase):
     fetching task that is cancelled reports it, so that the others go on.
     Building one needs no running event loop.
 
-    After ``os.fork()`` the child's first call that needs the session sets
-    the client up afresh and fetches at once.
+    One trio run at a time: a call that needs the session while tasks of
+    another run (another thread) are on it raises ``RuntimeError`` at once;
+    once they are done, another run may use the client. After ``os.fork()``
+    the child's first call that needs the session sets the client up afresh
+    and fetches at once.
 
     Args:
       flow: how to get a token.
@@ -112,3 +115,5 @@ class TokenClient(AsyncClientBase):
     _send = staticmethod(send)
     _new_event = staticmethod(trio.Event)
     _sleep = staticmethod(trio.sleep)
+    _current_loop = staticmethod(trio.lowlevel.current_trio_token)
+    _loop_is_over = staticmethod(trio_run_is_over)
