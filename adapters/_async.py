@@ -1,7 +1,7 @@
 """The async TokenClient loop, for trio and anyio alike.
 
-The two differ only in their primitives (event, sleep, the running loop's
-identity) and in ``send``; each adapter module fills them in.
+The two differ only in their primitives (event, sleep, worker thread, the
+running loop's identity) and in ``send``; each adapter module fills them in.
 
 One event loop at a time. A client's waiters park on an event of the loop
 they run in, and its fetch wakes them with it: none of that works from
@@ -17,6 +17,7 @@ works from any of them.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -35,6 +36,8 @@ from sansio_auth import (
 from . import _client
 from ._client import ClientBase, failure
 from ._common import (
+    built_default_ssl_context,
+    default_ssl_context,
     log_response,
     log_result,
     log_step,
@@ -55,6 +58,8 @@ class AsyncClientBase(ClientBase):
     _send: Callable[..., Awaitable[HttpResponse]]
     _new_event: Callable[[], Event]
     _sleep: Callable[[float], Awaitable[None]]
+    _in_thread: Callable[[Callable[[], ssl.SSLContext]], Awaitable[ssl.SSLContext]]
+    """Runs a blocking function in a worker thread, off the loop."""
     _current_loop: Callable[[], object]
     """The running loop's identity: the same object for the whole run."""
     _loop_is_over: Callable[[object], bool]
@@ -180,10 +185,17 @@ class AsyncClientBase(ClientBase):
         result: object = None
         try:
             try:
+                context = self.ssl_context
+                if context is None and step.request.url[:6].lower() == "https:":
+                    # The shared default context, built off the loop the
+                    # first time: reading the trust store would stall it.
+                    context = built_default_ssl_context() or await self._in_thread(
+                        default_ssl_context
+                    )
                 response = await self._send(
                     step.request,
                     timeout=self._fetch_timeout(),
-                    ssl_context=self.ssl_context,
+                    ssl_context=context,
                     max_response_bytes=self.max_response_bytes,
                 )
             except TransportError as exc:

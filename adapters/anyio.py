@@ -12,6 +12,7 @@ import ssl
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from sansio_auth import HttpRequest, HttpResponse, TransportError
 
@@ -118,8 +119,11 @@ class TokenClient(AsyncClientBase):
     another loop (another thread, or asyncio in one and trio in another) are
     on it raises ``RuntimeError`` at once; once they are done (or their loop
     is closed), another loop may use the client, so ``asyncio.run()`` after
-    ``asyncio.run()`` works. After ``os.fork()`` the child's first call that
-    needs the session sets the client up afresh and fetches at once.
+    ``asyncio.run()`` works. Without *ssl_context*, requests share one
+    default context, which the first https request builds in a worker thread
+    (``anyio.to_thread``), off the loop. After ``os.fork()`` the child's
+    first call that needs the session sets the client up afresh and fetches
+    at once.
 
     Args:
       flow: how to get a token.
@@ -141,5 +145,6 @@ class TokenClient(AsyncClientBase):
     _send = staticmethod(send)
     _new_event = staticmethod(anyio.Event)
     _sleep = staticmethod(anyio.sleep)
+    _in_thread = staticmethod(anyio.to_thread.run_sync)
     _current_loop = staticmethod(_running_loop)
     _loop_is_over = staticmethod(_loop_closed)

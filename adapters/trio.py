@@ -91,9 +91,11 @@ class TokenClient(AsyncClientBase):
 
     One trio run at a time: a call that needs the session while tasks of
     another run (another thread) are on it raises ``RuntimeError`` at once;
-    once they are done, another run may use the client. After ``os.fork()``
-    the child's first call that needs the session sets the client up afresh
-    and fetches at once.
+    once they are done, another run may use the client. Without
+    *ssl_context*, requests share one default context, which the first https
+    request builds in a worker thread (``trio.to_thread``), off the loop.
+    After ``os.fork()`` the child's first call that needs the session sets
+    the client up afresh and fetches at once.
 
     Args:
       flow: how to get a token.
@@ -115,5 +117,6 @@ class TokenClient(AsyncClientBase):
     _send = staticmethod(send)
     _new_event = staticmethod(trio.Event)
     _sleep = staticmethod(trio.sleep)
+    _in_thread = staticmethod(trio.to_thread.run_sync)
     _current_loop = staticmethod(trio.lowlevel.current_trio_token)
     _loop_is_over = staticmethod(trio_run_is_over)

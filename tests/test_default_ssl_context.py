@@ -3,8 +3,9 @@
 Building a verified context reads the whole system trust store
 (``set_default_verify_paths``): about 15 ms, a few MB, and, in an event
 loop, a stall of the loop. So the adapters build one, on first use, and
-share it: two threads racing to build it build it once, and a child forked
-while a parent thread was building it does not deadlock on the guard.
+share it: two threads racing to build it build it once, a child forked
+while a parent thread was building it does not deadlock on the guard, and
+the trio and anyio TokenClients build it in a worker thread, off the loop.
 
 Each test builds the context afresh (the module's cached one is put aside,
 and restored after), trusting a ``trustme`` CA through ``SSL_CERT_FILE``,
@@ -22,14 +23,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import pytest
+import trio
 import trustme
 from forking import fork_children
 from http_server import serving, token_reply
 
 from sansio_auth import ClientCredentials
 from sansio_auth.adapters import _common
+from sansio_auth.adapters import anyio as anyio_adapter
+from sansio_auth.adapters import trio as trio_adapter
 from sansio_auth.adapters import urllib as urllib_adapter
 
 
@@ -140,3 +145,32 @@ def test_a_child_forked_while_a_thread_builds_it(builds: Builds) -> None:
     assert len(got) == 1
     assert _common.default_ssl_context() is got[0]
     assert builds.pids == [os.getpid()]  # the children's builds are their own
+
+
+WORLDS = ["trio", "anyio-asyncio", "anyio-trio"]
+
+
+def run_in(world: str, main: Callable[[], Any]) -> Any:
+    if world == "trio":
+        return trio.run(main)
+    return anyio.run(main, backend=world.removeprefix("anyio-"))
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_async_client_builds_it_off_the_loop(
+    world: str, builds: Builds, ca: trustme.CA
+) -> None:
+    module = trio_adapter if world == "trio" else anyio_adapter
+    with serving([token_reply("tok-1"), token_reply("tok-2")], ca=ca) as server:
+        client = module.TokenClient(flow_for(server.url()), timeout=10)
+        loop_thread = threading.get_ident()
+
+        async def main() -> list[str]:
+            first = await client.token()
+            client.invalidate(first)
+            second = await client.token()  # built already: no thread this time
+            return [first.access_token, second.access_token]
+
+        assert run_in(world, main) == ["tok-1", "tok-2"]
+    assert len(builds.threads) == 1
+    assert builds.threads[0] != loop_thread
