@@ -101,7 +101,7 @@ class ClientBase:
         session: TokenSession | None = None,
         clock: Clock = time.time,
     ) -> None:
-        check_send_args(timeout, max_response_bytes)
+        check_send_args(timeout, max_response_bytes, ssl_context)
         if session is None:
             session = TokenSession(
                 flow, jitter=random.random, fetch_timeout=timeout + FETCH_MARGIN

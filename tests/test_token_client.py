@@ -1435,6 +1435,8 @@ def test_bad_arguments_are_refused(client_class: Callable[..., object]) -> None:
         client_class(flow, session=TokenSession(other))
     with pytest.raises(TypeError, match="clock"):
         client_class(flow, clock=T0)
+    with pytest.raises(TypeError, match="ssl_context"):
+        client_class(flow, ssl_context="/etc/ssl/certs/ca.pem")
 
 
 # -- building an async client needs no running event loop --------------------
