@@ -11,15 +11,25 @@ parser imports it when it meets one, not at start-up.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from ._errors import HttpError, MalformedResponse, OAuthError
+import attrs
+
+from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
 from ._http import HttpResponse
-from ._mask import READ_FOR_ERRORS, SNIPPET_LENGTH, body_text, excerpt, mask_code
+from ._mask import (
+    READ_FOR_ERRORS,
+    SNIPPET_LENGTH,
+    body_text,
+    excerpt,
+    mask_code,
+    mask_secrets,
+)
 from ._retry_after import parse_retry_after
 from ._shape import shape
+from ._token import Token
 
-__all__ = ["http_error", "malformed", "oauth_error"]
+__all__ = ["http_error", "malformed", "oauth_error", "redact", "retold"]
 
 _SECRET_MEMBERS = ("access_token", "refresh_token", "id_token")
 
@@ -121,4 +131,84 @@ def _without_userinfo(location: str | None) -> str | None:
     # "https://user:pass@host/": a credential, whoever put it there.
     if location is None:
         return None
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#@]*@", r"\1//***@", location)
+    # Spelled the ways clients read it too: "https:u:p@h", "https:\\\\u:p@h",
+    # with leading whitespace.
+    return re.sub(
+        r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:)?[/\\]*)[^/\\?#@]*@", r"\1***@", location
+    )
+
+
+def retold(error: TokenError, again: Token | TokenError) -> TokenError | None:
+    """*error* with its server texts taken from *again*, the same answer
+    parsed anew with every secret known, so masked before any cut.
+
+    A flow masks what it knows (its own credentials) and cuts each text to a
+    snippet's length; the refresh token and the other secrets of the request
+    are known only to the session, which parses the answer again with them
+    all. The flow's decision stands (its type, status and reason); only the
+    server's words are taken from the new parse. None when the two parses
+    disagree (a flow that parses its own way): then :func:`redact` does.
+    """
+    # The same response: the same status; the type says the parses agree.
+    if type(again) is not type(error):
+        return None
+    if isinstance(error, OAuthError) and isinstance(again, OAuthError):
+        return attrs.evolve(
+            error, error=again.error, description=again.description, uri=again.uri
+        )
+    if isinstance(error, HttpError) and isinstance(again, HttpError):
+        return attrs.evolve(
+            error,
+            content_type=again.content_type,
+            snippet=again.snippet,
+            location=again.location,
+        )
+    assert isinstance(error, MalformedResponse)
+    assert isinstance(again, MalformedResponse)
+    return attrs.evolve(error, content_type=again.content_type, snippet=again.snippet)
+
+
+def redact(error: TokenError, secrets: Sequence[str]) -> TokenError:
+    """*error* with the text its server sent masked of *secrets*.
+
+    For an error :func:`retold` cannot retell (a flow that parses its own
+    way). The library's error types are known field by field: the server's
+    words (an OAuth error's code, description and URI; a snippet; a content
+    type; a redirect's location) are masked, our own (a reason) are not. A
+    text a snippet's length long is taken as cut, so a secret it ends in the
+    middle of is masked too. Other errors are returned as they are.
+    """
+    limit = SNIPPET_LENGTH
+    if not secrets:
+        return error
+    if isinstance(error, OAuthError):
+        return attrs.evolve(
+            error,
+            error=mask_code(error.error, secrets),
+            description=_remasked_optional(error.description, secrets, limit),
+            uri=_remasked_optional(error.uri, secrets, limit),
+        )
+    if isinstance(error, HttpError):
+        return attrs.evolve(
+            error,
+            content_type=_remasked_optional(error.content_type, secrets, limit),
+            snippet=_remasked(error.snippet, secrets, limit),
+            location=_remasked_optional(error.location, secrets, limit),
+        )
+    if isinstance(error, MalformedResponse):
+        return attrs.evolve(
+            error,
+            content_type=_remasked_optional(error.content_type, secrets, limit),
+            snippet=_remasked(error.snippet, secrets, limit),
+        )
+    return error
+
+
+def _remasked(text: str, secrets: Sequence[str], limit: int) -> str:
+    return mask_secrets(text, secrets, truncated=len(text) >= limit)
+
+
+def _remasked_optional(
+    text: str | None, secrets: Sequence[str], limit: int
+) -> str | None:
+    return None if text is None else _remasked(text, secrets, limit)

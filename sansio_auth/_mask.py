@@ -5,26 +5,29 @@ A token endpoint may echo what it got: the refresh token in an
 ``Authorization`` value in a debug dump. Whatever it echoes must not reach a
 ``str``, ``repr``, snippet, log record or stats of ours. Theory of operation:
 
-* **A secret is found in any encoding a server may echo it in.**
-  :func:`mask_secrets` searches the text as it is and as seen through up to three
-  layers of decoding, each layer undoing, in any mix, JSON escapes
-  (``\\/``, ``\\uXXXX`` for any character), percent-encoding in either case
-  (UTF-8, or Latin-1 bytes that are not UTF-8), ``+`` for a space, and HTML
-  character references. A match in a decoded view masks the characters of
-  the original text it came from. In each view it looks for the secret in
-  other character encodings too: its UTF-16 and UTF-32 bytes, and its UTF-8
-  bytes, each read as 8-bit text (what a server that decodes or re-encodes
-  in the wrong charset echoes).
+* **A secret is found however it is echoed.** :func:`mask_secrets` searches
+  the text as it is and each view ``_views`` gives of it (decoded through
+  layers of JSON, percent, plus, HTML and quoted-printable escapes, and
+  folded: case, Unicode form, zero-width characters, line wrapping), for the
+  secret and for its bytes in other character encodings read as 8-bit text
+  (UTF-16, UTF-32, UTF-8 read as Latin-1). A run of base64 or hex that decodes
+  to text holding a secret is masked whole. A match in a view masks the
+  characters of the original text it came from.
+* **So is a piece of one.** Any run of 8 or more characters of a secret is
+  masked, so a server that echoes half a key, or a cut that halves one,
+  shows none of it; at the end of a text that was cut, a start of 4 to 7
+  characters is masked too.
 * **A short secret withholds, it does not mask.** Masking ``k`` in
   ``network`` gives ``networ***``, which shows the secret as surely as
   printing it. A secret shorter than :data:`MIN_MASKED` characters found in a
-  text makes the whole text :data:`WITHHELD`.
-* **A cut text masks the secret it cut.** A text cut to a snippet's length may
-  end with the start of a secret; when a text is marked ``truncated``, an end
-  that is the first four or more characters of a secret is masked too.
-* Beyond the named secrets, the values of ``access_token``,
-  ``refresh_token`` and ``id_token`` members and anything shaped like a JWT
+  text (whole, or its start at a cut) makes the whole text :data:`WITHHELD`.
+* Beyond the named secrets, the value of an ``access_token``,
+  ``refresh_token`` or ``id_token`` member in any syntax (JSON, a form, a
+  query or fragment, a Python dict, XML, YAML) and anything shaped like a JWT
   are masked in every view.
+* **The work is bounded.** Every text is looked at through at most
+  :data:`MASK_WINDOW` characters (an excerpt needs far fewer), and a secret
+  that matches implausibly often withholds the text rather than cost more.
 
 Masking is for text a server sent. Our own messages hold no secret by
 construction and are never masked: masking them could only garble them.
@@ -33,14 +36,13 @@ construction and are never masked: masking them could only garble them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
-import attrs
-
-from ._errors import HttpError, MalformedResponse, OAuthError, TokenError
+from ._views import View, fold, views
 
 __all__ = [
     "MASK",
+    "MASK_WINDOW",
     "MIN_MASKED",
     "READ_FOR_ERRORS",
     "SNIPPET_LENGTH",
@@ -49,12 +51,11 @@ __all__ = [
     "excerpt",
     "mask_code",
     "mask_secrets",
-    "redact",
 ]
 
 MASK = "***"
 """What a secret is replaced with."""
-WITHHELD = "[withheld: it held a credential too short to mask]"
+WITHHELD = "[withheld: it may hold a credential]"
 """What a text holding a short secret is replaced with, whole."""
 MIN_MASKED = 8
 """Secrets shorter than this withhold the text they are found in."""
@@ -64,7 +65,15 @@ READ_FOR_ERRORS = 65_536
 """How much of a body an error reads: enough for any snippet, bounded
 however large the body (masking looks through every encoding, so it costs
 more than a read)."""
+MASK_WINDOW = 8192
+"""The most characters of one text that masking looks at; an excerpt of it
+keeps the first :data:`SNIPPET_LENGTH` after masking."""
 _MIN_PARTIAL = 4
+_FRAGMENT = 8  # the shortest run of a secret masked on its own
+_CHUNK = 32  # a long secret is looked for in chunks this long...
+_STRIDE = 16  # ...this far apart, so any run of 48 of it is found
+_MAX_MATCHES = 1000  # more matches of one needle: a hostile text, withheld
+_LONGEST = 4096  # the most characters of one secret looked for
 # The RFC 6749 §5.2 codes and their registered kin, kept as they are: the
 # session decides on them (invalid_grant, the retryable ones), and a code is
 # our protocol's word, not a server's echo.
@@ -89,34 +98,15 @@ _KNOWN_CODES = frozenset(
         "insufficient_scope",
     }
 )
-# One layer of the encodings a server may echo text in; group names say which.
-_ESCAPE = (
-    r"\\u(?P<u>[0-9A-Fa-f]{4})(?:\\u(?P<low>[dD][c-fC-F][0-9A-Fa-f]{2}))?"
-    r"|\\(?P<short>[\"\\/bfnrt'])"
-    r"|(?P<pct>(?:%[0-9A-Fa-f]{2})+)"
-    r"|&#[xX](?P<hex>[0-9A-Fa-f]{1,6});?"
-    r"|&#(?P<dec>[0-9]{1,7});?"
-    r"|&(?P<name>[A-Za-z][A-Za-z0-9]{1,31};?)"
-    r"|(?P<plus>\+)"
-)
-_SHORT_ESCAPES = {
-    '"': '"',
-    "\\": "\\",
-    "/": "/",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-    "'": "'",
-}
-_LAYERS = 3
-# Token members and JWT shapes: masked wherever they appear.
+# Token members and JWT shapes: masked wherever they appear. A member in
+# JSON, whose value may hold escapes, and in any other syntax: a form, a
+# query or fragment, a Python dict, XML, YAML, PHP.
 _TOKEN_MEMBER_JSON = (
     r'"(?:access_token|refresh_token|id_token)"\s*:\s*"(?P<v>(?:[^"\\]|\\.)*)'
 )
-_TOKEN_MEMBER_FORM = (
-    r"(?:^|[&?\s])(?:access_token|refresh_token|id_token)=(?P<v>[^&\s]*)"
+_TOKEN_MEMBER = (
+    r"(?i)(?:access|refresh|id)_?token[\"']?\s*(?:=>|[:=>])\s*[\"']?"
+    r"(?P<v>[^\s\"'&<>,;}\]#]+)"
 )
 _B64 = r"[A-Za-z0-9_-]"
 # A match starts only where a base64url run starts, and the possessive
@@ -127,138 +117,63 @@ _JWT_SHAPED = (
     rf"(?<!{_B64})(?:eyJ{_SEGMENT}(?:\.{_SEGMENT}){{2,4}}"
     rf"|{_LONG_SEGMENT}\.{_LONG_SEGMENT}\.{_LONG_SEGMENT})"
 )
+# Runs that may be a secret encoded whole: base64 (either alphabet) and hex.
+_BASE64_RUN = r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{11,}+={0,2}"
+_HEX_RUN = r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,}+"
+# An escape cut short at the end of a text: "%7", "\u00", "&#x4".
+_CUT_ESCAPE = r"(?:%[0-9A-Fa-f]?|\\(?:u[0-9A-Fa-f]{0,3})?|&#?[xX]?[0-9A-Za-z]{0,7})$"
 
 
-# -- finding them in what a server sent ---------------------------------------
+class _Withhold(Exception):
+    """The text must be withheld whole."""
 
 
-class _View:
-    """The text as seen through some layers of decoding.
+class _Secret:
+    """A secret and what to look for to find it in each kind of view.
 
-    ``starts[i]`` is where the character ``i`` of ``text`` begins in the
-    original text; ``starts[len(text)]`` is the original's length. A
-    character of the view covers the original from its start to the next
-    one's.
+    Only its first :data:`_LONGEST` characters: no real credential is longer,
+    and a window of text could hold no more of one anyway.
     """
 
-    __slots__ = ("starts", "text")
+    __slots__ = (
+        "folded",
+        "folded_fragments",
+        "fragments",
+        "short",
+        "spellings",
+        "text",
+    )
 
-    def __init__(self, text: str, starts: Sequence[int]) -> None:
+    def __init__(self, text: str) -> None:
+        text = text[:_LONGEST]
         self.text = text
-        self.starts = starts
+        self.short = len(text) < MIN_MASKED
+        # Its bytes in other encodings, read as 8-bit text.
+        spellings = {text}
+        for codec in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+            spellings.add(text.encode(codec, "surrogatepass").decode("latin-1"))
+        self.spellings = spellings
+        self.folded = fold(text)
+        self.fragments = _fragments(text)
+        self.folded_fragments = _fragments(self.folded)
 
 
-def _decode(view: _View, *, plus: bool) -> _View | None:
-    """*view* with one more layer decoded, or None if it has nothing to decode."""
-    text = view.text
-    out: list[str] = []
-    starts: list[int] = []
-    position = 0
-    changed = False
-    for match in re.finditer(_ESCAPE, text):
-        # lastgroup names the last group that matched: a surrogate pair's
-        # second half, rather than the \u escape it belongs to.
-        kind = "u" if match.group("u") is not None else match.lastgroup
-        if kind == "plus" and not plus:
-            continue
-        begin, end = match.span()
-        out.extend(text[position:begin])
-        starts.extend(range(position, begin))
-        position = end
-        decoded = _unescape(match, kind)
-        if decoded is None:  # not an escape after all: keep it literally
-            out.extend(text[begin:end])
-            starts.extend(range(begin, end))
-            continue
-        changed = True
-        for offset, chars in decoded:
-            for char in chars:  # an HTML entity may stand for two
-                out.append(char)
-                starts.append(begin + offset)
-    if not changed:
-        return None
-    out.extend(text[position:])
-    starts.extend(range(position, len(text) + 1))
-    # Back to the original text's positions through the layers below.
-    below = view.starts
-    return _View(text="".join(out), starts=[below[start] for start in starts])
+def _prepare(secrets: Iterable[str]) -> list[_Secret]:
+    return [_Secret(secret) for secret in secrets if secret]
 
 
-def _unescape(match: re.Match[str], kind: str | None) -> list[tuple[int, str]] | None:
-    """The characters an escape stands for, each with its offset in it."""
-    if kind == "u":
-        code = int(match.group("u"), 16)
-        low = match.group("low")
-        if low is None:
-            return [(0, chr(code))]
-        if 0xD800 <= code <= 0xDBFF:  # a surrogate pair: one character
-            pair = 0x10000 + ((code - 0xD800) << 10) + (int(low, 16) - 0xDC00)
-            return [(0, chr(pair))]
-        return [(0, chr(code)), (6, chr(int(low, 16)))]
-    if kind == "short":
-        return [(0, _SHORT_ESCAPES[match.group("short")])]
-    if kind == "pct":
-        return _percent(match.group("pct"))
-    if kind == "hex" or kind == "dec":
-        code = int(match.group(kind), 16 if kind == "hex" else 10)
-        return [(0, chr(code))] if code <= 0x10FFFF else None
-    if kind == "name":
-        from html.entities import html5
-
-        # With its ";", or one of the legacy names HTML reads without.
-        char = html5.get(match.group("name"))
-        return None if char is None else [(0, char)]
-    assert kind == "plus"
-    return [(0, " ")]
-
-
-def _percent(run: str) -> list[tuple[int, str]]:
-    # A run of %HH: UTF-8 where the bytes are UTF-8, else one character per
-    # byte (Latin-1, as older servers encode).
-    data = bytes(int(run[i + 1 : i + 3], 16) for i in range(0, len(run), 3))
-    chars: list[tuple[int, str]] = []
-    index = 0
-    while index < len(data):
-        lead = data[index]
-        size = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-        try:
-            char = data[index : index + size].decode("utf-8")
-        except UnicodeDecodeError:
-            size, char = 1, chr(lead)
-        chars.append((3 * index, char))
-        index += size
-    return chars
-
-
-def _views(text: str) -> list[_View]:
-    plain = _View(text=text, starts=range(len(text) + 1))
-    views = [plain]
-    if re.search(_ESCAPE, text) is None:
-        return views
-    for plus in (False, True):
-        view: _View | None = plain
-        for _ in range(_LAYERS):
-            assert view is not None
-            view = _decode(view, plus=plus)
-            if view is None:
-                break
-            views.append(view)
-    return views
-
-
-def _occurrences(haystack: str, needle: str) -> Iterator[int]:
-    index = haystack.find(needle)
-    while index >= 0:
-        yield index
-        index = haystack.find(needle, index + 1)
-
-
-def _patterns() -> list[re.Pattern[str]]:
-    return [
-        re.compile(_TOKEN_MEMBER_JSON),
-        re.compile(_TOKEN_MEMBER_FORM),
-        re.compile(_JWT_SHAPED),
-    ]
+def _fragments(text: str) -> list[str]:
+    # What finds any run of 8 characters of a secret (48 of a long one).
+    if len(text) < _FRAGMENT:
+        return []
+    if len(text) <= 256:
+        size, stride = _FRAGMENT, 1
+    else:
+        size, stride = _CHUNK, _STRIDE
+    runs = {text[i : i + size] for i in range(0, len(text) - size + 1, stride)}
+    # One that begins or ends with a space would mask the space beside an
+    # echo too ("bad token ***" rather than "bad token***").
+    return sorted(run for run in runs if not (run[0].isspace() or run[-1].isspace()))
 
 
 def mask_secrets(
@@ -267,54 +182,126 @@ def mask_secrets(
     """*text*, a server's, with every secret and token in it masked.
 
     Args:
-      text: what the server sent (a body, a description, a header).
+      text: what the server sent (a body, a description, a header). Only its
+        first :data:`MASK_WINDOW` characters are kept.
       secrets: the credentials of the request it answers (see
-        :func:`request_secrets`), found in any encoding the module notes list.
+        :func:`~sansio_auth.request_secrets`), found however the module notes
+        say a server echoes them.
       truncated: whether *text* was cut from a longer one, so that its end
         may be the start of a secret.
 
     Returns:
-      The text with each secret, token member value and JWT-shaped run
-      replaced by ``***``; or :data:`WITHHELD` if it holds a secret shorter
-      than :data:`MIN_MASKED` characters.
+      The text with each secret (or run of 8 characters of one), token
+      member value and JWT-shaped run replaced by ``***``; or
+      :data:`WITHHELD` if it holds a secret shorter than :data:`MIN_MASKED`
+      characters, or matches one implausibly often.
     """
-    wanted = [(secret, _spellings(secret)) for secret in secrets if secret]
-    spans: list[tuple[int, int]] = []
-    for view in _views(text):
-        shown, starts = view.text, view.starts
-        for secret, spellings in wanted:
-            for spelling in spellings:
-                for index in _occurrences(shown, spelling):
-                    if len(secret) < MIN_MASKED:
-                        return WITHHELD
-                    spans.append((starts[index], starts[index + len(spelling)]))
-            if truncated:
-                spans.extend(_cut_secret(view, secret))
-        for pattern in _patterns():
-            for match in pattern.finditer(shown):
-                begin, end = (
-                    match.span("v") if "v" in pattern.groupindex else match.span()
-                )
-                if end > begin:
-                    spans.append((starts[begin], starts[end]))
+    return _mask(text, _prepare(secrets), truncated)
+
+
+def _mask(text: str, wanted: list[_Secret], truncated: bool) -> str:
+    if len(text) > MASK_WINDOW:
+        text, truncated = text[:MASK_WINDOW], True
+    try:
+        spans = _spans(text, wanted, truncated)
+    except _Withhold:
+        return WITHHELD
     return _replace(text, spans)
 
 
-def _spellings(secret: str) -> set[str]:
-    # The secret, and its bytes in other encodings read as 8-bit text.
-    spellings = {secret}
-    for codec in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
-        spellings.add(secret.encode(codec, "surrogatepass").decode("latin-1"))
-    return spellings
+def _spans(text: str, wanted: list[_Secret], truncated: bool) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for view in views(text):
+        shown = view.text
+        for secret in wanted:
+            for begin, end in _found(view, secret):
+                if secret.short:
+                    raise _Withhold
+                spans.append(view.span(begin, end))
+            if truncated:
+                spans.extend(_cut_secret(view, secret))
+        if not view.folded:
+            for pattern in (_TOKEN_MEMBER_JSON, _TOKEN_MEMBER, _JWT_SHAPED):
+                for match in re.finditer(pattern, shown):
+                    named = "(?P<v>" in pattern
+                    begin, end = match.span("v") if named else match.span()
+                    if end > begin:
+                        spans.append(view.span(begin, end))
+    spans.extend(_encoded_runs(text, wanted))
+    return spans
 
 
-def _cut_secret(view: _View, secret: str) -> list[tuple[int, int]]:
-    # The longest start of *secret* the text ends with, from four characters.
+def _found(view: View, secret: _Secret) -> Iterator[tuple[int, int]]:
+    """Where the secret, or a run of 8 characters of it, is in *view*."""
+    needles = (
+        [secret.folded, *secret.folded_fragments]
+        if view.folded
+        else [*secret.spellings, *secret.fragments]
+    )
     shown = view.text
-    for length in range(len(secret) - 1, min(_MIN_PARTIAL, len(secret)) - 1, -1):
-        if shown.endswith(secret[:length]):
-            return [(view.starts[len(shown) - length], view.starts[len(shown)])]
+    for needle in needles:
+        index = shown.find(needle)
+        count = 0
+        while index >= 0:
+            count += 1
+            if count > _MAX_MATCHES:
+                raise _Withhold
+            yield index, index + len(needle)
+            index = shown.find(needle, index + 1)
+
+
+def _cut_secret(view: View, secret: _Secret) -> list[tuple[int, int]]:
+    # The start of a secret, 4 to 7 characters, that a cut left at the end of
+    # the text (longer starts are runs of it, found already); an escape the
+    # cut halved is dropped before looking, and masked with it.
+    shown = view.text
+    tail = re.sub(_CUT_ESCAPE, "", shown)
+    target = secret.folded if view.folded else secret.text
+    for length in range(min(len(target) - 1, _FRAGMENT - 1), _MIN_PARTIAL - 1, -1):
+        if tail.endswith(target[:length]):
+            if secret.short:
+                raise _Withhold
+            return [(view.starts[len(tail) - length], view.ends[len(shown) - 1])]
     return []
+
+
+def _encoded_runs(text: str, wanted: list[_Secret]) -> list[tuple[int, int]]:
+    """Runs of base64 or hex that decode to text holding a secret (in any
+    view of it: a base64 dump of the form we sent holds it percent-encoded).
+    A run may start in the middle of the encoding of what it echoes, or run
+    on past it, so each alignment is tried, whole and cut to full quanta."""
+    if not wanted:
+        return []
+    import binascii
+
+    spans = []
+    for match in re.finditer(_BASE64_RUN, text):
+        bare = match.group().rstrip("=").translate(str.maketrans("-_", "+/"))
+        decoded = []
+        for skip in range(4):
+            piece = bare[skip:]
+            for part in (piece, piece[: len(piece) // 4 * 4]):
+                if len(part) % 4 != 1:  # a length base64 cannot have
+                    decoded.append(binascii.a2b_base64(part + "=" * (-len(part) % 4)))
+        if any(_holds(data.decode("latin-1"), wanted) for data in decoded):
+            spans.append(match.span())
+    for match in re.finditer(_HEX_RUN, text):
+        run = match.group()
+        pieces = (run[: len(run) // 2 * 2], run[1:][: (len(run) - 1) // 2 * 2])
+        if any(_holds(bytes.fromhex(p).decode("latin-1"), wanted) for p in pieces):
+            spans.append(match.span())
+    return spans
+
+
+def _holds(plain: str, wanted: list[_Secret]) -> bool:
+    # Only secrets of 8 characters or more: a shorter one turns up by chance
+    # in the bytes any run of letters decodes to.
+    long = [secret for secret in wanted if not secret.short]
+    return any(
+        next(_found(view, secret), None) is not None
+        for view in views(plain[:MASK_WINDOW])
+        for secret in long
+    )
 
 
 def _replace(text: str, spans: list[tuple[int, int]]) -> str:
@@ -351,49 +338,6 @@ def mask_code(code: str, secrets: Iterable[str]) -> str:
 # -- errors -------------------------------------------------------------------
 
 
-def redact(error: TokenError, secrets: Sequence[str]) -> TokenError:
-    """*error* with the text its server sent masked of *secrets*.
-
-    The library's error types are known field by field: the server's words
-    (an OAuth error's code, description and URI; a snippet; a content type;
-    a redirect's location) are masked, our own (a reason) are not. A text
-    *limit* characters long is taken as cut, so a secret it ends in the
-    middle of is masked too. Other errors are returned as they are.
-    """
-    limit = SNIPPET_LENGTH
-    if not secrets:
-        return error
-    if isinstance(error, OAuthError):
-        return attrs.evolve(
-            error,
-            error=mask_code(error.error, secrets),
-            description=_optional(error.description, secrets, limit),
-            uri=_optional(error.uri, secrets, limit),
-        )
-    if isinstance(error, HttpError):
-        return attrs.evolve(
-            error,
-            content_type=_optional(error.content_type, secrets, limit),
-            snippet=_masked(error.snippet, secrets, limit),
-            location=_optional(error.location, secrets, limit),
-        )
-    if isinstance(error, MalformedResponse):
-        return attrs.evolve(
-            error,
-            content_type=_optional(error.content_type, secrets, limit),
-            snippet=_masked(error.snippet, secrets, limit),
-        )
-    return error
-
-
-def _masked(text: str, secrets: Sequence[str], limit: int) -> str:
-    return mask_secrets(text, secrets, truncated=len(text) >= limit)
-
-
-def _optional(text: str | None, secrets: Sequence[str], limit: int) -> str | None:
-    return None if text is None else _masked(text, secrets, limit)
-
-
 def excerpt(
     text: str,
     secrets: Iterable[str],
@@ -412,39 +356,64 @@ def excerpt(
       flatten: whether to fold every run of whitespace into one space.
       truncated: whether *text* itself was cut from a longer one.
     """
-    wanted = list(secrets)
-    masked = mask_secrets(text, wanted, truncated=truncated)
+    wanted = _prepare(secrets)
+    masked = _mask(text, wanted, truncated)
     if flatten:
         masked = " ".join(masked.split())
     if len(masked) <= limit:
         return masked
-    return mask_secrets(masked[:limit], wanted, truncated=True)
+    return _mask(masked[:limit], wanted, True)
 
 
 def body_text(body: bytes, content_type: str | None) -> tuple[str, bool]:
     """What a server's body says, as text, and whether it was cut (at
     :data:`READ_FOR_ERRORS` bytes).
 
-    In its declared charset, or the one its BOM names, or UTF-8, or failing
-    that Latin-1: a secret echoed in the server's own encoding must read as
-    itself to be masked, not as a run of replacement characters around its
-    ASCII letters.
+    In the charset its BOM names, or the one it declares (if it is one text
+    is sent in: the server does not get to choose any codec Python has), or
+    UTF-8, or failing that Latin-1: a secret echoed in the server's own
+    encoding must read as itself to be masked, not as a run of replacement
+    characters around its ASCII letters. A character the cut halved is left
+    out, not read as Latin-1.
     """
     cut = len(body) > READ_FOR_ERRORS
     data = body[:READ_FOR_ERRORS]
     for bom, codec in _BOMS:
         if data.startswith(bom):
             return data[len(bom) :].decode(codec, "replace"), cut
-    charset = re.search(r"(?i);\s*charset=\"?([\w.:-]+)", content_type or "")
-    codecs = ("utf-8", "latin-1") if charset is None else (charset.group(1), "utf-8")
+    declared = re.search(r"(?i);\s*charset=\"?([\w.:-]+)", content_type or "")
+    charset = None if declared is None else declared.group(1).lower()
+    codecs = ["utf-8", "latin-1"]
+    if charset in _CHARSETS:
+        codecs.insert(0, _CHARSETS[charset])
     for codec in codecs:
         try:
             return data.decode(codec), cut
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return data.decode("latin-1"), cut
+        except UnicodeDecodeError as exc:
+            if cut and codec == "utf-8" and exc.start >= len(data) - 3:
+                return data[: exc.start].decode(codec, "replace"), cut
+    raise AssertionError("Latin-1 decodes any bytes")  # pragma: no cover
 
 
+# The charsets text is sent in, by the names servers give them.
+_CHARSETS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+    "iso-8859-1": "latin-1",
+    "iso8859-1": "latin-1",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "windows-1252": "cp1252",
+    "cp1252": "cp1252",
+    "utf-16": "utf-16",
+    "utf-16le": "utf-16-le",
+    "utf-16be": "utf-16-be",
+    "utf-32": "utf-32",
+    "utf-32le": "utf-32-le",
+    "utf-32be": "utf-32-be",
+}
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),
     (b"\xff\xfe\x00\x00", "utf-32-le"),

@@ -58,6 +58,7 @@ from ._errors import (
 )
 from ._flows import Flow
 from ._http import HttpRequest, HttpResponse
+from ._parse import parse_token_response
 from ._token import Token
 
 __all__ = [
@@ -604,7 +605,7 @@ class TokenSession:
                 snippet="",
             )
         if isinstance(result, TokenError):
-            result = self._redacted(result)
+            result = self._redacted(result, response, now)
         self._settle(result, t)
         # A token as the session keeps it: a refresh answer without a
         # refresh_token carries the old one.
@@ -687,17 +688,30 @@ class TokenSession:
     def _is_current(self, step: SendRequest | None) -> bool:
         return self._in_flight is not None and (step is None or step is self._in_flight)
 
-    def _redacted(self, error: TokenError) -> TokenError:
+    def _redacted(
+        self,
+        error: TokenError,
+        response: HttpResponse | None = None,
+        now: float = 0.0,
+    ) -> TokenError:
         # Whatever the flow masked, the error is masked here of every secret
         # of the request it answers, the refresh token sent included: only
         # the request knows them all, and every error a caller, the stats or
-        # a log sees passes through here.
+        # a log sees passes through here. With the response at hand, its
+        # server texts are taken from a parse that knew every secret before
+        # it cut them to a snippet's length.
         assert self._in_flight is not None
         # Imported here: errors only, not at start-up.
-        from ._mask import redact
+        from ._answers import redact, retold
         from ._secrets import request_secrets
 
-        return redact(error, request_secrets(self._in_flight.request))
+        secrets = request_secrets(self._in_flight.request)
+        if response is not None:
+            again = parse_token_response(response, now=now, secrets=secrets)
+            told = retold(error, again)
+            if told is not None:
+                return told
+        return redact(error, secrets)
 
     def _send(self, t: float) -> SendRequest:
         refresh = None

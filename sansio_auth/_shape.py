@@ -21,11 +21,17 @@ from ._mask import SNIPPET_LENGTH, body_text, excerpt
 
 __all__ = ["shape"]
 
-_NAME_LENGTH = 40
+_NAME_LENGTH = 32
 _DEPTH = 6
 # Markup: a tag keeps its name and loses its attributes, which may hold
 # values; comments, doctypes and processing instructions show as their kind.
-_TAG = r"<(/?)([A-Za-z_][\w:.-]*)[^>]*>|<!--.*?-->|<![^>]*>|<\?.*?\?>"
+# Each alternative runs to the end of the text when its close is missing, so
+# a text of unclosed "<?" is one match, not a rescan from every "<".
+_TAG = r"<(/?)([A-Za-z_][\w:.-]*)[^>]*>?|<!--.*?(?:-->|\Z)|<![^>]*>?|<\?.*?(?:\?>|\Z)"
+# A name shown as it is: a word, perhaps with a short number ("expires_in",
+# "accessToken", "x1"). Anything else (a hex or base64 run could be the
+# token itself, used as a key) shows as its length.
+_WORD = r"[A-Za-z_][A-Za-z_.:-]*[0-9]{0,3}"
 # Anything else keeps these characters and shows every run of others as its
 # length.
 _PUNCTUATION = r"[^\s{}\[\]()<>:;,=&\"'/]+"
@@ -71,6 +77,8 @@ def _form(obj: Mapping[str, object], secrets: list[str]) -> str:
 
 
 def _name(name: str, secrets: list[str]) -> str:
+    if len(name) > _NAME_LENGTH or not re.fullmatch(_WORD, name):
+        return f"name({len(name)})"
     return excerpt(name, secrets, _NAME_LENGTH, flatten=True)
 
 

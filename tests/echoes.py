@@ -11,9 +11,12 @@ checks that neither the secret nor that echo reaches anything we show.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
+import quopri
 import re
+import unicodedata
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
@@ -106,6 +109,69 @@ def _html_of_json(secret: str) -> str:
     return html.escape(json.dumps(secret)[1:-1])
 
 
+def _base64(secret: str) -> str:
+    return base64.b64encode(secret.encode("utf-8", "surrogatepass")).decode()
+
+
+def _base64_of_a_body(secret: str) -> str:
+    # A server dumping the whole request it got, base64-encoded.
+    body = "grant_type=client_credentials&client_secret=" + quote_plus(secret)
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def _hex(secret: str) -> str:
+    return secret.encode("utf-8", "surrogatepass").hex()
+
+
+def _upper(secret: str) -> str:
+    return secret.upper()
+
+
+def _lower(secret: str) -> str:
+    return secret.lower()
+
+
+def _nfd(secret: str) -> str:
+    return unicodedata.normalize("NFD", secret)
+
+
+def _full_width(secret: str) -> str:
+    return "".join(
+        chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" if c == " " else c
+        for c in secret
+    )
+
+
+def _zero_width(secret: str) -> str:
+    return "\u200b".join(secret)
+
+
+def _quoted_printable(secret: str) -> str:
+    return quopri.encodestring(secret.encode("utf-8", "surrogatepass")).decode()
+
+
+def _percent_four_times(secret: str) -> str:
+    for _ in range(4):
+        secret = quote(secret, safe="")
+    return secret
+
+
+def _wrapped(secret: str) -> str:
+    # Folded over lines, as a log or an HTML page wraps it.
+    middle = len(secret) // 2
+    return secret[:middle] + "\n    " + secret[middle:]
+
+
+def _first_part(secret: str) -> str:
+    # A server that shows only the start of what it got: 8 characters of a
+    # secret or more are masked wherever they are.
+    return secret[: max(8, len(secret) // 2)]
+
+
+def _last_part(secret: str) -> str:
+    return secret[-max(8, len(secret) // 2) :]
+
+
 ENCODINGS: dict[str, Callable[[str], str]] = {
     "raw": str,
     "json-ascii": _json_ascii,
@@ -125,6 +191,19 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "percent-twice": _percent_twice,
     "json-of-percent": _json_of_percent,
     "html-of-json": _html_of_json,
+    "base64": _base64,
+    "base64-of-the-request-body": _base64_of_a_body,
+    "hex": _hex,
+    "upper-case": _upper,
+    "lower-case": _lower,
+    "nfd": _nfd,
+    "full-width": _full_width,
+    "zero-width-joined": _zero_width,
+    "quoted-printable": _quoted_printable,
+    "percent-four-times": _percent_four_times,
+    "wrapped-over-lines": _wrapped,
+    "first-part": _first_part,
+    "last-part": _last_part,
 }
 """Name to encoder: each gives the text a server would echo."""
 

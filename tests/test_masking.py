@@ -45,9 +45,11 @@ from sansio_auth import (
     TokenSession,
     TransportError,
     mask_secrets,
+    parse_token_response,
     request_secrets,
 )
-from sansio_auth._mask import MASK, WITHHELD, redact
+from sansio_auth._answers import redact
+from sansio_auth._mask import MASK, WITHHELD
 from sansio_auth.providers import smartway, teamsystem
 
 NOW = 1_700_000_000.0
@@ -104,7 +106,9 @@ def basic(client_id: str, secret: str) -> str:
                 client_secret="cs-SECRET-3",
                 extra=(("audience", "https://api"), ("tenant_key", "tk-KEY-4")),
             ).token_request(),
-            {"pw-PASSWORD", "cs-SECRET-3", "tk-KEY-4"},
+            # The user name is no credential, but not a public field either:
+            # presumed secret (it is personal data), masked from 8 characters.
+            {"pw-PASSWORD", "cs-SECRET-3", "tk-KEY-4", "user@example.com"},
             id="password-grant-with-a-key-in-extra",
         ),
         pytest.param(
@@ -179,7 +183,8 @@ def basic(client_id: str, secret: str) -> str:
                 headers=(("Content-Type", "application/json"),),
                 body=b'{"password": "unterminated',
             ),
-            set(),
+            # Not JSON after all: every long run of its text, presumed.
+            {"password", "unterminated"},
             id="json-that-does-not-parse",
         ),
         pytest.param(
@@ -200,8 +205,9 @@ def basic(client_id: str, secret: str) -> str:
                 headers=(("Authorization", "Basic !!not-base64!!"),),
                 body=b"password=p",
             ),
-            {"Basic !!not-base64!!", "!!not-base64!!"},
-            id="basic-that-does-not-decode-and-an-untyped-body",
+            # An untyped body shaped like a form is read as one.
+            {"Basic !!not-base64!!", "!!not-base64!!", "p"},
+            id="basic-that-does-not-decode-and-an-untyped-form",
         ),
         pytest.param(
             HttpRequest(
@@ -502,7 +508,11 @@ def test_an_error_type_of_someone_else_is_left_alone() -> None:
 
 
 @PROPERTY
-@given(secret=SECRETS, encoding=st.sampled_from([*ENCODINGS]))
+@given(
+    secret=SECRETS,
+    # Whole echoes of "id:secret": a part of it may be only the client id.
+    encoding=st.sampled_from([e for e in ENCODINGS if not e.endswith("-part")]),
+)
 def test_property_the_basic_value_we_sent_is_masked_in_any_echo(
     secret: str, encoding: str
 ) -> None:
@@ -694,13 +704,51 @@ def test_a_2xx_snippet_is_the_shape_of_the_body(
     assert result.snippet == snippet
 
 
-def test_a_2xx_snippet_masks_a_name_that_is_a_token() -> None:
-    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
+@pytest.mark.parametrize(
+    ("body", "content_type", "snippet"),
+    [
+        (
+            json.dumps({"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln": 1}).encode(),
+            "application/json",
+            '{"name(41)": int}',
+        ),
+        (
+            b'{"tokens": {"8f14e45fceea167a5a36dedd4bea2543": {"expires_in": 3}}}',
+            "application/json",
+            '{"tokens": {"name(32)": {"expires_in": int}}}',
+        ),
+        (
+            b"8f14e45fceea167a5a36dedd4bea2543",
+            "application/x-www-form-urlencoded",
+            "name(32)=str(0)",
+        ),
+        (
+            b"<r><t_8f14e45fceea167a5a36dedd4bea2543/></r>",
+            "application/xml",
+            "<r><name(34)></r>",
+        ),
+        (
+            b'{"gho_' + b"Zx9" * 30 + b'": "x"}',
+            "application/json",
+            '{"name(94)": str(1)}',
+        ),
+    ],
+    ids=["jwt", "hex-key", "bare-form-body", "xml-tag", "long"],
+)
+def test_a_2xx_snippet_shows_a_name_that_could_be_a_token_as_its_length(
+    body: bytes, content_type: str, snippet: str
+) -> None:
+    # Names are shown because they say what the body is ("accessToken"), but
+    # a name that is not a word (a hex or base64 run, a JWT) could be the
+    # token itself used as a key: its length only.
     result = ClientCredentials(
         token_url=URL, client_id="app-id", client_secret="cs-SECRET-1"
-    ).parse(HttpResponse(status=200, body=json.dumps({jwt: 1}).encode()), now=NOW)
+    ).parse(
+        HttpResponse(status=200, headers=(("Content-Type", content_type),), body=body),
+        now=NOW,
+    )
     assert isinstance(result, MalformedResponse)
-    assert result.snippet == '{"***": int}'
+    assert result.snippet == snippet
 
 
 def test_a_long_2xx_shape_is_cut_to_200_characters() -> None:
@@ -804,3 +852,279 @@ def test_a_redirect_says_where_it_points_and_is_not_followed() -> None:
 )
 def test_mask_secrets_decodes_each_escape(text: str, secret: str, masked: str) -> None:
     assert mask_secrets(text, [secret]) == masked
+
+
+# -- masking never raises, and its views map back exactly -------------------------
+
+ESCAPE_HEAVY = st.text(
+    st.sampled_from(
+        [
+            "%",
+            "2",
+            "5",
+            "A",
+            "f",
+            "\\",
+            "u",
+            "d",
+            "8",
+            "0",
+            "c",
+            "&",
+            "#",
+            "x",
+            ";",
+            "=",
+            "\n",
+            "\r",
+            "+",
+            " ",
+            "a",
+            "m",
+            "p",
+            "\u200b",
+            "\xa0",
+            "é",
+            "𐀀",
+        ]
+    )
+    | st.characters(),
+    max_size=200,
+)
+
+
+@PROPERTY
+@given(text=ESCAPE_HEAVY, secrets=st.lists(st.text(max_size=12), max_size=3))
+def test_property_masking_never_raises(text: str, secrets: list[str]) -> None:
+    for truncated in (False, True):
+        masked = mask_secrets(text, secrets, truncated=truncated)
+        assert isinstance(masked, str)
+
+
+@PROPERTY
+@given(text=ESCAPE_HEAVY)
+def test_property_every_view_maps_back_into_the_text(text: str) -> None:
+    from sansio_auth._views import views
+
+    for view in views(text):
+        assert len(view.starts) == len(view.ends) == len(view.text)
+        for start, end in zip(view.starts, view.ends, strict=True):
+            assert 0 <= start < end <= len(text)
+        assert list(view.starts) == sorted(view.starts)
+
+
+def test_a_charset_a_server_names_never_makes_the_parse_raise() -> None:
+    # The server does not choose the codec we run: "undefined" raised
+    # UnicodeError, "punycode" another; any name Python knows is tried here.
+    import encodings.aliases
+
+    names = set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values())
+    bodies = [b"<h1>oops</h1>", b"\xff\xfe\x00abc\\x", b"+AGEA-x", b"\x00" * 3]
+    for name in [*sorted(names), "no-such-codec", "utf-16", "x" * 300]:
+        for status in (200, 500):
+            for body in bodies:
+                result = parse_token_response(
+                    HttpResponse(
+                        status=status,
+                        headers=(("Content-Type", f"text/html; charset={name}"),),
+                        body=body,
+                    ),
+                    now=NOW,
+                )
+                assert isinstance(result, TokenError)
+
+
+# -- the review's classes, case by case (issue 10 review) -------------------------
+
+
+class OwnWayFlow:
+    """A flow a user wrote: it parses errors its own way, cutting server
+    text to 200 characters without masking anything."""
+
+    def __init__(self, token_url: str) -> None:
+        self.inner = ClientCredentials(
+            token_url=token_url, client_id="app-id", client_secret="cs-SECRET-OWN-1"
+        )
+
+    def token_request(self) -> HttpRequest:
+        return self.inner.token_request()
+
+    def refresh_request(self, refresh_token: str) -> HttpRequest:
+        return self.inner.refresh_request(refresh_token)
+
+    def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
+        # Its own way: what the library's parser would call another kind of
+        # error, except for a redirect, which it reads the same way.
+        text = response.body.decode("utf-8", "replace")
+        if response.status == 500:
+            return MalformedResponse(
+                reason="ours", status=500, content_type="x", snippet=text[:200]
+            )
+        if response.status == 418:
+            return OAuthError(error="teapot", description=text[:200], status=418)
+        return HttpError(
+            status=response.status,
+            content_type=response.header("content-type"),
+            snippet=text[:200],
+            location=response.header("location"),
+        )
+
+
+@pytest.mark.parametrize("status", [299, 418, 500, 302])
+def test_a_flow_that_parses_its_own_way_is_redacted_by_the_session(
+    status: int,
+) -> None:
+    flow = OwnWayFlow(URL)
+    session = TokenSession(flow)
+    session.next_step(NOW)
+    body = "e" * 190 + " cs-SECRET-OWN-1 and more"
+    result = session.receive(
+        HttpResponse(
+            status=status,
+            headers=(("Location", "https://x/?k=cs-SECRET-OWN-1"),),
+            body=body.encode(),
+        ),
+        now=NOW,
+    )
+    assert isinstance(result, TokenError)
+    for text in everything_shown(session, result):
+        assert "cs-SECRET" not in text
+        assert "cs-S" not in text.replace("cs-SECRET-OWN-1", "")
+
+
+def test_a_start_of_4_to_7_characters_left_by_a_cut_is_masked() -> None:
+    assert mask_secrets("bad key abcde", ["abcdefghijkl"], truncated=True) == (
+        "bad key ***"
+    )
+    assert mask_secrets("bad key abcde", ["abcdefghijkl"]) == "bad key abcde"
+    # An escape the cut halved goes with it.
+    assert mask_secrets("bad key %61bcd%6", ["abcdefghijkl"], truncated=True) == (
+        "bad key ***"
+    )
+
+
+def test_a_short_secret_a_cut_left_the_start_of_withholds() -> None:
+    # "a pass***" would tell that the key "words" starts with "word".
+    assert mask_secrets("a password", ["words"], truncated=True) == WITHHELD
+
+
+def test_a_secret_that_matches_implausibly_often_withholds() -> None:
+    assert mask_secrets("ab" * 3000, ["abababababab"]) == WITHHELD
+
+
+def test_a_character_the_read_limit_halved_is_left_out() -> None:
+    # Cut inside "é": the rest is still UTF-8, not Latin-1 mojibake.
+    from sansio_auth._mask import READ_FOR_ERRORS, body_text
+
+    body = b"x" * (READ_FOR_ERRORS - 1) + "é and more".encode()
+    text, cut = body_text(body, "text/plain")
+    assert cut
+    assert text == "x" * (READ_FOR_ERRORS - 1)
+
+
+@pytest.mark.parametrize(
+    ("headers", "secrets"),
+    [
+        ((("X-Request-Id", "0123456789abcdef"),), {"0123456789abcdef"}),
+        ((("X-Api-Version", "2"),), set()),  # short, and no credential's name
+        ((("X-Api-Key", "k2"),), {"k2"}),  # short, but a credential
+    ],
+    ids=["long-presumed", "short-presumed-dropped", "short-credential-kept"],
+)
+def test_request_secrets_tiers(
+    headers: tuple[tuple[str, str], ...], secrets: set[str]
+) -> None:
+    request = HttpRequest(method="POST", url=URL, headers=headers, body=b"")
+    assert set(request_secrets(request)) == secrets
+
+
+def test_a_short_value_of_no_credential_withholds_nothing() -> None:
+    # X-Api-Version: 2 and token_format=jwt are no secrets: the answer's
+    # description is shown as it is.
+    flow = ClientCredentials(
+        token_url=URL,
+        client_id="app-id",
+        client_secret="cs-SECRET-1",
+        extra=(("token_format", "jwt"),),
+    )
+    session = TokenSession(flow)
+    session.next_step(NOW)
+    description = "token_format must be jwt or opaque; see API v2 docs"
+    body = {"error": "invalid_request", "error_description": description}
+    result = session.receive(
+        HttpResponse(status=400, body=json.dumps(body).encode()), now=NOW
+    )
+    assert isinstance(result, OAuthError)
+    assert result.description == description
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("https://u:pw-1234@h/x", "https://***@h/x"),
+        ("https:\\\\admin:Hunter2Pass@evil/", "https:\\\\***@evil/"),
+        (" https://admin:Hunter2Pass@evil/", " https://***@evil/"),
+        ("https:admin:Hunter2Pass@evil/", "https:***@evil/"),
+        (
+            "https://app/cb#access_token=2YotnFZF&x=1",
+            "https://app/cb#access_token=***&x=1",
+        ),
+        ("https://app/cb;access_token=2YotnFZF", "https://app/cb;access_token=***"),
+        ("https://h/p?q=a@b", "https://h/p?q=a@b"),
+    ],
+)
+def test_a_location_shows_no_user_info_and_no_token(location: str, shown: str) -> None:
+    result = parse_token_response(
+        HttpResponse(status=302, headers=(("Location", location),)), now=NOW
+    )
+    assert isinstance(result, HttpError)
+    assert result.location == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'access_token': 'SEKRET-value-1', 'expires_in': 3600}",
+        "<access_token>SEKRET-value-1</access_token>",
+        "access_token: SEKRET-value-1",
+        '"access_token" => "SEKRET-value-1"',
+        "accessToken=SEKRET-value-1",
+        "refresh_token = SEKRET-value-1",
+    ],
+    ids=["python", "xml", "yaml", "php", "camel-case", "spaced"],
+)
+def test_a_token_member_in_any_syntax_is_masked(text: str) -> None:
+    assert "SEKRET" not in mask_secrets(text)
+
+
+def test_bounded_work_on_hostile_bodies() -> None:
+    # Each of these took from 8 s to minutes before the review: the parse
+    # runs on the caller's thread, with no timeout. The bound here is the
+    # rule's own (a parse is plain CPU work that must end), and generous.
+    import subprocess
+    import sys
+
+    code = """
+import json
+from sansio_auth import HttpResponse, parse_token_response
+bodies = [
+    (400, json.dumps({"error": "x", "error_description": "%41 " * 60,
+                      "access_token": "A" * 1_000_000}).encode(), None),
+    (400, json.dumps({"error": "a" * 100_000, "access_token": "a" * 50_000}).encode(),
+     None),
+    (200, b"<?" * 32_768, "application/xml"),
+    (200, b"<!--" * 16_384, "application/xml"),
+    (500, b"%41" * 300_000, "text/plain"),
+    (500, b"&#65;" * 200_000, "text/html"),
+    (500, b"\\\\u0041" * 150_000, "text/plain"),
+]
+for status, body, content_type in bodies:
+    headers = () if content_type is None else (("Content-Type", content_type),)
+    parse_token_response(HttpResponse(status=status, headers=headers, body=body),
+                         now=0.0, secrets=["A" * 40, "cs-SECRET-1"])
+print("done")
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "done", out.stderr
