@@ -28,6 +28,7 @@ from sansio_auth import (
     Failed,
     HttpResponse,
     SendRequest,
+    SessionEvent,
     Token,
     TransportError,
     UseToken,
@@ -183,6 +184,7 @@ class AsyncClientBase(ClientBase):
 
     async def _fetch(self, step: SendRequest, loop: object, forks: int) -> None:
         result: object = None
+        rejected = False
         try:
             try:
                 context = self.ssl_context
@@ -202,9 +204,10 @@ class AsyncClientBase(ClientBase):
                 self._session.receive_failure(exc, now=self._clock(), step=step)
                 result = exc
             else:
-                log_response(step.request.url, response.status)
+                log_response(step.request, response.status)
                 now = self._clock()
                 result = self._session.receive(response, now=now, step=step)
+                rejected = self._session.last_event is SessionEvent.REFRESH_REJECTED
                 if isinstance(result, Token):
                     self._cache(result, now)  # before the waiters wake
         finally:
@@ -214,7 +217,7 @@ class AsyncClientBase(ClientBase):
                 event, self._event = self._event, None
                 if event is not None:
                     event.set()
-            log_result(step.request.url, result)
+            log_result(step.request, result, rejected=rejected)
 
     async def authorization(self) -> str:
         """The ``Authorization`` header value for a usable token."""

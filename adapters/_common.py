@@ -189,18 +189,36 @@ def log_step(step: Step) -> None:
         return
     if isinstance(step, SendRequest):
         kind = "refresh" if step.refresh else "token request"
-        logger.debug("sending %s to %s", kind, step.request.url)
+        logger.debug("sending %s to %s", kind, step.request.redacted_url())
     else:
         logger.debug("session step: %s", type(step).__name__)
 
 
-def log_response(url: str, status: int) -> None:
+def log_response(request: HttpRequest, status: int) -> None:
     """Log the status a token request got back."""
-    logger.debug("received HTTP %d from %s", status, url)
+    logger.debug("received HTTP %d from %s", status, request.redacted_url())
 
 
-def log_result(url: str, result: object) -> None:
-    """Log the outcome of a request, by kind and status only."""
+def log_result(request: HttpRequest, result: object, *, rejected: bool = False) -> None:
+    """Log the outcome of a request, by kind and status only.
+
+    Args:
+      request: the request it answers (its URL is logged without query
+        values, which may hold a key).
+      result: what the session made of it (an error already masked).
+      rejected: the session took it as a refresh token refused
+        (``SessionEvent.REFRESH_REJECTED``): a WARNING, since a refresh token
+        used twice may have been stolen and replayed. Not a failure for the
+        caller: the session acquires anew.
+    """
+    url = request.redacted_url()
+    if rejected:
+        logger.warning(
+            "refresh token refused by %s (invalid_grant): it had expired or been "
+            "revoked, or was used already, possibly by someone who stole it; "
+            "acquiring a new token",
+            url,
+        )
     if not logger.isEnabledFor(logging.DEBUG):
         return
     if isinstance(result, TokenError):

@@ -33,6 +33,7 @@ from sansio_auth import (
     HttpRequest,
     HttpResponse,
     SendRequest,
+    SessionEvent,
     Token,
     TransportError,
     UseToken,
@@ -236,11 +237,13 @@ def send(
         ssl_context or default_ssl_context(),
         proxies=not is_loopback(dest.host),
     )
-    # An empty body goes as None: urllib would add a form Content-Type.
+    # An empty body goes as None: urllib would add a form Content-Type. The
+    # Host header is the one the other adapters send (the host as the URL
+    # parser gives it, lower case), not urllib's copy of the URL's spelling.
     req = urllib.request.Request(  # noqa: S310
         request.url,
         data=request.body or None,
-        headers=dict(request.headers),
+        headers={"Host": dest.host_header, **dict(request.headers)},
         method=request.method,
     )
     watchdog = threading.Timer(timeout, connections.cut)
@@ -387,6 +390,7 @@ class TokenClient(ClientBase):
 
     def _fetch(self, step: SendRequest) -> None:
         result: object = None
+        rejected = False
         try:
             try:
                 response = send(
@@ -400,10 +404,12 @@ class TokenClient(ClientBase):
                     self._session.receive_failure(exc, now=self._clock(), step=step)
                 result = exc
             else:
-                log_response(step.request.url, response.status)
+                log_response(step.request, response.status)
                 with self._lock:
                     now = self._clock()
                     result = self._session.receive(response, now=now, step=step)
+                    last = self._session.last_event
+                    rejected = last is SessionEvent.REFRESH_REJECTED
                     if isinstance(result, Token):
                         self._cache(result, now)  # before the waiters wake
         finally:
@@ -412,7 +418,7 @@ class TokenClient(ClientBase):
                 event, self._event = self._event, None
             if event is not None:
                 event.set()
-            log_result(step.request.url, result)
+            log_result(step.request, result, rejected=rejected)
 
     def authorization(self) -> str:
         """The ``Authorization`` header value for a usable token."""

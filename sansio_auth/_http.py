@@ -99,9 +99,15 @@ def _pairs(value: object) -> tuple[tuple[str, str], ...]:
 def _request_headers(value: object) -> tuple[tuple[str, str], ...]:
     # What we send is checked strictly: a CR or LF here is header injection.
     pairs = _pairs(value)
+    seen = set()
     for name, val in pairs:
         check_header_name("header name", name)
         check_header_value(f"header {name!r}", val)
+        # One HTTP stack sends a repeated field twice, another the last one
+        # only (urllib keeps headers in a dict): no request repeats one.
+        if name.lower() in seen:
+            raise ValueError(f"headers must not repeat {name!r}")
+        seen.add(name.lower())
     return pairs
 
 
@@ -162,11 +168,29 @@ class HttpRequest:
         """The first value of header *name* (case-insensitive), or None."""
         return header_value(self.headers, name)
 
+    def redacted_url(self) -> str:
+        """The URL with each query value shown as ``***``, for logs and reprs.
+
+        A key may travel in the query (Azure Functions' ``?code=``), and a
+        URL is what every log line names.
+        """
+        base, question, query = self.url.partition("?")
+        if not question:
+            return self.url
+        # A name is shown, a value never; an item without "=" may be a bare
+        # key, so it is masked whole.
+        shown = [
+            f"{item.partition('=')[0]}=***" if "=" in item else "***" if item else ""
+            for item in query.split("&")
+        ]
+        return f"{base}?{'&'.join(shown)}"
+
     def __repr__(self) -> str:
-        # Header values and the body carry credentials: names only.
+        # Header values, query values and the body carry credentials: names
+        # only.
         names = ", ".join(repr(name) for name, _ in self.headers)
         return (
-            f"HttpRequest(method={self.method!r}, url={self.url!r}, "
+            f"HttpRequest(method={self.method!r}, url={self.redacted_url()!r}, "
             f"headers=({names}), body=<{len(self.body)} bytes>)"
         )
 
