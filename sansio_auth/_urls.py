@@ -103,7 +103,7 @@ def _check_host_name(host: str, field: str) -> None:
             raise ValueError(
                 f"{field} host has an empty label or one over 63 characters"
             )
-        if not label.replace("-", "").replace("_", "").isalnum():
+        if re.fullmatch(r"[A-Za-z0-9_-]+", label) is None:
             raise ValueError(
                 f"{field} host may hold only letters, digits, '-', '_' and '.'"
             )

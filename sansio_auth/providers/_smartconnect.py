@@ -55,9 +55,11 @@ def smartconnect(
       ValueError: if the region is unknown (the message lists the valid ones)
         or a credential is empty.
     """
-    key = region.upper() if isinstance(region, str) else region
+    valid = ", ".join(SMARTCONNECT_REGIONS)
+    if not isinstance(region, str):
+        raise TypeError(f"region must be a str, one of {valid}")
+    key = region.upper()
     if key not in SMARTCONNECT_REGIONS:
-        valid = ", ".join(SMARTCONNECT_REGIONS)
         # What came is not echoed: a careless caller may have put a secret here.
         raise ValueError(f"unknown SmartConnect region; valid regions: {valid}")
     return PasswordGrant(
