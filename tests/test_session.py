@@ -319,6 +319,31 @@ def test_a_request_older_than_fetch_timeout_is_lost_and_retried() -> None:
     assert second.fetch_id == first.fetch_id + 1
 
 
+def test_the_backoff_after_a_lost_request_counts_from_its_deadline() -> None:
+    # Issue 10.18: nobody asks until long after the deadline; the backoff
+    # that follows the loss is over by then, and the next caller sends.
+    driver = new(fetch_timeout=10, retry=RetryPolicy(base_delay=5, max_delay=5))
+    driver.send()
+    driver.clock.set(at(14))  # lost at 10, backoff until 15
+    step = driver.step()
+    assert isinstance(step, Backoff)
+    assert step.until == at(15)
+    driver.clock.set(at(100))
+    assert isinstance(driver.step(), SendRequest)
+
+
+def test_the_cooldown_after_a_lost_last_attempt_counts_from_its_deadline() -> None:
+    driver = new(fetch_timeout=10, retry=RetryPolicy(max_attempts=1, cooldown=30))
+    driver.send()
+    driver.clock.set(at(25))
+    step = driver.step()
+    assert isinstance(step, Failed)
+    driver.clock.set(at(39.9))  # 30 s after the deadline at 10, not after 25
+    assert isinstance(driver.step(), Failed)
+    driver.clock.set(at(40))
+    assert isinstance(driver.step(), SendRequest)
+
+
 def test_a_lost_request_on_the_last_attempt_fails() -> None:
     driver = new(fetch_timeout=10, retry=RetryPolicy(max_attempts=1))
     driver.send()
