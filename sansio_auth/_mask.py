@@ -170,10 +170,7 @@ def _fragments(text: str) -> list[str]:
         size, stride = _FRAGMENT, 1
     else:
         size, stride = _CHUNK, _STRIDE
-    runs = {text[i : i + size] for i in range(0, len(text) - size + 1, stride)}
-    # One that begins or ends with a space would mask the space beside an
-    # echo too ("bad token ***" rather than "bad token***").
-    return sorted(run for run in runs if not (run[0].isspace() or run[-1].isspace()))
+    return sorted({text[i : i + size] for i in range(0, len(text) - size + 1, stride)})
 
 
 def mask_secrets(
@@ -217,7 +214,14 @@ def _spans(text: str, wanted: list[_Secret], truncated: bool) -> list[tuple[int,
             for begin, end in _found(view, secret):
                 if secret.short:
                     raise _Withhold
-                spans.append(view.span(begin, end))
+                # A run of a secret that begins or ends with a space leaves
+                # the space beside the echo ("bad token ***", not "token***").
+                while begin < end and shown[begin].isspace():
+                    begin += 1
+                while begin < end and shown[end - 1].isspace():
+                    end -= 1
+                if begin < end:
+                    spans.append(view.span(begin, end))
             if truncated:
                 spans.extend(_cut_secret(view, secret))
         if not view.folded:
