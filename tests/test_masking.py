@@ -1179,3 +1179,11 @@ def test_property_nothing_a_log_keeps_depends_on_a_credential(
             assert _logged(first.refresh_request(RT)) == _logged(
                 second.refresh_request(RT)
             )
+
+
+def test_a_run_of_spaces_in_a_secret_masks_no_spaces_of_the_text() -> None:
+    # A secret holding eight spaces in a row: the run of them found in the
+    # text is only spaces, and masks nothing.
+    secret = "key" + " " * 8 + "value"
+    assert mask_secrets("a" + " " * 10 + "b", [secret]) == "a" + " " * 10 + "b"
+    assert mask_secrets(f"x {secret} y", [secret]) == "x *** y"
