@@ -324,10 +324,10 @@ def reference_check_host_name(host: str, field: str) -> None:
             raise ValueError(
                 f"{field} host has an empty label or one over 63 characters"
             )
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", label):
-            raise ValueError(
-                f"{field} host may hold only letters, digits, '-', '_' and '.'"
-            )
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(
+            f"{field} host may hold only letters, digits, '-', '_' and '.'"
+        )
 
 
 def outcome(check: Callable[[object], str], url: object) -> tuple[str, str]:
