@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from sansio_auth import HttpRequest, SendRequest, Step, TokenError, TransportError
+from sansio_auth._urls import is_loopback
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds one whole exchange (connect, TLS, send, headers, body) may take."""
@@ -83,10 +84,21 @@ def check_send_args(
 # The shared default context, built on first use: building one reads the whole
 # system trust store (set_default_verify_paths: about 15 ms and a few MB), far
 # more than the exchange it serves. The lock keeps two threads from both
-# building it. A forked child gets a fresh lock (below): a parent thread may
-# have held this one at the fork, and in the child nothing would release it.
+# building it, and a fork from happening while one does (below); a forked
+# child gets a fresh lock.
 _default_context: ssl.SSLContext | None = None
 _default_context_lock = threading.Lock()
+
+
+def _hold_for_fork() -> None:
+    # A fork waits for a build under way to end: a child forked while a
+    # thread was inside OpenSSL building the context could hang forever on
+    # OpenSSL's own locks, which nothing in the child would release.
+    _default_context_lock.acquire()
+
+
+def _release_after_fork() -> None:
+    _default_context_lock.release()
 
 
 def _fresh_lock_in_child() -> None:
@@ -95,7 +107,11 @@ def _fresh_lock_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
-    os.register_at_fork(after_in_child=_fresh_lock_in_child)
+    os.register_at_fork(
+        before=_hold_for_fork,
+        after_in_parent=_release_after_fork,
+        after_in_child=_fresh_lock_in_child,
+    )
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -122,6 +138,33 @@ def built_default_ssl_context() -> ssl.SSLContext | None:
     thread): it builds it elsewhere, in a worker thread, when this is None.
     """
     return _default_context
+
+
+def resolves_to_loopback(host: str) -> bool:
+    """Whether *host* names this machine the way the resolver reads it.
+
+    The core's rule for plain http (``localhost``, dotted 127.0.0.0/8,
+    ``::1``), and the spellings ``getaddrinfo`` also takes to this machine:
+    a final dot (``localhost.``), the short and numeric IPv4 forms
+    (``127.1``, ``2130706433``, ``0x7f.1``) and IPv4-mapped IPv6
+    (``::ffff:127.0.0.1``). A request to any of them never goes through a
+    proxy, which would take it off the machine.
+    """
+    name = host.lower().removesuffix(".")
+    if name == "localhost" or is_loopback(name):
+        return True
+    try:
+        return socket.inet_aton(name)[0] == 127
+    except OSError:
+        pass
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(name.partition("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 @attrs.frozen(kw_only=True)

@@ -38,7 +38,6 @@ from sansio_auth import (
     TransportError,
     UseToken,
 )
-from sansio_auth._urls import is_loopback
 
 from ._client import ClientBase, failure
 from ._common import (
@@ -49,6 +48,7 @@ from ._common import (
     log_response,
     log_result,
     log_step,
+    resolves_to_loopback,
     target,
     timeout_error,
     transport_error,
@@ -186,17 +186,20 @@ _RETRYABLE_PROXY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 def _opener(
-    connections: _Connections, context: ssl.SSLContext, *, proxies: bool
+    connections: _Connections, context: ssl.SSLContext | None, *, proxies: bool
 ) -> urllib.request.OpenerDirector:
     opener = urllib.request.OpenerDirector()
     # No HTTPRedirectHandler and no HTTPErrorProcessor: every status is a
     # response, and nothing is followed. Without proxies, an empty mapping:
-    # ProxyHandler() would read the environment.
-    for handler in (
+    # ProxyHandler() would read the environment. Without a context (a plain
+    # http request), no https handler: nothing builds the default one.
+    handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler(None if proxies else {}),
         _HTTPHandler(connections),
-        _HTTPSHandler(connections, context),
-    ):
+    ]
+    if context is not None:
+        handlers.append(_HTTPSHandler(connections, context))
+    for handler in handlers:
         opener.add_handler(handler)
     return opener
 
@@ -232,11 +235,10 @@ def send(
     # proxy would take the request (and the secret in it, in clear over
     # http) off it. So loopback never goes through one, whatever the
     # environment says.
-    opener = _opener(
-        connections,
-        ssl_context or default_ssl_context(),
-        proxies=not is_loopback(dest.host),
-    )
+    # The default context is built (once per process) only for https: a
+    # plain http request, loopback's, needs none.
+    context = ssl_context or (default_ssl_context() if dest.https else None)
+    opener = _opener(connections, context, proxies=not resolves_to_loopback(dest.host))
     # An empty body goes as None: urllib would add a form Content-Type. The
     # Host header is the one the other adapters send (the host as the URL
     # parser gives it, lower case), not urllib's copy of the URL's spelling.

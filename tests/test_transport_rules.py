@@ -836,3 +836,39 @@ def test_adapters_agree_on_framing(
         adapter: described(outcome(adapter, request, **kwargs)) for adapter in ADAPTERS
     }
     assert len(set(seen.values())) == 1, seen
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "127.1",
+        "2130706433",
+        "0x7f.0.0.1",
+        "[::ffff:127.0.0.1]",
+        "localhost.",
+        "LocalHost.",
+    ],
+)
+def test_loopback_spelled_as_the_resolver_reads_it_never_goes_through_a_proxy(
+    spelled: str,
+) -> None:
+    # https only: plain http is refused to any host the core's loopback rule
+    # does not know. getaddrinfo takes these to this machine too, so urllib
+    # must not send them to https_proxy, whose CONNECT would take the request
+    # (its host, at least) off the machine. The certificate names 127.0.0.1:
+    # the exchange may fail TLS, but no proxy may see it.
+    with contextlib.ExitStack() as stack:
+        tunnel = stack.enter_context(TunnelProxy())
+        server = stack.enter_context(
+            serving((Reply(body=TOKEN_BODY),), ca=CA, names=(spelled.strip("[]"),))
+        )
+        stack.enter_context(
+            proxy_environment(https_proxy=tunnel.url(), HTTPS_PROXY=tunnel.url())
+        )
+        request = token_request(server.url("", host=spelled))
+        result = outcome(
+            "urllib", request, timeout=TIMEOUT, ssl_context=trusting_context()
+        )
+        # (The name may not resolve here: "localhost." is not in every
+        # hosts file. What matters is that no proxy saw the request.)
+        assert tunnel.targets == [], result
