@@ -22,14 +22,16 @@ from ._mask import (
     SNIPPET_LENGTH,
     body_text,
     excerpt,
+    holds_secret,
     mask_code,
     mask_secrets,
+    printable,
 )
 from ._retry_after import parse_retry_after
 from ._shape import shape
 from ._token import Token
 
-__all__ = ["http_error", "malformed", "oauth_error", "redact", "retold"]
+__all__ = ["echoed", "http_error", "malformed", "oauth_error", "redact", "retold"]
 
 _SECRET_MEMBERS = ("access_token", "refresh_token", "id_token")
 
@@ -132,29 +134,57 @@ def _without_userinfo(location: str | None) -> str | None:
     if location is None:
         return None
     # Spelled the ways clients read it too: "https:u:p@h", "https:\\\\u:p@h",
-    # with leading whitespace.
+    # with leading whitespace; up to the authority's last "@", as urlsplit
+    # splits it ("u:p@ss@host").
     return re.sub(
-        r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:)?[/\\]*)[^/\\?#@]*@", r"\1***@", location
+        r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:)?[/\\]*)[^/\\?#]*@", r"\1***@", location
     )
 
 
-def retold(error: TokenError, again: Token | TokenError) -> TokenError | None:
+def echoed(token: Token, secrets: Sequence[str]) -> MalformedResponse | None:
+    """A refusal of *token* if the server put a secret of the request in a
+    field we show (its ``token_type`` or a scope): a hostile or broken
+    server, whose token we do not hand out, rather than print the secret in
+    every ``repr`` of it and every ``sansio-auth token`` output."""
+    scopes = sorted(token.scopes or ())
+    for field, value in (
+        ("token_type", token.token_type),
+        *(("scope", s) for s in scopes),
+    ):
+        if holds_secret(value, secrets):
+            return MalformedResponse(
+                reason=f"{field} holds a credential of the request",
+                status=200,
+                content_type=None,
+                snippet="",
+            )
+    return None
+
+
+def retold(
+    error: TokenError, again: Token | TokenError, secrets: Sequence[str]
+) -> TokenError | None:
     """*error* with its server texts taken from *again*, the same answer
     parsed anew with every secret known, so masked before any cut.
 
     A flow masks what it knows (its own credentials) and cuts each text to a
     snippet's length; the refresh token and the other secrets of the request
     are known only to the session, which parses the answer again with them
-    all. The flow's decision stands (its type, status and reason); only the
-    server's words are taken from the new parse. None when the two parses
-    disagree (a flow that parses its own way): then :func:`redact` does.
+    all. The flow's decision stands (its type, status, reason and error
+    code: a vendor's flow may read a code its own way); only the server's
+    words are taken from the new parse. None when the two parses disagree on
+    the kind of error (a flow that parses its own way): then :func:`redact`
+    does.
     """
     # The same response: the same status; the type says the parses agree.
     if type(again) is not type(error):
         return None
     if isinstance(error, OAuthError) and isinstance(again, OAuthError):
         return attrs.evolve(
-            error, error=again.error, description=again.description, uri=again.uri
+            error,
+            error=mask_code(error.error, secrets),
+            description=again.description,
+            uri=again.uri,
         )
     if isinstance(error, HttpError) and isinstance(again, HttpError):
         return attrs.evolve(
@@ -205,7 +235,7 @@ def redact(error: TokenError, secrets: Sequence[str]) -> TokenError:
 
 
 def _remasked(text: str, secrets: Sequence[str], limit: int) -> str:
-    return mask_secrets(text, secrets, truncated=len(text) >= limit)
+    return printable(mask_secrets(text, secrets, truncated=len(text) >= limit))
 
 
 def _remasked_optional(

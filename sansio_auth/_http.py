@@ -241,9 +241,17 @@ class HttpResponse:
         return header_value(self.headers, name)
 
     def __repr__(self) -> str:
-        # A token response body is a secret: show its size only.
-        names = ", ".join(repr(name) for name, _ in self.headers)
+        # A token response body is a secret: show its size only. Header names
+        # are the server's words: a name that is not a plain word (one that
+        # could echo a credential) shows as its length.
+        names = ", ".join(_shown_name(name) for name, _ in self.headers)
         return (
             f"HttpResponse(status={self.status}, headers=({names}), "
             f"body=<{len(self.body)} bytes>)"
         )
+
+
+def _shown_name(name: str) -> str:
+    if len(name) <= 32 and re.fullmatch(r"[A-Za-z][A-Za-z-]*[0-9]{0,3}", name):
+        return repr(name)
+    return f"<name of {len(name)} characters>"

@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from ._views import View, fold, views
+from ._views import View, fold, unwrapped, views
 
 __all__ = [
     "MASK",
@@ -49,8 +49,10 @@ __all__ = [
     "WITHHELD",
     "body_text",
     "excerpt",
+    "holds_secret",
     "mask_code",
     "mask_secrets",
+    "printable",
 ]
 
 MASK = "***"
@@ -70,10 +72,9 @@ MASK_WINDOW = 8192
 keeps the first :data:`SNIPPET_LENGTH` after masking."""
 _MIN_PARTIAL = 4
 _FRAGMENT = 8  # the shortest run of a secret masked on its own
-_CHUNK = 32  # a long secret is looked for in chunks this long...
-_STRIDE = 16  # ...this far apart, so any run of 48 of it is found
 _MAX_MATCHES = 1000  # more matches of one needle: a hostile text, withheld
 _LONGEST = 4096  # the most characters of one secret looked for
+_MAX_RUNS = 256  # base64 or hex runs decoded for one text, in all its views
 # The RFC 6749 §5.2 codes and their registered kin, kept as they are: the
 # session decides on them (invalid_grant, the retryable ones), and a code is
 # our protocol's word, not a server's echo.
@@ -119,7 +120,9 @@ _JWT_SHAPED = (
 )
 # Runs that may be a secret encoded whole: base64 (either alphabet) and hex.
 _BASE64_RUN = r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{11,}+={0,2}"
-_HEX_RUN = r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,}+"
+# Hex, its bytes perhaps apart ("c3 a9", "c3:a9", "c3-a9"); a run of 16
+# digits or more is decoded.
+_HEX_RUN = r"(?<![0-9A-Fa-f])[0-9A-Fa-f]++(?:[\s:.-][0-9A-Fa-f]++)*+"
 # An escape cut short at the end of a text: "%7", "\u00", "&#x4".
 _CUT_ESCAPE = r"(?:%[0-9A-Fa-f]?|\\(?:u[0-9A-Fa-f]{0,3})?|&#?[xX]?[0-9A-Za-z]{0,7})$"
 
@@ -135,14 +138,7 @@ class _Secret:
     and a window of text could hold no more of one anyway.
     """
 
-    __slots__ = (
-        "folded",
-        "folded_fragments",
-        "fragments",
-        "short",
-        "spellings",
-        "text",
-    )
+    __slots__ = ("folded", "short", "spellings", "text")
 
     def __init__(self, text: str) -> None:
         text = text[:_LONGEST]
@@ -154,23 +150,39 @@ class _Secret:
             spellings.add(text.encode(codec, "surrogatepass").decode("latin-1"))
         self.spellings = spellings
         self.folded = fold(text)
-        self.fragments = _fragments(text)
-        self.folded_fragments = _fragments(self.folded)
 
 
-def _prepare(secrets: Iterable[str]) -> list[_Secret]:
-    return [_Secret(secret) for secret in secrets if secret]
+class _Wanted:
+    """The secrets to look for, and every run of 8 characters of the ones
+    long enough to mask in place (as they are, and folded), in a set: a
+    text is scanned once for all of them, in time linear in its length."""
+
+    __slots__ = ("folded_grams", "grams", "secrets")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = [_Secret(secret) for secret in secrets if secret]
+        long = [secret for secret in self.secrets if not secret.short]
+        self.grams = _grams(secret.text for secret in long)
+        self.folded_grams = _grams(secret.folded for secret in long)
+
+    def long(self) -> _Wanted:
+        """These secrets without the short ones (which turn up by chance)."""
+        wanted = _Wanted(())
+        wanted.secrets = [secret for secret in self.secrets if not secret.short]
+        wanted.grams, wanted.folded_grams = self.grams, self.folded_grams
+        return wanted
 
 
-def _fragments(text: str) -> list[str]:
-    # What finds any run of 8 characters of a secret (48 of a long one).
-    if len(text) < _FRAGMENT:
-        return []
-    if len(text) <= 256:
-        size, stride = _FRAGMENT, 1
-    else:
-        size, stride = _CHUNK, _STRIDE
-    return sorted({text[i : i + size] for i in range(0, len(text) - size + 1, stride)})
+def _grams(texts: Iterable[str]) -> frozenset[str]:
+    return frozenset(
+        text[i : i + _FRAGMENT]
+        for text in texts
+        for i in range(len(text) - _FRAGMENT + 1)
+    )
+
+
+def _prepare(secrets: Iterable[str]) -> _Wanted:
+    return _Wanted(secrets)
 
 
 def mask_secrets(
@@ -196,7 +208,7 @@ def mask_secrets(
     return _mask(text, _prepare(secrets), truncated)
 
 
-def _mask(text: str, wanted: list[_Secret], truncated: bool) -> str:
+def _mask(text: str, wanted: _Wanted, truncated: bool) -> str:
     if len(text) > MASK_WINDOW:
         text, truncated = text[:MASK_WINDOW], True
     try:
@@ -206,23 +218,24 @@ def _mask(text: str, wanted: list[_Secret], truncated: bool) -> str:
     return _replace(text, spans)
 
 
-def _spans(text: str, wanted: list[_Secret], truncated: bool) -> list[tuple[int, int]]:
+def _spans(text: str, wanted: _Wanted, truncated: bool) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
+    budget = [_MAX_RUNS]  # encoded runs to decode, in all the views
     for view in views(text):
         shown = view.text
-        for secret in wanted:
-            for begin, end in _found(view, secret):
-                if secret.short:
-                    raise _Withhold
-                # A run of a secret that begins or ends with a space leaves
-                # the space beside the echo ("bad token ***", not "token***").
-                while begin < end and shown[begin].isspace():
-                    begin += 1
-                while begin < end and shown[end - 1].isspace():
-                    end -= 1
-                if begin < end:
-                    spans.append(view.span(begin, end))
-            if truncated:
+        for begin, end, short in _found(view, wanted):
+            if short:
+                raise _Withhold
+            # A run of a secret that begins or ends with a space leaves the
+            # space beside the echo ("bad token ***", not "bad token***").
+            while begin < end and shown[begin].isspace():
+                begin += 1
+            while begin < end and shown[end - 1].isspace():
+                end -= 1
+            if begin < end:
+                spans.append(view.span(begin, end))
+        if truncated:
+            for secret in wanted.secrets:
                 spans.extend(_cut_secret(view, secret))
         if not view.folded:
             for pattern in (_TOKEN_MEMBER_JSON, _TOKEN_MEMBER, _JWT_SHAPED):
@@ -231,27 +244,50 @@ def _spans(text: str, wanted: list[_Secret], truncated: bool) -> list[tuple[int,
                     begin, end = match.span("v") if named else match.span()
                     if end > begin:
                         spans.append(view.span(begin, end))
-    spans.extend(_encoded_runs(text, wanted))
+            spans.extend(_encoded_runs(view, wanted, budget))
     return spans
 
 
-def _found(view: View, secret: _Secret) -> Iterator[tuple[int, int]]:
-    """Where the secret, or a run of 8 characters of it, is in *view*."""
-    needles = (
-        [secret.folded, *secret.folded_fragments]
-        if view.folded
-        else [*secret.spellings, *secret.fragments]
-    )
+def _found(view: View, wanted: _Wanted) -> Iterator[tuple[int, int, bool]]:
+    """Where a secret (whole, in any spelling) or a run of 8 characters of
+    one is in *view*: ``(begin, end, short)``, *short* for a secret too
+    short to mask in place."""
     shown = view.text
-    for needle in needles:
-        index = shown.find(needle)
-        count = 0
-        while index >= 0:
-            count += 1
-            if count > _MAX_MATCHES:
-                raise _Withhold
-            yield index, index + len(needle)
-            index = shown.find(needle, index + 1)
+    count = 0
+    for secret in wanted.secrets:
+        needles = [secret.folded] if view.folded else secret.spellings
+        for needle in needles:
+            index = shown.find(needle)
+            while index >= 0:
+                count += 1
+                if count > _MAX_MATCHES:
+                    raise _Withhold
+                yield index, index + len(needle), secret.short
+                index = shown.find(needle, index + 1)
+    grams = wanted.folded_grams if view.folded else wanted.grams
+    if grams:
+        for index in range(len(shown) - _FRAGMENT + 1):
+            if shown[index : index + _FRAGMENT] in grams:
+                count += 1
+                if count > _MAX_MATCHES:
+                    raise _Withhold
+                yield index, index + _FRAGMENT, False
+
+
+def holds_secret(text: str, secrets: Iterable[str]) -> bool:
+    """Whether *text* holds one of *secrets* of 8 characters or more, in any
+    form :func:`mask_secrets` finds one (a shorter one turns up by chance)."""
+    wanted = _prepare(secrets).long()
+    window = text[:MASK_WINDOW]
+    budget = [_MAX_RUNS]
+    try:
+        return _holds(window, wanted) or any(
+            _encoded_runs(view, wanted, budget)
+            for view in views(window)
+            if not view.folded
+        )
+    except _Withhold:
+        return True
 
 
 def _cut_secret(view: View, secret: _Secret) -> list[tuple[int, int]]:
@@ -269,42 +305,59 @@ def _cut_secret(view: View, secret: _Secret) -> list[tuple[int, int]]:
     return []
 
 
-def _encoded_runs(text: str, wanted: list[_Secret]) -> list[tuple[int, int]]:
+def _encoded_runs(
+    view: View, wanted: _Wanted, budget: list[int]
+) -> list[tuple[int, int]]:
     """Runs of base64 or hex that decode to text holding a secret (in any
     view of it: a base64 dump of the form we sent holds it percent-encoded).
-    A run may start in the middle of the encoding of what it echoes, or run
-    on past it, so each alignment is tried, whole and cut to full quanta."""
-    if not wanted:
+    Looked for in the view and in it unwrapped (base64 is written in lines
+    of 76). A run may start in the middle of the encoding of what it echoes,
+    or run on past it, so each alignment is tried, whole and cut to full
+    quanta; hex may have separators between its bytes."""
+    long = wanted.long()
+    if not long.secrets:
         return []
     import binascii
 
     spans = []
-    for match in re.finditer(_BASE64_RUN, text):
-        bare = match.group().rstrip("=").translate(str.maketrans("-_", "+/"))
-        decoded = []
-        for skip in range(4):
-            piece = bare[skip:]
-            for part in (piece, piece[: len(piece) // 4 * 4]):
-                if len(part) % 4 != 1:  # a length base64 cannot have
-                    decoded.append(binascii.a2b_base64(part + "=" * (-len(part) % 4)))
-        if any(_holds(data.decode("latin-1"), wanted) for data in decoded):
-            spans.append(match.span())
-    for match in re.finditer(_HEX_RUN, text):
-        run = match.group()
-        pieces = (run[: len(run) // 2 * 2], run[1:][: (len(run) - 1) // 2 * 2])
-        if any(_holds(bytes.fromhex(p).decode("latin-1"), wanted) for p in pieces):
-            spans.append(match.span())
+    for seen in (view, unwrapped(view)):
+        text = seen.text
+        for match in re.finditer(_BASE64_RUN, text):
+            _spend(budget)
+            bare = match.group().rstrip("=").translate(str.maketrans("-_", "+/"))
+            decoded = []
+            for skip in range(4):
+                piece = bare[skip:]
+                for part in (piece, piece[: len(piece) // 4 * 4]):
+                    if len(part) % 4 != 1:  # a length base64 cannot have
+                        decoded.append(
+                            binascii.a2b_base64(part + "=" * (-len(part) % 4))
+                        )
+            if any(_holds(data.decode("latin-1"), long) for data in decoded):
+                spans.append(seen.span(*match.span()))
+        for match in re.finditer(_HEX_RUN, text):
+            run = re.sub(r"[^0-9A-Fa-f]", "", match.group())
+            if len(run) < 16:
+                continue
+            _spend(budget)
+            pieces = (run[: len(run) // 2 * 2], run[1:][: (len(run) - 1) // 2 * 2])
+            if any(_holds(bytes.fromhex(p).decode("latin-1"), long) for p in pieces):
+                spans.append(seen.span(*match.span()))
     return spans
 
 
-def _holds(plain: str, wanted: list[_Secret]) -> bool:
-    # Only secrets of 8 characters or more: a shorter one turns up by chance
-    # in the bytes any run of letters decodes to.
-    long = [secret for secret in wanted if not secret.short]
+def _spend(budget: list[int]) -> None:
+    # A text that makes us decode this many runs is built to cost: withheld.
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Withhold
+
+
+def _holds(plain: str, wanted: _Wanted) -> bool:
+    # One layer of base64 or hex is looked through, not more.
     return any(
-        next(_found(view, secret), None) is not None
+        next(_found(view, wanted), None) is not None
         for view in views(plain[:MASK_WINDOW])
-        for secret in long
     )
 
 
@@ -351,7 +404,8 @@ def excerpt(
     truncated: bool = False,
 ) -> str:
     """At most *limit* characters of server *text*, masked before and after
-    the cut (so that the cut cannot leave the start of a secret).
+    the cut (so that the cut cannot leave the start of a secret), and made
+    printable.
 
     Args:
       text: the server's text.
@@ -364,9 +418,30 @@ def excerpt(
     masked = _mask(text, wanted, truncated)
     if flatten:
         masked = " ".join(masked.split())
+    masked = printable(masked)
     if len(masked) <= limit:
         return masked
     return _mask(masked[:limit], wanted, True)
+
+
+def printable(text: str) -> str:
+    """*text* with every character a terminal or a log would act on written
+    as an escape: controls (an escape sequence that rewrites the screen or
+    the clipboard, a line break that forges a log line), format characters
+    (a right-to-left override) and line separators, as ``\\x1b`` or
+    ``\\u202e``. A server's words are shown, never obeyed."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or char == " "
+        else f"\\x{ord(char):02x}"
+        if ord(char) < 0x100
+        else f"\\u{ord(char):04x}"
+        if ord(char) < 0x10000
+        else f"\\U{ord(char):08x}"
+        for char in text
+    )
 
 
 def body_text(body: bytes, content_type: str | None) -> tuple[str, bool]:

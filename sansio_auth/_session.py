@@ -604,6 +604,8 @@ class TokenSession:
                 content_type=response.header("content-type"),
                 snippet="",
             )
+        if isinstance(result, Token):
+            result = self._checked(result, response)
         if isinstance(result, TokenError):
             result = self._redacted(result, response, now)
         self._settle(result, t)
@@ -708,10 +710,26 @@ class TokenSession:
         secrets = request_secrets(self._in_flight.request)
         if response is not None:
             again = parse_token_response(response, now=now, secrets=secrets)
-            told = retold(error, again)
+            told = retold(error, again, secrets)
             if told is not None:
                 return told
         return redact(error, secrets)
+
+    def _checked(self, token: Token, response: HttpResponse) -> Token | TokenError:
+        # A token whose type or scope holds a secret of the request is not
+        # handed out: its repr (and the command line's output) would show it.
+        assert self._in_flight is not None
+        from ._answers import echoed
+        from ._secrets import request_secrets
+
+        refusal = echoed(token, request_secrets(self._in_flight.request))
+        if refusal is None:
+            return token
+        return attrs.evolve(
+            refusal,
+            status=response.status,
+            content_type=response.header("content-type"),
+        )
 
     def _send(self, t: float) -> SendRequest:
         refresh = None

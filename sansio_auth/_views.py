@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["LAYERS", "View", "fold", "views"]
+__all__ = ["LAYERS", "View", "fold", "unwrapped", "views"]
 
 LAYERS = 8
 """The deepest layering of encodings decoded."""
@@ -33,6 +33,7 @@ _ESCAPE = (
     r"\\u(?P<u>[0-9A-Fa-f]{4})(?:\\u(?P<low>[dD][c-fC-F][0-9A-Fa-f]{2}))?"
     r"|\\(?P<short>[\"\\/bfnrt'])"
     r"|(?P<pct>(?:%[0-9A-Fa-f]{2})+)"
+    r"|(?P<xhex>(?:\\x[0-9A-Fa-f]{2})+)"
     r"|&#[xX](?P<hex>[0-9A-Fa-f]{1,6});?"
     r"|&#(?P<dec>[0-9]{1,7});?"
     r"|&(?P<name>[A-Za-z][A-Za-z0-9]{1,31};?)"
@@ -41,7 +42,7 @@ _ESCAPE = (
 # Quoted-printable, a chain of its own: "=00" in a query is no escape, and
 # read as one it would hide the percent-encoding beside it.
 _QUOTED_PRINTABLE = r"(?P<qp>(?:=[0-9A-F]{2}|=\r?\n)+)"
-_BYTE = r"[%=]([0-9A-Fa-f]{2})"
+_BYTE = r"(?:[%=]|\\x)([0-9A-Fa-f]{2})"
 _SHORT_ESCAPES = {
     '"': '"',
     "\\": "\\",
@@ -130,6 +131,18 @@ def fold(text: str) -> str:
     return text if view is None else view.text
 
 
+def unwrapped(view: View) -> View:
+    """*view* with its whitespace taken out, case and all else kept: base64
+    written in lines reads as one run."""
+    text = view.text
+    kept = [index for index, char in enumerate(text) if not char.isspace()]
+    if len(kept) == len(text):
+        return view
+    return view.above(
+        "".join(text[i] for i in kept), [(i, i + 1) for i in kept], folded=view.folded
+    )
+
+
 def _fold(view: View) -> View | None:
     import unicodedata
 
@@ -199,7 +212,7 @@ def _unescape(match: re.Match[str], kind: str | None) -> list[tuple[int, str]] |
         return [(0, chr(code)), (6, chr(int(low, 16)))]
     if kind == "short":
         return [(0, _SHORT_ESCAPES[match.group("short")])]
-    if kind == "pct" or kind == "qp":
+    if kind == "pct" or kind == "qp" or kind == "xhex":
         return _bytes(match.group(kind))
     if kind == "hex" or kind == "dec":
         code = int(match.group(kind), 16 if kind == "hex" else 10)

@@ -172,6 +172,28 @@ def _last_part(secret: str) -> str:
     return secret[-max(8, len(secret) // 2) :]
 
 
+def _base64_wrapped(secret: str) -> str:
+    # The request dumped as base64 in lines of 76, as encodebytes writes it.
+    body = "grant_type=password&username=alice&password=" + quote_plus(secret)
+    return base64.encodebytes(body.encode()).decode()
+
+
+def _hex_spaced(secret: str) -> str:
+    return secret.encode("utf-8", "surrogatepass").hex(" ")
+
+
+def _hex_colons(secret: str) -> str:
+    return secret.encode("utf-8", "surrogatepass").hex(":")
+
+
+def _python_bytes(secret: str) -> str:
+    return repr(secret.encode("utf-8", "surrogatepass"))
+
+
+def _x_escapes(secret: str) -> str:
+    return "".join(f"\\x{byte:02x}" for byte in secret.encode("utf-8", "surrogatepass"))
+
+
 ENCODINGS: dict[str, Callable[[str], str]] = {
     "raw": str,
     "json-ascii": _json_ascii,
@@ -202,6 +224,11 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "quoted-printable": _quoted_printable,
     "percent-four-times": _percent_four_times,
     "wrapped-over-lines": _wrapped,
+    "base64-wrapped-request": _base64_wrapped,
+    "hex-spaced": _hex_spaced,
+    "hex-colons": _hex_colons,
+    "python-bytes-repr": _python_bytes,
+    "x-escapes": _x_escapes,
     "first-part": _first_part,
     "last-part": _last_part,
 }

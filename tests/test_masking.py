@@ -1072,6 +1072,7 @@ def test_a_short_value_of_no_credential_withholds_nothing() -> None:
         ),
         ("https://app/cb;access_token=2YotnFZF", "https://app/cb;access_token=***"),
         ("https://h/p?q=a@b", "https://h/p?q=a@b"),
+        ("https://svc:Pa@ssw0rd-2024@h/", "https://***@h/"),  # the last "@"
     ],
 )
 def test_a_location_shows_no_user_info_and_no_token(location: str, shown: str) -> None:
@@ -1187,3 +1188,103 @@ def test_a_run_of_spaces_in_a_secret_masks_no_spaces_of_the_text() -> None:
     secret = "key" + " " * 8 + "value"
     assert mask_secrets("a" + " " * 10 + "b", [secret]) == "a" + " " * 10 + "b"
     assert mask_secrets(f"x {secret} y", [secret]) == "x *** y"
+
+
+# -- the second review's classes --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "bad client\n2031-01-01 WARNING sansio_auth: all good",
+        "\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2J",
+        "right-to-left \u202eoverride",
+        "line\u2028separator",
+    ],
+    ids=["forged-log-line", "terminal-escapes", "bidi-override", "line-separator"],
+)
+def test_server_text_is_shown_never_obeyed(hostile: str) -> None:
+    # A description, a snippet, a content type: escapes, not controls, so
+    # that a log line cannot be forged nor a terminal rewritten.
+    body = {"error": "invalid_client", "error_description": hostile}
+    results = [
+        parse_token_response(
+            HttpResponse(status=400, body=json.dumps(body).encode()), now=NOW
+        ),
+        parse_token_response(
+            HttpResponse(
+                status=500,
+                headers=(
+                    ("Content-Type", "text/plain; x=" + hostile.replace("\n", "")),
+                ),
+                body=hostile.encode(),
+            ),
+            now=NOW,
+        ),
+    ]
+    for result in results:
+        assert isinstance(result, TokenError)
+        for text in [str(result), *(str(v) for v in attrs.asdict(result).values())]:  # type: ignore[arg-type]
+            assert text.isprintable(), text
+
+
+def test_a_token_whose_scope_or_type_echoes_a_secret_is_refused() -> None:
+    flow = ClientCredentials(
+        token_url=URL, client_id="app-id", client_secret="cs-SECRET-0001"
+    )
+    for field in ("scope", "token_type"):
+        session = TokenSession(flow)
+        session.next_step(NOW)
+        body = {"access_token": "at-0123456789", field: "cs-SECRET-0001"}
+        result = session.receive(
+            HttpResponse(status=200, body=json.dumps(body).encode()), now=NOW
+        )
+        assert isinstance(result, MalformedResponse)
+        assert result.reason == f"{field} holds a credential of the request"
+        assert session.token is None
+        for text in everything_shown(session, result):
+            assert "cs-SECRET" not in text
+    # A scope that merely shares letters with a short secret is no echo.
+    short = ClientCredentials(token_url=URL, client_id="app-id", client_secret="read")
+    session = TokenSession(short)
+    session.next_step(NOW)
+    body = {"access_token": "at-0123456789", "scope": "read write"}
+    token = session.receive(
+        HttpResponse(status=200, body=json.dumps(body).encode()), now=NOW
+    )
+    assert isinstance(token, Token)
+
+
+class VendorCodes(OwnWayFlow):
+    """A vendor flow that reads the vendor's own codes: "busy" is
+    temporarily_unavailable, "refresh_token_expired" is invalid_grant."""
+
+    def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
+        result = self.inner.parse(response, now=now)
+        if isinstance(result, OAuthError):
+            code = {"busy": "temporarily_unavailable"}.get(result.error, result.error)
+            code = {"refresh_token_expired": "invalid_grant"}.get(code, code)
+            return attrs.evolve(result, error=code)
+        return result
+
+
+def test_the_session_keeps_the_flows_reading_of_an_error_code() -> None:
+    # The session parses the answer again to mask it with every secret; the
+    # decision (what the code means) stays the flow's.
+    flow = VendorCodes(URL)
+    session = TokenSession(flow)
+    session.next_step(NOW)
+    result = session.receive(
+        HttpResponse(status=503, body=b'{"error": "busy"}'), now=NOW
+    )
+    assert isinstance(result, OAuthError)
+    assert result.error == "temporarily_unavailable"
+    assert result.retryable
+
+
+def test_any_run_of_8_characters_of_a_long_secret_is_masked() -> None:
+    # Longer than 256 characters: every run of 8 is still looked for.
+    secret = "".join(chr(0x41 + (i * 7) % 26) + str(i % 10) for i in range(200))
+    for start, length in ((0, 8), (0, 30), (123, 8), (250, 47), (392, 8)):
+        piece = secret[start : start + length]
+        assert piece not in mask_secrets(f"echo {piece} end", [secret]), (start, length)

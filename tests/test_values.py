@@ -1058,3 +1058,23 @@ def test_request_refuses_a_repeated_header_name() -> None:
     # h11 sends both: no request repeats a name, in any case.
     with pytest.raises(ValueError, match="headers must not repeat 'x-key'"):
         request(headers=(("X-Key", "a"), ("x-key", "b")))
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("Content-Type", "'Content-Type'"),
+        ("X-RateLimit-Remaining", "'X-RateLimit-Remaining'"),
+        ("Content-MD5", "'Content-MD5'"),
+        ("sk-live-4f3c2a1b9e", "<name of 18 characters>"),
+        ("X-" + "A" * 40, "<name of 42 characters>"),
+    ],
+)
+def test_response_repr_shows_a_header_name_that_is_no_plain_word_as_its_length(
+    name: str, shown: str
+) -> None:
+    # A server's header names are its words: one that echoes a credential
+    # must not reach a repr.
+    assert f"headers=({shown})" in repr(
+        HttpResponse(status=200, headers=((name, "v"),))
+    )
