@@ -6,12 +6,15 @@ and when is the session's business (``sansio_auth.TokenSession``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import socket
 import ssl
 import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -27,6 +30,8 @@ FETCH_MARGIN = 5.0
 """Added to the timeout for the session's lost-request deadline."""
 
 logger = logging.getLogger("sansio_auth")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 MAX_TIMEOUT = 86_400
@@ -138,6 +143,46 @@ def built_default_ssl_context() -> ssl.SSLContext | None:
     thread): it builds it elsewhere, in a worker thread, when this is None.
     """
     return _default_context
+
+
+def detached(send: Callable[P, R]) -> Callable[P, R]:
+    """*send* (a sync one) raising its ``TransportError`` without the
+    exceptions it came from: h11's error, http.client's, a proxy's answer
+    may hold what a server sent (a header line with a key in it), and
+    ``raise ... from None`` only hides them from a traceback, where a log
+    shipper or the stats would still reach them through ``__context__``."""
+
+    @functools.wraps(send)
+    def sending(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return send(*args, **kwargs)
+        except TransportError as exc:
+            _detach(exc)
+            raise
+
+    return sending
+
+
+def detached_async(
+    send: Callable[P, Awaitable[R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """:func:`detached` for a coroutine function."""
+
+    @functools.wraps(send)
+    async def sending(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await send(*args, **kwargs)
+        except TransportError as exc:
+            _detach(exc)
+            raise
+
+    return sending
+
+
+def _detach(exc: BaseException) -> None:
+    exc.__cause__ = None
+    exc.__context__ = None
+    exc.__suppress_context__ = False
 
 
 def resolves_to_loopback(host: str) -> bool:

@@ -10,6 +10,8 @@ while reading, and turns every protocol failure into a ``TransportError``.
 
 from __future__ import annotations
 
+import re
+
 import h11
 
 from sansio_auth import HttpRequest, HttpResponse, TransportError
@@ -51,6 +53,26 @@ _H11_MESSAGES = (
 )
 
 
+def _check_head(head: bytearray, name: str) -> None:
+    # Each block of the head (an interim answer's, the final one's) up to
+    # and with its blank line, as the urllib adapter reads them: none may
+    # be over the limit. Body bytes after the final head are no block.
+    start = 0
+    while True:
+        found = re.search(rb"\r?\n\r?\n", head[start:])
+        end = len(head) if found is None else start + found.end()
+        if end - start > MAX_HEADER_BYTES:
+            raise malformed(name, Malformation.HEAD_TOO_LARGE)
+        if found is None or _is_final(head[start:end]):
+            return
+        start = end
+
+
+def _is_final(block: bytes | bytearray) -> bool:
+    # A block whose status is not 1xx ends the head.
+    return re.match(rb"HTTP/\d\.\d 1\d\d", block) is None
+
+
 class Exchange:
     """One request and its response over one connection."""
 
@@ -66,6 +88,11 @@ class Exchange:
         self._max = max_response_bytes
         self._response: h11.Response | None = None
         self._body = bytearray()
+        # The bytes of the head read so far (interim heads and the final
+        # one): h11 checks its size limit only while a head is incomplete in
+        # its buffer, so a head over it that arrives in one read would pass;
+        # the urllib adapter refuses it whatever the reads. So do we.
+        self._head = bytearray()
 
     def bytes_to_send(self) -> bytes:
         """The whole request, framed."""
@@ -104,6 +131,9 @@ class Exchange:
           TransportError: on malformed HTTP, a body over the cap, or a
             connection closed before the response was complete.
         """
+        if self._response is None:
+            self._head += data
+            _check_head(self._head, self._name)
         try:
             self._conn.receive_data(bytes(data))
             while True:

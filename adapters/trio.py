@@ -19,6 +19,7 @@ from ._common import (
     DEFAULT_TIMEOUT,
     check_send_args,
     default_ssl_context,
+    detached_async,
     target,
     timeout_error,
     transport_error,
@@ -28,6 +29,7 @@ from ._h11 import Exchange
 __all__ = ["TokenClient", "send"]
 
 
+@detached_async
 async def send(
     request: HttpRequest,
     *,

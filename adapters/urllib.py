@@ -45,6 +45,7 @@ from ._common import (
     DEFAULT_TIMEOUT,
     check_send_args,
     default_ssl_context,
+    detached,
     log_response,
     log_result,
     log_step,
@@ -204,6 +205,7 @@ def _opener(
     return opener
 
 
+@detached
 def send(
     request: HttpRequest,
     *,
