@@ -66,7 +66,7 @@ from sansio_auth.providers import (
     teamsystem,
 )
 
-from ._common import DEFAULT_TIMEOUT, FETCH_MARGIN
+from ._common import DEFAULT_TIMEOUT, FETCH_MARGIN, MAX_TIMEOUT
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -656,8 +656,10 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    if not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"must be a number > 0 and at most {MAX_TIMEOUT:g} (a day), got {text}"
+        )
     return value
 
 
@@ -901,6 +903,14 @@ def _run(argv: Sequence[str] | None, io: _IO) -> int:
     except KeyboardInterrupt:
         io.fail("interrupted")
         return EXIT_INTERRUPTED
+    except UnicodeEncodeError:
+        # A token with a character stdout's encoding has not (a server may
+        # send one): one line, not a traceback that would print the token.
+        io.fail(
+            "the output holds a character stdout's encoding cannot write; "
+            "set PYTHONIOENCODING=utf-8"
+        )
+        return EXIT_ERROR
     return code
 
 

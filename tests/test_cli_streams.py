@@ -356,3 +356,50 @@ def test_a_secret_typed_at_the_prompt_gets_a_token(
     assert done.err == ""
     assert token_server.verify(done.out.rstrip("\n")) is not None
     assert shown.endswith(PROMPT)
+
+
+# -- the second review: no traceback for a timeout past a day, nor a token
+# stdout's encoding cannot write ----------------------------------------------
+
+
+def test_a_timeout_past_a_day_is_a_usage_error(
+    token_server: TokenServer, tmp_path: Path
+) -> None:
+    argv = [*smartway_argv(token_server), "--timeout", "100000"]
+    done = run(argv, smartway_key(token_server), tmp_path)
+    assert done.code == cli.EXIT_USAGE
+    assert "Traceback" not in done.err
+    assert done.err.count("\n") == 1, done.err
+    # argparse's own line ("sansio-auth token: usage error: ...").
+    assert done.err.startswith("sansio-auth token: usage error: argument --timeout:")
+    assert "at most 86400" in done.err
+
+
+@pytest.mark.parametrize("output", ["bare", "header", "json"])
+def test_a_token_stdout_cannot_encode_is_one_line(output: str, tmp_path: Path) -> None:
+    # A server may send a token outside ASCII (the parser takes it); a
+    # stdout in ASCII cannot write it: one line, exit 1, no traceback that
+    # would print the token.
+    from http_server import serving, token_reply
+
+    with serving([token_reply("tök-0123456789")]) as server:
+        argv = [
+            "token",
+            "--provider",
+            "smartway",
+            "--base-url",
+            server.url(""),
+            "--output",
+            output,
+        ]
+        env = environ(SANSIO_AUTH_API_KEY="ak-0123456789") | {
+            "PYTHONIOENCODING": "ascii"
+        }
+        done = run(argv, env, tmp_path)
+    if output == "json":  # json.dumps escapes it: nothing to refuse
+        assert done.code == cli.EXIT_OK, done.err
+        return
+    assert done.code == cli.EXIT_ERROR
+    assert_one_line(done.err)
+    assert "PYTHONIOENCODING" in done.err
+    assert "0123456789" not in done.err + done.out
