@@ -333,7 +333,11 @@ def _encoded_runs(
                         decoded.append(
                             binascii.a2b_base64(part + "=" * (-len(part) % 4))
                         )
-            if any(_holds(data.decode("latin-1"), long) for data in decoded):
+            # One layer of base64 or hex is looked through, as it was
+            # written (not in another case: that is no encoding of ours).
+            if any(
+                _holds(data.decode("latin-1"), long, folded=False) for data in decoded
+            ):
                 spans.append(seen.span(*match.span()))
         for match in re.finditer(_HEX_RUN, text):
             run = re.sub(r"[^0-9A-Fa-f]", "", match.group())
@@ -341,7 +345,10 @@ def _encoded_runs(
                 continue
             _spend(budget)
             pieces = (run[: len(run) // 2 * 2], run[1:][: (len(run) - 1) // 2 * 2])
-            if any(_holds(bytes.fromhex(p).decode("latin-1"), long) for p in pieces):
+            if any(
+                _holds(bytes.fromhex(p).decode("latin-1"), long, folded=False)
+                for p in pieces
+            ):
                 spans.append(seen.span(*match.span()))
     return spans
 
@@ -353,11 +360,10 @@ def _spend(budget: list[int]) -> None:
         raise _Withhold
 
 
-def _holds(plain: str, wanted: _Wanted) -> bool:
-    # One layer of base64 or hex is looked through, not more.
+def _holds(plain: str, wanted: _Wanted, *, folded: bool = True) -> bool:
     return any(
         next(_found(view, wanted), None) is not None
-        for view in views(plain[:MASK_WINDOW])
+        for view in views(plain[:MASK_WINDOW], folded=folded)
     )
 
 

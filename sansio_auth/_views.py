@@ -93,12 +93,14 @@ def _plain(text: str) -> View:
     return View(text, range(len(text)), range(1, len(text) + 1), folded=False)
 
 
-def views(text: str) -> list[View]:
+def views(text: str, *, folded: bool = True) -> list[View]:
     """*text* as it is, through each layering of encodings, and folded.
 
     Args:
       text: a server's text (bounded by the caller: the work is linear in
         its length times the number of layers).
+      folded: whether to add the folded views (case, Unicode form,
+        whitespace), the costliest.
 
     Returns:
       The views, the text as it is first.
@@ -116,13 +118,15 @@ def views(text: str) -> list[View]:
                 break
             found.append(decoded)
             view = decoded
+    if not folded:
+        return found
     # A view already folded (all lower case, say) is its own folded view:
     # the folded secret is looked for in it too.
-    folded = [
+    folded_views = [
         _fold(view) or View(view.text, view.starts, view.ends, folded=True)
         for view in found
     ]
-    return found + folded
+    return found + folded_views
 
 
 def fold(text: str) -> str:
