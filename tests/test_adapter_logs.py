@@ -13,10 +13,8 @@ on trio.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -24,6 +22,7 @@ import attrs
 import pytest
 import trio
 from http_server import Received, Reply, Server
+from log_records import records
 
 from sansio_auth import ClientCredentials, RetryPolicy, Token, TokenError, TokenSession
 from sansio_auth.adapters import anyio as anyio_adapter
@@ -43,26 +42,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@contextlib.contextmanager
-def records() -> Iterator[list[logging.LogRecord]]:
-    got: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            got.append(record)
-
-    logger = logging.getLogger("sansio_auth")
-    handler = Keep(logging.DEBUG)
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield got
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def run(world: str, client: Any, calls: int, clock: Clock) -> list[Any]:

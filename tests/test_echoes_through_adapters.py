@@ -15,12 +15,10 @@ nor the echo.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import os
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -32,6 +30,7 @@ from echoes import ENCODINGS, SECRETS, mixed
 from http_server import Received, Reply, Server
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from log_records import records
 
 from sansio_auth import ClientCredentials, RetryPolicy, TokenError, TokenSession
 from sansio_auth.adapters import anyio as anyio_adapter
@@ -142,26 +141,6 @@ def fetch(world: str, flow: ClientCredentials, clock: Clock, *, twice: bool) -> 
         return trio.run(run_async, trio_adapter)
     backend = "asyncio" if world == "anyio-asyncio" else "trio"
     return anyio.run(run_async, anyio_adapter, backend=backend)
-
-
-@contextlib.contextmanager
-def records() -> Iterator[list[logging.LogRecord]]:
-    got: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            got.append(record)
-
-    logger = logging.getLogger("sansio_auth")
-    handler = Keep(logging.DEBUG)
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield got
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def shown(
