@@ -106,6 +106,8 @@ class ClientBase:
             session = TokenSession(
                 flow, jitter=random.random, fetch_timeout=timeout + FETCH_MARGIN
             )
+        elif not isinstance(session, TokenSession):
+            raise TypeError("session must be a TokenSession")
         elif session.flow is not flow:
             raise ValueError("session must be a TokenSession of the same flow")
         if not callable(clock):
