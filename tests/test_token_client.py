@@ -1434,7 +1434,7 @@ def test_bad_arguments_are_refused(client_class: Callable[..., object]) -> None:
     with pytest.raises(ValueError, match="session"):
         client_class(flow, session=TokenSession(other))
     for not_a_session in ("a session", 1, object()):
-        with pytest.raises(TypeError, match="^session must be a TokenSession$"):
+        with pytest.raises(TypeError, match=r"^session must be a TokenSession$"):
             client_class(flow, session=not_a_session)
     with pytest.raises(TypeError, match="clock"):
         client_class(flow, clock=T0)
