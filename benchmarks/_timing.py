@@ -4,13 +4,18 @@ The machines are noisy, so no figure stands alone: every case times its
 baseline in the same process, the candidates are interleaved (each sample
 runs every candidate once, in a rotating order), and a figure is the median
 of the samples.
+
+Here too are the values every case returns (``Row``, one per case, and its
+``Candidate`` lines) and what turns medians into them.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+
+import attrs
 
 
 def per_call(func: Callable[[], object], number: int) -> float:
@@ -57,3 +62,82 @@ def fmt_time(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1e3:.2f} ms"
     return f"{seconds:.2f} s"
+
+
+class Ticker:
+    """The longest gap between wake-ups of a task sleeping *period* seconds
+    (5 ms by default) at a time."""
+
+    def __init__(self, period: float = 0.005) -> None:
+        self.period = period
+        self.max_gap = 0.0
+        self.done = False
+
+    async def run(self, sleep: Callable[[float], Awaitable[object]]) -> None:
+        last = time.perf_counter()
+        while not self.done:
+            await sleep(self.period)
+            now = time.perf_counter()
+            self.max_gap = max(self.max_gap, now - last)
+            last = now
+
+
+NOT_INSTALLED = "not installed"
+
+
+@attrs.define
+class Settings:
+    """How hard to try: the full run, or a smoke run of seconds."""
+
+    smoke: bool = False
+
+    def pick(self, full: int, smoke: int) -> int:
+        return smoke if self.smoke else full
+
+
+@attrs.define
+class Candidate:
+    name: str
+    value: str
+    ratio: str
+
+
+@attrs.define
+class Row:
+    case: str
+    baseline: str
+    target: str
+    met: bool | None = None
+    candidates: list[Candidate] = attrs.Factory(list)
+    notes: list[str] = attrs.Factory(list)
+
+    def met_text(self) -> str:
+        return {True: "yes", False: "**no**", None: "n/a"}[self.met]
+
+
+def ratios(
+    medians: dict[str, float], baseline: str, names: list[str]
+) -> list[Candidate]:
+    """The baseline's line, then one per name: its median against the baseline."""
+    base = medians[baseline]
+    out = [Candidate(baseline, fmt_time(base), "1.00")]
+    for name in names:
+        if name in medians:
+            value = medians[name]
+            out.append(Candidate(name, fmt_time(value), f"{value / base:.2f}"))
+        else:
+            out.append(Candidate(name, NOT_INSTALLED, "-"))
+    return out
+
+
+def timed(
+    funcs: dict[str, Callable[[], object]], settings: Settings
+) -> dict[str, float]:
+    """The interleaved medians of *funcs*, each sample ~20 ms (smoke: ~2 ms)."""
+    target = 0.002 if settings.smoke else 0.02
+    numbers = {name: calibrate(func, target) for name, func in funcs.items()}
+    samples = {
+        name: (lambda f=func, n=numbers[name]: per_call(f, n))
+        for name, func in funcs.items()
+    }
+    return interleaved(samples, settings.pick(41, 3))
