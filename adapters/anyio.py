@@ -11,26 +11,73 @@ import contextlib
 import ssl
 import sys
 
-import anyio
-import anyio.abc
-import anyio.to_thread
+import attrs
 
-from sansio_auth import HttpRequest, HttpResponse, TransportError
+from sansio_auth import HttpRequest, HttpResponse
+
+from ._extras import missing_extra
+
+try:
+    import anyio
+    import anyio.abc
+    import anyio.to_thread
+
+    from ._async_send import World, send_in
+except ImportError as exc:
+    raise missing_extra(__name__, "anyio", ("anyio", "h11"), exc) from None
 
 from ._async import AsyncClientBase, trio_run_is_over
 from ._common import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
-    check_send_args,
-    default_ssl_context,
+    Target,
     detached_async,
-    target,
-    timeout_error,
-    transport_error,
 )
-from ._h11 import Exchange
 
 __all__ = ["TokenClient", "send"]
+
+
+@attrs.frozen
+class _Stream:
+    """An anyio byte stream, read as trio reads: empty at the end."""
+
+    stream: anyio.abc.ByteStream
+
+    async def send_all(self, data: bytes) -> None:
+        await self.stream.send(data)
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        try:
+            return await self.stream.receive(max_bytes)
+        except anyio.EndOfStream:
+            return b""
+
+
+async def _connect(where: Target, context: ssl.SSLContext | None) -> _Stream:
+    if context is None:
+        return _Stream(await anyio.connect_tcp(where.host, where.port))
+    # Not "standard compatible": servers that close an HTTP/1.1 connection
+    # without a TLS close_notify are the norm.
+    stream = await anyio.connect_tcp(
+        where.host,
+        where.port,
+        ssl_context=context,
+        tls_hostname=where.host,
+        tls_standard_compatible=False,
+    )
+    return _Stream(stream)
+
+
+async def _close(stream: _Stream) -> None:
+    await stream.stream.aclose()
+
+
+_ANYIO = World(
+    connect=_connect,
+    close=_close,  # type: ignore[arg-type]
+    move_on_after=anyio.move_on_after,
+    broken=(anyio.BrokenResourceError, anyio.ClosedResourceError),
+)
 
 
 @detached_async
@@ -57,40 +104,13 @@ async def send(
       TransportError: the exchange failed (refused, DNS, TLS verification,
         timeout, reset, body too large, malformed HTTP).
     """
-    check_send_args(timeout, max_response_bytes, ssl_context)
-    where = target(request)
-    name = f"{where.host}:{where.port}"
-    exchange = Exchange(request, where, max_response_bytes=max_response_bytes)
-    with anyio.move_on_after(timeout):
-        try:
-            stream: anyio.abc.ByteStream
-            if where.https:
-                # Not "standard compatible": servers that close an HTTP/1.1
-                # connection without a TLS close_notify are the norm.
-                stream = await anyio.connect_tcp(
-                    where.host,
-                    where.port,
-                    ssl_context=ssl_context or default_ssl_context(),
-                    tls_hostname=where.host,
-                    tls_standard_compatible=False,
-                )
-            else:
-                stream = await anyio.connect_tcp(where.host, where.port)
-            async with stream:
-                await stream.send(exchange.bytes_to_send())
-                while True:
-                    try:
-                        data = await stream.receive(65536)
-                    except anyio.EndOfStream:
-                        data = b""
-                    response = exchange.receive(data)
-                    if response is not None:
-                        return response
-        except TransportError:
-            raise
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            raise transport_error(exc, name) from None
-    raise timeout_error(timeout, name)
+    return await send_in(
+        _ANYIO,
+        request,
+        timeout=timeout,
+        ssl_context=ssl_context,
+        max_response_bytes=max_response_bytes,
+    )
 
 
 # The running loop's identity: the asyncio loop, or the trio run's token on

@@ -9,24 +9,49 @@ from __future__ import annotations
 
 import ssl
 
-import trio
+from sansio_auth import HttpRequest, HttpResponse
 
-from sansio_auth import HttpRequest, HttpResponse, TransportError
+from ._extras import missing_extra
+
+try:
+    import trio
+
+    from ._async_send import Stream, World, send_in
+except ImportError as exc:
+    raise missing_extra(__name__, "trio", ("trio", "h11"), exc) from None
 
 from ._async import AsyncClientBase, trio_run_is_over
 from ._common import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
-    check_send_args,
-    default_ssl_context,
+    Target,
     detached_async,
-    target,
-    timeout_error,
-    transport_error,
 )
-from ._h11 import Exchange
 
 __all__ = ["TokenClient", "send"]
+
+
+async def _connect(where: Target, context: ssl.SSLContext | None) -> Stream:
+    stream: trio.abc.Stream = await trio.open_tcp_stream(where.host, where.port)
+    if context is None:
+        return stream
+    tls = trio.SSLStream(
+        stream, context, server_hostname=where.host, https_compatible=True
+    )
+    try:
+        await tls.do_handshake()
+    except BaseException:
+        await trio.aclose_forcefully(tls)
+        raise
+    return tls
+
+
+_TRIO = World(
+    connect=_connect,
+    close=trio.aclose_forcefully,  # type: ignore[arg-type]
+    move_on_after=trio.move_on_after,
+    broken=(trio.BrokenResourceError, trio.ClosedResourceError),
+)
 
 
 @detached_async
@@ -53,35 +78,13 @@ async def send(
       TransportError: the exchange failed (refused, DNS, TLS verification,
         timeout, reset, body too large, malformed HTTP).
     """
-    check_send_args(timeout, max_response_bytes, ssl_context)
-    where = target(request)
-    name = f"{where.host}:{where.port}"
-    exchange = Exchange(request, where, max_response_bytes=max_response_bytes)
-    with trio.move_on_after(timeout):
-        try:
-            stream: trio.abc.Stream = await trio.open_tcp_stream(where.host, where.port)
-            try:
-                if where.https:
-                    tls = trio.SSLStream(
-                        stream,
-                        ssl_context or default_ssl_context(),
-                        server_hostname=where.host,
-                        https_compatible=True,
-                    )
-                    stream = tls
-                    await tls.do_handshake()
-                await stream.send_all(exchange.bytes_to_send())
-                while True:
-                    response = exchange.receive(await stream.receive_some(65536))
-                    if response is not None:
-                        return response
-            finally:
-                await trio.aclose_forcefully(stream)
-        except TransportError:
-            raise
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise transport_error(exc, name) from None
-    raise timeout_error(timeout, name)
+    return await send_in(
+        _TRIO,
+        request,
+        timeout=timeout,
+        ssl_context=ssl_context,
+        max_response_bytes=max_response_bytes,
+    )
 
 
 class TokenClient(AsyncClientBase):
