@@ -529,7 +529,7 @@ def test_version(run: Runner) -> None:
 def test_serve_in_process_until_stopped(capsys: pytest.CaptureFixture[str]) -> None:
     stop = threading.Event()
     out = io.StringIO()
-    io_ = cli._IO(
+    io_ = cli.CommandIO(
         stdout=out,
         stderr=io.StringIO(),
         stdin=_Stdin(False),

@@ -17,26 +17,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Final
 
-import anyio
 import attrs
-import trio
 
 from sansio_auth import Flow, HttpRequest, HttpResponse, Token, TokenError
 
-from . import anyio as anyio_adapter
-from . import trio as trio_adapter
-from . import urllib as urllib_adapter
-from .cli import (
-    API_KEY,
-    CLIENT_SECRET,
-    PASSWORD,
-    PROVIDERS,
-    TEAMSYSTEM_TOKEN,
-    Adapter,
-    Options,
-    Secret,
-)
-from .server import TokenServer
+from .. import urllib as urllib_adapter
+from ..server import TokenServer
+from ._fetch import ADAPTERS, Adapter, adapter_module, missing, run_async
+from ._providers import PROVIDERS, Options
+from ._secrets import API_KEY, CLIENT_SECRET, PASSWORD, TEAMSYSTEM_TOKEN, Secret
 
 __all__ = ["ADAPTER_NAMES", "CALLERS", "demo"]
 
@@ -157,10 +146,8 @@ def _run(adapter: Adapter, sync_job: Callable[[], object], job: AsyncJob) -> obj
     """Run *sync_job* (urllib) or *job* in *adapter*'s world."""
     if adapter == "urllib":
         return sync_job()
-    if adapter == "trio":
-        return trio.run(job, trio_adapter)
-    backend = "trio" if adapter == "anyio-trio" else "asyncio"
-    return anyio.run(job, anyio_adapter, backend=backend)
+    module = adapter_module(adapter)
+    return run_async(adapter, lambda: job(module))
 
 
 def _get_and_call(
@@ -213,11 +200,15 @@ def _concurrent(flow: Flow, adapter: Adapter, callers: int) -> set[str]:
             async def call() -> None:
                 seen.add((await client.token()).access_token)
 
-            if module is trio_adapter:
+            if adapter == "trio":
+                import trio
+
                 async with trio.open_nursery() as nursery:
                     for _ in range(callers):
                         nursery.start_soon(call)
             else:
+                import anyio
+
                 async with anyio.create_task_group() as group:
                     for _ in range(callers):
                         group.start_soon(call)
@@ -345,7 +336,12 @@ def _needs_refresh_token(token: Token, name: str) -> str:
     return token.refresh_token
 
 
-def _scenarios(server: TokenServer, flows: dict[str, Flow], out: IO[str]) -> None:
+def _scenarios(
+    server: TokenServer,
+    flows: dict[str, Flow],
+    adapters: tuple[Adapter, ...],
+    out: IO[str],
+) -> None:
     # A refresh: the generic password grant, its refresh token used once the
     # access token has expired (a clock moved forward; nobody waits an hour).
     with _counting(server, "generic") as count:
@@ -369,17 +365,20 @@ def _scenarios(server: TokenServer, flows: dict[str, Flow], out: IO[str]) -> Non
         "(the old one is revoked)\n"
     )
 
-    # A retry: the server answers 503 with Retry-After: 1 once.
+    # A retry: the server answers 503 with Retry-After: 1 once. On trio
+    # when it is there, to show the wait on an event loop.
+    retrying: Adapter = "trio" if "trio" in adapters else adapters[0]
     server.fail_next(1, status=503, retry_after=1)
     started = time.monotonic()
     with _counting(server, "smartdocumentor") as count:
-        _, status = _get_and_call(server, flows["smartdocumentor"], "trio")
+        _, status = _get_and_call(server, flows["smartdocumentor"], retrying)
     waited = time.monotonic() - started
     if count[0] != 2 or status != 200:
         raise _Failed(f"retry: {count[0]} requests and API {status}")
     out.write(
-        "retry       smartdocumentor, trio: HTTP 503 with Retry-After: 1, waited "
-        f"{waited:.1f} s, then a token ({count[0]} requests); the API took it\n"
+        f"retry       smartdocumentor, {ADAPTER_NAMES[retrying]}: HTTP 503 with "
+        f"Retry-After: 1, waited {waited:.1f} s, then a token ({count[0]} "
+        "requests); the API took it\n"
     )
 
     # Single flight: many concurrent callers on one client, one request.
@@ -392,6 +391,8 @@ def _scenarios(server: TokenServer, flows: dict[str, Flow], out: IO[str]) -> Non
             ("anyio-trio", "anyio tasks on trio"),
         )
         for adapter, what in worlds:
+            if adapter not in adapters:
+                continue
             with _counting(server, "generic") as count:
                 tokens = _concurrent(flows["client-credentials"], adapter, CALLERS)
             if count[0] != 1 or len(tokens) != 1:
@@ -408,20 +409,46 @@ def _scenarios(server: TokenServer, flows: dict[str, Flow], out: IO[str]) -> Non
         server.set_latency(0)
 
 
-def demo(out: IO[str]) -> int:
-    """Run the demo, printing to *out*; returns the exit code (0: it all worked)."""
+def demo(out: IO[str], adapters: tuple[Adapter, ...] = ()) -> int:
+    """Run the demo, printing to *out*; returns the exit code (0: it all worked).
+
+    Args:
+      out: where the report goes.
+      adapters: the adapters to run, in order; none given, every one whose
+        extra is installed (the others are named, with how to install them).
+
+    Raises:
+      ImportError: an adapter of *adapters* needs an extra not installed.
+    """
+    skipped: list[str] = []
+    if adapters:
+        for adapter in adapters:
+            adapter_module(adapter)  # raises, naming the extra
+    else:
+        for adapter in ADAPTERS:
+            why = missing(adapter)
+            if why is None:
+                adapters += (adapter,)
+            else:
+                skipped.append(f"{ADAPTER_NAMES[adapter]}: {why}")
     started = time.monotonic()
     with TokenServer() as server:
         out.write(
             f"sansio-auth demo: a local token server at {server.url}; every "
-            "provider through every adapter, each token then used on the API\n\n"
+            f"provider through {_adapters_text(adapters)}, each token then used "
+            "on the API\n\n"
         )
+        for line in skipped:
+            out.write(f"skipped {line}\n")
+        if skipped:
+            out.write("\n")
         out.flush()
         flows = _flows(server)
         rows: list[Row] = []
         failures: list[str] = []
         for name, flow in flows:
-            for adapter, adapter_name in ADAPTER_NAMES.items():
+            for adapter in adapters:
+                adapter_name = ADAPTER_NAMES[adapter]
                 with _counting(server) as count:
                     try:
                         token, status = _get_and_call(server, flow, adapter)
@@ -444,7 +471,7 @@ def demo(out: IO[str]) -> int:
         out.write(_table(rows) + "\n\n")
         out.flush()
         try:
-            _scenarios(server, dict(flows), out)
+            _scenarios(server, dict(flows), adapters, out)
         except (TokenError, _Failed) as exc:
             failures.append(str(exc))
         seen = len(server.requests)
@@ -455,3 +482,12 @@ def demo(out: IO[str]) -> int:
         f"{time.monotonic() - started:.1f} s; no credential or token was printed.\n"
     )
     return 1 if failures else 0
+
+
+def _adapters_text(adapters: tuple[Adapter, ...]) -> str:
+    if set(adapters) == set(ADAPTERS):
+        return "every adapter"
+    names = [ADAPTER_NAMES[a] for a in adapters]
+    if len(names) == 1:
+        return f"the {names[0]} adapter"
+    return f"the {', '.join(names[:-1])} and {names[-1]} adapters"

@@ -1,0 +1,57 @@
+"""What each command does, given its parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from sansio_auth import TokenError
+
+from ._exits import EXIT_OK, UsageError
+from ._fetch import Adapter, adapter_module, classify, fetch_token, render
+from ._io import CommandIO
+from ._providers import OPTION_NAMES, PROVIDERS, Options, build_flow
+from ._serve import serve
+
+__all__ = ["cmd_demo", "cmd_serve", "cmd_token"]
+
+
+def cmd_token(args: argparse.Namespace, io: CommandIO) -> int:
+    _check_installed(args.adapter)
+    provider = PROVIDERS[args.provider]
+    options = Options(**{name: getattr(args, name) for name in OPTION_NAMES})
+    flow = build_flow(
+        provider, options, environ=io.environ, stdin=io.stdin, prompt=io.prompt
+    )
+    try:
+        token = fetch_token(
+            flow, adapter=args.adapter, timeout=args.timeout, attempts=args.attempts
+        )
+    except TokenError as exc:
+        code, message = classify(exc)
+        io.fail(message)
+        return code
+    io.stdout.write(render(token, args.output, time.time()) + "\n")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, io: CommandIO) -> int:
+    return serve(host=args.host, port=args.port, io=io)
+
+
+def cmd_demo(args: argparse.Namespace, io: CommandIO) -> int:
+    from ._demo import demo
+
+    adapters = tuple(dict.fromkeys(args.adapter or ()))  # once each, in order
+    for adapter in adapters:
+        _check_installed(adapter)
+    return demo(io.stdout, adapters)
+
+
+def _check_installed(adapter: Adapter) -> None:
+    """Refuse *adapter* before any work (a prompt for a secret) when its
+    extra is not installed."""
+    try:
+        adapter_module(adapter)
+    except ImportError as exc:
+        raise UsageError(f"--adapter {adapter}: {exc}") from None

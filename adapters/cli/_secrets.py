@@ -1,0 +1,89 @@
+"""The secrets a provider needs: from the environment, or a prompt.
+
+Never from the command line: ``argv`` is visible to every user of the
+machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import IO, Final
+
+import attrs
+
+from ._exits import UsageError
+
+__all__ = [
+    "API_KEY",
+    "CLIENT_SECRET",
+    "PASSWORD",
+    "SECRETS",
+    "TEAMSYSTEM_TOKEN",
+    "Secret",
+    "read_secret",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Secret:
+    """A secret a provider needs, read from the environment or a prompt."""
+
+    env: str
+    """The environment variable holding it."""
+    what: str
+    """What it is, for messages and the prompt."""
+
+
+API_KEY: Final = Secret(env="SANSIO_AUTH_API_KEY", what="SmartWay API key")
+CLIENT_SECRET: Final = Secret(env="SANSIO_AUTH_CLIENT_SECRET", what="client secret")
+PASSWORD: Final = Secret(env="SANSIO_AUTH_PASSWORD", what="password")
+TEAMSYSTEM_TOKEN: Final = Secret(
+    env="SANSIO_AUTH_TEAMSYSTEM_TOKEN", what="TeamSystem API key (the 'token' field)"
+)
+SECRETS: Final = (API_KEY, CLIENT_SECRET, PASSWORD, TEAMSYSTEM_TOKEN)
+"""Every environment variable the command line reads."""
+
+
+def read_secret(
+    secret: Secret,
+    *,
+    environ: Mapping[str, str],
+    stdin: IO[str] | None,
+    prompt: Callable[[str], str],
+) -> str:
+    """The value of *secret*: from its variable, else a prompt on a terminal.
+
+    Args:
+      secret: which one.
+      environ: the environment.
+      stdin: standard input; None when it is closed (``<&-``).
+      prompt: asks without echo (``getpass.getpass``).
+
+    Raises:
+      UsageError: it is unset (or empty) and stdin is closed or not a
+        terminal, or the prompt got nothing or end of input (Ctrl-D). The
+        message names the variable.
+    """
+    value = environ.get(secret.env, "")
+    if value:
+        return value
+    if stdin is None:
+        raise UsageError(
+            f"missing {secret.what}: set the environment variable {secret.env} "
+            "(stdin is closed, so there is no prompt)"
+        )
+    if stdin.isatty():
+        try:
+            value = prompt(f"{secret.what} ({secret.env}): ")
+        except EOFError:
+            raise UsageError(
+                f"no {secret.what} given: end of input at the prompt; "
+                f"set {secret.env} or type it"
+            ) from None
+        if value:
+            return value
+        raise UsageError(f"no {secret.what} given: set {secret.env} or type it")
+    raise UsageError(
+        f"missing {secret.what}: set the environment variable {secret.env} "
+        "(stdin is not a terminal, so there is no prompt)"
+    )
