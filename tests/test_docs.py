@@ -112,6 +112,32 @@ def test_pages_link_only_to_pages_that_exist() -> None:
             assert (page.parent / target).is_file(), f"{page.name}: {target}"
 
 
+# Paths a user has no copy of: the project's own working files beside the
+# repository, and the vendors' documents it was written from.
+_OUTSIDE = re.compile(
+    r"\.\./shared|DESIGN\.md|STYLE\.md|vendor-docs|"
+    r"\b(?:smartway|smartconnect|smartdocumentor|teamsystem[\w-]*)\.txt\b"
+)
+_ANY_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_pages_speak_of_nothing_outside_the_repository(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert not _OUTSIDE.findall(text), f"{page.name} names a file users lack"
+    for target in _ANY_LINK.findall(text):
+        if "://" in target:
+            continue
+        path = (page.parent / target).resolve()
+        assert path.is_relative_to(ROOT), f"{page.name} links out: {target}"
+        assert path.exists(), f"{page.name} links to a missing {target}"
+
+
+def test_readme_setup_installs_every_extra() -> None:
+    setup = [code.strip() for _, code in blocks("sh") if _.startswith("README")][0]
+    assert "'.[all," in setup, "the set-up command must install the all extra"
+
+
 PUBLIC_MODULES = (
     "sansio_auth",
     "sansio_auth.providers",

@@ -40,11 +40,11 @@ def cmd_serve(args: argparse.Namespace, io: CommandIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, io: CommandIO) -> int:
-    from ._demo import demo
-
     adapters = tuple(dict.fromkeys(args.adapter or ()))  # once each, in order
     for adapter in adapters:
         _check_installed(adapter)
+    from ._demo import demo
+
     return demo(io.stdout, adapters)
 
 
