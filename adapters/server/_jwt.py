@@ -1,0 +1,71 @@
+"""JSON Web Tokens signed and checked with HS256 (RFC 7519, RFC 7518 §3.2).
+
+The server's access tokens are real JWTs: a fixed ``{"alg": "HS256", "typ":
+"JWT"}`` header, the claims, and an HMAC-SHA256 over the two under the
+server's key. :func:`verify` accepts only what :func:`sign` made under the
+same key, and only until its ``exp``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+__all__ = ["sign", "verify"]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(text: str) -> bytes:
+    if not text or any(c not in _B64URL for c in text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_B64URL: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+)
+_JWT_HEADER: Final = _b64url(
+    json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode()
+)
+
+
+def sign(key: bytes, claims: Mapping[str, object]) -> str:
+    """A compact JWT of *claims*, signed with HS256 under *key*."""
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{_JWT_HEADER}.{payload}"
+    mac = hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64url(mac)}"
+
+
+def verify(key: bytes, token: str, now: float) -> Mapping[str, object] | None:
+    """The claims of *token* if it is signed under *key* and its ``exp`` is
+    after *now*; None otherwise."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        header = json.loads(_unb64url(parts[0]))
+        mac = _unb64url(parts[2])
+        claims = json.loads(_unb64url(parts[1]))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        return None
+    expected = hmac.new(
+        key, f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256
+    ).digest()
+    if not hmac.compare_digest(mac, expected) or not isinstance(claims, dict):
+        return None
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or now >= exp:
+        return None
+    return MappingProxyType(claims)

@@ -1,0 +1,102 @@
+"""The tokens the server hands out: signed access tokens, rotating refresh tokens.
+
+Each server draws its own signing key. An access token is a JWT (see
+:mod:`._jwt`) naming the server (``iss``), the subject, the endpoint that
+issued it, and whatever claims that endpoint adds. A refresh token is an
+opaque random string standing for a :class:`Grant`; it belongs to one family
+(the endpoint that may take it) and is revoked the moment it is used, so each
+refresh hands out a new one (rotation).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from typing import Final, final
+
+import attrs
+
+from ._jwt import sign, verify
+
+__all__ = ["REFRESH_LIFETIME", "Grant", "Minter"]
+
+REFRESH_LIFETIME: Final = 30 * 24 * 3600  # TeamSystem: "Refresh Token: 30 days"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Grant:
+    """What a refresh token stands for."""
+
+    family: str
+    """``"teamsystem"`` or ``"generic"``: where it can be used."""
+    client_id: str | None
+    subject: str
+    scope: str | None
+    expires_at: float
+
+
+@final
+class Minter:
+    """The server's signing key, and the refresh tokens it has handed out.
+
+    Thread-safe: the connection threads share one.
+    """
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self._refresh: dict[str, Grant] = {}
+
+    def issue(
+        self,
+        *,
+        issuer: str,
+        endpoint: str,
+        subject: str,
+        lifetime: int,
+        claims: Mapping[str, object],
+    ) -> str:
+        """A new access token for *subject*, valid *lifetime* seconds."""
+        now = int(time.time())
+        payload: dict[str, object] = {
+            "iss": issuer,
+            "sub": subject,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": secrets.token_hex(8),
+            "endpoint": endpoint,
+        }
+        payload.update(claims)
+        return sign(self._key, payload)
+
+    def verify(self, token: str) -> Mapping[str, object] | None:
+        """The claims of *token* if it was issued here and has not expired."""
+        return verify(self._key, token, time.time())
+
+    def new_refresh_token(
+        self, *, family: str, client_id: str | None, subject: str, scope: str | None
+    ) -> str:
+        """A new refresh token of *family*, valid for :data:`REFRESH_LIFETIME`."""
+        grant = Grant(
+            family=family,
+            client_id=client_id,
+            subject=subject,
+            scope=scope,
+            expires_at=time.time() + REFRESH_LIFETIME,
+        )
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._refresh[token] = grant
+        return token
+
+    def take_refresh_token(self, token: str, family: str) -> Grant | None:
+        """The grant of *token*, revoked now that it is used (rotation)."""
+        with self._lock:
+            grant = self._refresh.get(token)
+            if grant is None or grant.family != family:
+                return None
+            del self._refresh[token]
+        return grant if time.time() < grant.expires_at else None

@@ -1,0 +1,307 @@
+"""The public face of the server: :class:`TokenServer` composes the parts.
+
+It owns the lifecycle (start once, stop once, sync and async context
+manager), the URLs, the record of requests and the fault queue, and answers
+each request the listener hands it: route it, take its fault and record it
+(one step, under the lock), wait as the fault says, then let the persona
+answer.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Final, Self
+
+from ._credentials import Credentials
+from ._faults import Faults
+from ._http import Headers, Listener, Reply
+from ._minting import Minter
+from ._request import RecordedRequest, header_value, recorded_fields
+from .personas import (
+    ENDPOINTS,
+    TOKEN_ENDPOINTS,
+    Context,
+    _generic,
+    _resource,
+    _smartconnect,
+    _smartdocumentor,
+    _smartway,
+    _teamsystem,
+    dispatch,
+    find_route,
+)
+
+__all__ = ["TokenServer"]
+
+
+class TokenServer:
+    """The local token server; a context manager, sync (``with``) and async
+    (``async with``, under asyncio or trio).
+
+    Args:
+      host: the address to listen on (loopback by default).
+      port: the port; 0 picks a free one.
+      token_lifetime: seconds the access tokens of SmartConnect, TeamSystem,
+        SmartDocumentor and the generic endpoint live (their ``expires_in``).
+      smartway_lifetime: seconds SmartWay's tokens live.
+      credentials: the credentials accepted; :class:`Credentials` defaults.
+      ssl_context: a server-side TLS context to serve ``https``.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_lifetime: int = 3600,
+        smartway_lifetime: int = 900,
+        credentials: Credentials | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        for name, value in (
+            ("token_lifetime", token_lifetime),
+            ("smartway_lifetime", smartway_lifetime),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.host: Final = host
+        self.token_lifetime: Final = token_lifetime
+        self.smartway_lifetime: Final = smartway_lifetime
+        self.credentials: Final = credentials or Credentials()
+        self.ssl_context: Final = ssl_context
+        self._port = port
+        self._minter = Minter()
+        self._lock = threading.Lock()  # the records and the faults
+        self._stopping = threading.Event()
+        self._requests: list[RecordedRequest] = []
+        self._faults = Faults()
+        self._listener: Listener | None = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> Self:
+        """Listen and serve in a background thread; returns the server.
+
+        Raises:
+          RuntimeError: if it is already running or was stopped.
+        """
+        if self._listener is not None or self._stopping.is_set():
+            raise RuntimeError("a TokenServer starts once")
+        listener = Listener(self.host, self._port, self.ssl_context, self._respond)
+        self._port = listener.port
+        self._listener = listener
+        listener.start(name=f"sansio-auth TokenServer {self.url}")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: hanging answers end, open connections are closed, and
+        every thread is joined. Safe to call twice."""
+        self._stopping.set()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Joining threads blocks; do it off the event loop (asyncio or trio).
+        await _run_in_thread(self.stop)
+
+    # -- where things are --------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether it has been started and not stopped."""
+        return self._listener is not None
+
+    @property
+    def port(self) -> int:
+        """The port listened on (known once started when 0 was asked)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321``."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self._port}"
+
+    @property
+    def smartway_base_url(self) -> str:
+        """``base_url=`` for :func:`sansio_auth.providers.smartway`."""
+        return f"{self.url}{_smartway.BASE}"
+
+    @property
+    def teamsystem_base_url(self) -> str:
+        """``base_url=`` for :func:`sansio_auth.providers.teamsystem`."""
+        return f"{self.url}{_teamsystem.BASE}"
+
+    @property
+    def smartdocumentor_base_url(self) -> str:
+        """``base_url=`` for :func:`sansio_auth.providers.smartdocumentor`."""
+        return f"{self.url}{_smartdocumentor.BASE}"
+
+    def smartconnect_token_url(self, region: str = "NA") -> str:
+        """SmartConnect's token URL for *region* (``NA NA2 NA3 UK EU EU2 AU``).
+
+        Raises:
+          ValueError: for another region.
+        """
+        key = region.upper()
+        if key not in _smartconnect.SMARTCONNECT_REGIONS:
+            valid = ", ".join(_smartconnect.SMARTCONNECT_REGIONS)
+            raise ValueError(
+                f"unknown SmartConnect region {region!r}; valid regions: {valid}"
+            )
+        return f"{self.url}{_smartconnect.token_path(key)}"
+
+    @property
+    def generic_token_url(self) -> str:
+        """The generic RFC 6749 token endpoint."""
+        return f"{self.url}{_generic.PATH}"
+
+    @property
+    def resource_url(self) -> str:
+        """The protected resource (``GET`` with ``Authorization: Bearer``)."""
+        return f"{self.url}{_resource.PATH}"
+
+    # -- records ---------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    def token_requests(self, endpoint: str | None = None) -> list[RecordedRequest]:
+        """The requests to token endpoints, or to *endpoint* only.
+
+        Raises:
+          ValueError: if *endpoint* is not one of :data:`ENDPOINTS`.
+        """
+        if endpoint is not None and endpoint not in ENDPOINTS:
+            raise ValueError(
+                f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}"
+            )
+        wanted = TOKEN_ENDPOINTS if endpoint is None else {endpoint}
+        return [r for r in self.requests if r.endpoint in wanted]
+
+    def clear(self) -> None:
+        """Forget the recorded requests and any pending fault and latency.
+        Issued tokens stay valid."""
+        with self._lock:
+            self._requests.clear()
+            self._faults.clear()
+
+    # -- faults ----------------------------------------------------------
+
+    def fail_next(
+        self, count: int, status: int = 503, retry_after: int | None = 1
+    ) -> None:
+        """Answer the next *count* requests with *status* (a plain-text error
+        page) and ``Retry-After: <retry_after>`` unless it is None."""
+        with self._lock:
+            self._faults.fail_next(count, status, retry_after)
+
+    def set_latency(self, seconds: float) -> None:
+        """Wait *seconds* before every answer (0 for none)."""
+        with self._lock:
+            self._faults.set_latency(seconds)
+
+    def reset_next(self, count: int = 1) -> None:
+        """For the next *count* requests, send the head and half the body, then
+        reset the connection (TCP RST)."""
+        with self._lock:
+            self._faults.reset_next(count)
+
+    def hang_next(self, count: int = 1) -> None:
+        """Read the next *count* requests and never answer them (until stop)."""
+        with self._lock:
+            self._faults.hang_next(count)
+
+    # -- tokens ----------------------------------------------------------
+
+    def verify(self, token: str) -> Mapping[str, object] | None:
+        """The claims of *token* if this server issued it (HS256 under its key)
+        and it has not expired; None otherwise."""
+        if not isinstance(token, str):
+            return None
+        return self._minter.verify(token)
+
+    # -- serving ---------------------------------------------------------
+
+    def _respond(
+        self, method: str, target: str, headers: Headers, body: bytes
+    ) -> Reply | None:
+        """The reply to one request (None: send nothing), in its connection's
+        thread."""
+        route = find_route(target)
+        with self._lock:
+            fault = self._faults.take()
+            request = RecordedRequest(
+                method=method,
+                path=target,
+                headers=headers,
+                body=body,
+                fields=recorded_fields(header_value(headers, "Content-Type"), body),
+                endpoint="unknown" if route is None else route.endpoint,
+                fault=fault.kind,
+                received_at=time.time(),
+            )
+            self._requests.append(request)
+        if fault.kind == "hang":
+            self._stopping.wait()
+            return None
+        if fault.latency and self._stopping.wait(fault.latency):
+            return None
+        if fault.failure is not None:
+            return Reply(answer=fault.failure, reset=False)
+        context = Context(
+            credentials=self.credentials,
+            token_lifetime=self.token_lifetime,
+            smartway_lifetime=self.smartway_lifetime,
+            issuer=self.url,
+            minter=self._minter,
+        )
+        answer = dispatch(route, context, request)
+        return Reply(answer=answer, reset=fault.kind == "reset")
+
+
+async def _run_in_thread(function: Callable[[], None]) -> None:
+    """Call *function* in a worker thread of the running event loop's library,
+    trio's or asyncio's, and wait for it."""
+    if "trio" in sys.modules:
+        import trio
+
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass  # trio is imported, but this is not its event loop
+        else:
+            await trio.to_thread.run_sync(function)
+            return
+    import asyncio
+
+    await asyncio.to_thread(function)

@@ -1,0 +1,111 @@
+"""The vendors the token server plays, one module each, and the table that
+routes requests to them.
+
+Each module mirrors its namesake in ``sansio_auth/providers/`` and holds one
+:class:`~._base.Persona`, named ``PERSONA``: its routes (endpoint name,
+method, paths, answering function) and its line in ``describe``. A persona
+sees the server only through :class:`~._base.Context`.
+
+To play another vendor: write ``_<vendor>.py`` with its ``PERSONA`` (see
+``_smartdocumentor.py`` for a small one), then add it to :data:`PERSONAS`
+below. Routing, :data:`ENDPOINTS`, ``token_requests`` and ``describe`` follow
+from the table.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from . import (
+    _generic,
+    _resource,
+    _smartconnect,
+    _smartdocumentor,
+    _smartway,
+    _teamsystem,
+)
+from ._base import (
+    Answer,
+    Context,
+    Persona,
+    RecordedRequest,
+    Refused,
+    Route,
+    json_answer,
+)
+
+__all__ = [
+    "ENDPOINTS",
+    "PERSONAS",
+    "TOKEN_ENDPOINTS",
+    "Context",
+    "Persona",
+    "Route",
+    "dispatch",
+    "find_route",
+]
+
+PERSONAS: Final = (
+    _smartway.PERSONA,
+    _smartconnect.PERSONA,
+    _teamsystem.PERSONA,
+    _smartdocumentor.PERSONA,
+    _generic.PERSONA,
+    _resource.PERSONA,
+)
+"""Every persona, in the order ``describe`` lists them."""
+
+
+def _routes_by_path(personas: tuple[Persona, ...]) -> Mapping[str, Route]:
+    table: dict[str, Route] = {}
+    endpoints: set[str] = set()
+    for persona in personas:
+        for route in persona.routes:
+            if route.endpoint in endpoints or route.endpoint == "unknown":
+                raise ValueError(f"the endpoint name {route.endpoint} is taken")
+            endpoints.add(route.endpoint)
+            for path in route.paths:
+                if path in table:
+                    raise ValueError(f"two routes answer the path {path}")
+                table[path] = route
+    return MappingProxyType(table)
+
+
+_BY_PATH: Final = _routes_by_path(PERSONAS)
+
+ENDPOINTS: Final = tuple(
+    route.endpoint for persona in PERSONAS for route in persona.routes
+)
+"""The names :attr:`RecordedRequest.endpoint` takes (``"unknown"`` otherwise)."""
+TOKEN_ENDPOINTS: Final = frozenset(
+    route.endpoint
+    for persona in PERSONAS
+    for route in persona.routes
+    if route.issues_tokens
+)
+"""The endpoints that issue tokens."""
+
+
+def find_route(target: str) -> Route | None:
+    """The route that answers the request target *target*, or None."""
+    return _BY_PATH.get(urllib.parse.urlsplit(target).path)
+
+
+def dispatch(route: Route | None, context: Context, request: RecordedRequest) -> Answer:
+    """*route*'s answer to *request*: 404 without a route, 405 for another
+    method, an RFC 6749 §5.2 error when the endpoint refuses."""
+    if route is None:
+        return json_answer(404, {"error": "not_found", "path": request.path})
+    if request.method != route.method:
+        return json_answer(
+            405,
+            {"error": "method_not_allowed", "allowed": route.method},
+            ("Allow", route.method),
+        )
+    try:
+        return route.answer(context, request)
+    except Refused as refused:
+        return refused.answer
