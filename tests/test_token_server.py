@@ -883,6 +883,39 @@ async def test_async_context_manager_under_anyio(anyio_backend: str) -> None:
         await anyio.sleep(0)
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_cancelled_async_exit_still_stops_the_server(backend: str) -> None:
+    # `async with` stops the server in a worker thread. A task cancelled
+    # while it waits must not leave with the server still listening.
+    server = TokenServer()
+    stop = server.stop
+    stopped: list[bool] = []
+
+    def slow_stop() -> None:
+        time.sleep(0.3)
+        stop()
+        stopped.append(True)
+
+    server.stop = slow_stop  # type: ignore[method-assign]
+
+    running_after: list[bool] = []
+
+    async def main() -> None:
+        async def use() -> None:
+            async with server:
+                pass
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(use)
+            await anyio.sleep(0.1)  # use() is in __aexit__, the thread asleep
+            group.cancel_scope.cancel()
+        running_after.append(server.running)
+
+    anyio.run(main, backend=backend)
+    assert stopped == [True]
+    assert running_after == [False]
+
+
 def test_tls() -> None:
     ca = trustme.CA()
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -304,4 +304,15 @@ async def _run_in_thread(function: Callable[[], None]) -> None:
             return
     import asyncio
 
-    await asyncio.to_thread(function)
+    # As trio's does, wait for the thread even when the task is cancelled:
+    # `async with` must not end with the server still listening.
+    stopping = asyncio.ensure_future(asyncio.to_thread(function))
+    cancelled: asyncio.CancelledError | None = None
+    while not stopping.done():
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    stopping.result()
+    if cancelled is not None:
+        raise cancelled
