@@ -317,7 +317,9 @@ def test_the_line_is_the_template_for_any_secret(
     assert result.err == expected.line + "\n"
     assert result.out == ""
     for value in env.values():
-        if len(value) >= MIN_SHOWN:
+        # A value that is a piece of our own words ("connecti") shows as
+        # those words: the line is the template, asserted above.
+        if len(value) >= MIN_SHOWN and value not in expected.line:
             assert value not in result.err
 
 
