@@ -36,13 +36,8 @@ from sansio_auth import (
 
 from . import _client
 from ._client import ClientBase, failure
-from ._common import (
-    built_default_ssl_context,
-    default_ssl_context,
-    log_response,
-    log_result,
-    log_step,
-)
+from ._logs import log_response, log_result, log_step
+from ._tls import built_default_ssl_context, default_ssl_context
 
 
 class Event(Protocol):

@@ -18,15 +18,11 @@ import attrs
 
 from sansio_auth import HttpRequest, HttpResponse, TransportError
 
-from ._common import (
-    Target,
-    check_send_args,
-    default_ssl_context,
-    target,
-    timeout_error,
-    transport_error,
-)
+from ._failures import timeout_error, transport_error
 from ._h11 import Exchange
+from ._limits import check_send_args
+from ._target import Target, target
+from ._tls import default_ssl_context
 
 __all__ = ["Stream", "World", "send_in"]
 

@@ -35,7 +35,7 @@ from typing import ClassVar, Final
 
 from sansio_auth import Flow, Token, TokenSession
 
-from ._common import (
+from ._limits import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     FETCH_MARGIN,

@@ -16,7 +16,6 @@ import h11
 
 from sansio_auth import HttpRequest, HttpResponse, TransportError
 
-from ._common import Target
 from ._failures import (
     Malformation,
     cannot_frame,
@@ -26,6 +25,7 @@ from ._failures import (
     truncated,
     where,
 )
+from ._target import Target
 
 # Headers bigger than this are not a token endpoint's answer.
 MAX_HEADER_BYTES = 64 * 1024

@@ -27,12 +27,9 @@ except ImportError as exc:
     raise missing_extra(__name__, "anyio", ("anyio", "h11"), exc) from None
 
 from ._async import AsyncClientBase, trio_run_is_over
-from ._common import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
-    Target,
-    detached_async,
-)
+from ._failures import detached_async
+from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from ._target import Target
 
 __all__ = ["TokenClient", "send"]
 

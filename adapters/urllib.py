@@ -40,29 +40,22 @@ from sansio_auth import (
 )
 
 from ._client import ClientBase, failure
-from ._common import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
-    check_send_args,
-    default_ssl_context,
-    detached,
-    log_response,
-    log_result,
-    log_step,
-    resolves_to_loopback,
-    target,
-    timeout_error,
-    transport_error,
-)
 from ._failures import (
     Malformation,
     closed_before_response,
+    detached,
     malformed,
     over_limit,
+    timeout_error,
+    transport_error,
     truncated,
     where,
 )
 from ._http_client import Malformed, StrictResponse
+from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
+from ._logs import log_response, log_result, log_step
+from ._target import resolves_to_loopback, target
+from ._tls import default_ssl_context
 
 __all__ = ["TokenClient", "send"]
 

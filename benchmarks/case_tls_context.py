@@ -67,7 +67,7 @@ def _loop_stalls(
 
 
 def run(settings: Settings) -> Row:
-    from sansio_auth.adapters import _common
+    from sansio_auth.adapters import _tls
     from sansio_auth.adapters import anyio as anyio_adapter
     from sansio_auth.adapters import urllib as urllib_adapter
     from sansio_auth.adapters.server import TokenServer
@@ -77,7 +77,7 @@ def run(settings: Settings) -> Row:
         baseline="urllib send, new default context per send (before issue 10)",
         target="http send with the shared default ≥ 10x cheaper",
     )
-    shared_default = _common.default_ssl_context()
+    shared_default = _tls.default_ssl_context()
     with TokenServer() as server:
         request = generic_flow(server).token_request()
         fresh = _fresh_context(None)

@@ -36,7 +36,7 @@ from sansio_auth import (
     TokenSession,
     TransportError,
 )
-from sansio_auth.adapters import _common
+from sansio_auth.adapters import _tls
 from sansio_auth.adapters import anyio as anyio_adapter
 from sansio_auth.adapters import trio as trio_adapter
 from sansio_auth.adapters import urllib as urllib_adapter
@@ -72,7 +72,7 @@ def ca(
     pem = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(pem))
     monkeypatch.setenv("SSL_CERT_FILE", str(pem))
-    monkeypatch.setattr(_common, "_default_context", None, raising=False)
+    monkeypatch.setattr(_tls, "_default_context", None, raising=False)
     yield authority
 
 

@@ -1,4 +1,4 @@
-"""The shared default TLS context (``adapters/_common.py``).
+"""The shared default TLS context (``adapters/_tls.py``).
 
 Building a verified context reads the whole system trust store
 (``set_default_verify_paths``): about 15 ms, a few MB, and, in an event
@@ -32,7 +32,7 @@ from forking import fork_children
 from http_server import serving, token_reply
 
 from sansio_auth import ClientCredentials
-from sansio_auth.adapters import _common
+from sansio_auth.adapters import _tls
 from sansio_auth.adapters import anyio as anyio_adapter
 from sansio_auth.adapters import trio as trio_adapter
 from sansio_auth.adapters import urllib as urllib_adapter
@@ -74,7 +74,7 @@ def ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> trustme.CA:
 @pytest.fixture
 def builds(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Builds:
     spy = Builds()
-    monkeypatch.setattr(_common, "_default_context", None, raising=False)
+    monkeypatch.setattr(_tls, "_default_context", None, raising=False)
     monkeypatch.setattr(ssl, "create_default_context", spy)
     return spy
 
@@ -89,7 +89,7 @@ def test_built_once_by_racing_threads(builds: Builds) -> None:
 
     def build() -> None:
         barrier.wait()
-        got.append(_common.default_ssl_context())
+        got.append(_tls.default_ssl_context())
 
     threads = [threading.Thread(target=build) for _ in range(8)]
     for thread in threads:
@@ -108,7 +108,7 @@ def test_plain_http_builds_none(builds: Builds) -> None:
         request = flow_for(plain.url()).token_request()
         assert urllib_adapter.send(request, timeout=10).status == 200
     assert builds.threads == []
-    assert _common.built_default_ssl_context() is None
+    assert _tls.built_default_ssl_context() is None
 
 
 def test_sends_share_it(builds: Builds, ca: trustme.CA) -> None:
@@ -134,7 +134,7 @@ def test_a_fork_waits_for_a_build_under_way(builds: Builds) -> None:
     # context built.
     builds.hold = threading.Event()
     got: list[ssl.SSLContext] = []
-    builder = threading.Thread(target=lambda: got.append(_common.default_ssl_context()))
+    builder = threading.Thread(target=lambda: got.append(_tls.default_ssl_context()))
     builder.start()
     try:
         assert builds.holding.wait(10)
@@ -142,8 +142,8 @@ def test_a_fork_waits_for_a_build_under_way(builds: Builds) -> None:
         release.start()
 
         def in_child() -> str:
-            inherited = _common.built_default_ssl_context()
-            if inherited is None or inherited is not _common.default_ssl_context():
+            inherited = _tls.built_default_ssl_context()
+            if inherited is None or inherited is not _tls.default_ssl_context():
                 return "built its own"
             return "inherited"
 

@@ -134,7 +134,7 @@ def test_pages_speak_of_nothing_outside_the_repository(page: Path) -> None:
 
 
 def test_readme_setup_installs_every_extra() -> None:
-    setup = [code.strip() for _, code in blocks("sh") if _.startswith("README")][0]
+    setup = next(code.strip() for at, code in blocks("sh") if at.startswith("README"))
     assert "'.[all," in setup, "the set-up command must install the all extra"
 
 

@@ -84,10 +84,13 @@ def test_an_adapter_without_its_extra_names_it(
     done = run_without((package,), IMPORT_ERROR.format(module=module))
     assert done.returncode == 0, done.stderr
     error = json.loads(done.stdout)
-    assert error is not None, f"sansio_auth.adapters.{module} imported without {package}"
+    assert error is not None, (
+        f"sansio_auth.adapters.{module} imported without {package}"
+    )
     assert error["name"] == package
-    assert f"sansio_auth.adapters.{module} needs the {package!r} package" in (
-        error["message"]
+    assert (
+        f"sansio_auth.adapters.{module} needs the {package!r} package"
+        in (error["message"])
     )
     assert f"pip install 'sansio-auth[{extra}]'" in error["message"]
 

@@ -19,8 +19,8 @@ from sansio_auth import (
     TransportError,
 )
 
-from .._common import DEFAULT_TIMEOUT, FETCH_MARGIN
 from .._extras import missing_extra
+from .._limits import DEFAULT_TIMEOUT, FETCH_MARGIN
 from ._exits import EXIT_ERROR, EXIT_NETWORK, EXIT_REJECTED
 
 __all__ = [

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, NoReturn
 from sansio_auth import __version__
 from sansio_auth.providers import SMARTCONNECT_REGIONS
 
-from .._common import DEFAULT_TIMEOUT, MAX_TIMEOUT
+from .._limits import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from ._commands import cmd_demo, cmd_serve, cmd_token
 from ._exits import EXIT_USAGE, PROG
 from ._fetch import ADAPTERS
