@@ -1003,3 +1003,56 @@ def test_python_dash_m_serves_until_interrupted(tmp_path: Path) -> None:
             rest = process.stdout.read()
         assert process.wait(5) == 0
     assert "smartway_api_key" in rest
+
+
+# -- the personas: one module per vendor, each registered ------------------------
+
+
+def test_every_persona_module_is_registered() -> None:
+    # Adding a vendor is adding a file and its line in PERSONAS: a file
+    # without the line would be a persona that answers nothing.
+    import importlib
+    import pkgutil
+
+    from sansio_auth.adapters.server import personas
+
+    modules = [
+        info.name
+        for info in pkgutil.iter_modules(personas.__path__)
+        if info.name != "_base"
+    ]
+    assert len(modules) >= 6
+    for name in modules:
+        module = importlib.import_module(f"{personas.__name__}.{name}")
+        assert module.PERSONA in personas.PERSONAS, f"{name} is not in PERSONAS"
+    assert len(personas.PERSONAS) == len(modules)
+
+
+def test_every_provider_has_a_persona_of_its_name() -> None:
+    import pkgutil
+
+    import sansio_auth.providers
+    from sansio_auth.adapters.server import personas
+
+    providers = {
+        info.name
+        for info in pkgutil.iter_modules(sansio_auth.providers.__path__)
+        if info.name != "_base"
+    }
+    played = {info.name for info in pkgutil.iter_modules(personas.__path__)}
+    assert providers, "no provider modules found"
+    assert providers <= played, f"no persona for {sorted(providers - played)}"
+
+
+def test_two_personas_cannot_answer_one_path() -> None:
+    import attrs
+
+    from sansio_auth.adapters.server.personas import PERSONAS, _routes_by_path
+
+    first = PERSONAS[0]
+    renamed = attrs.evolve(first.routes[0], endpoint="another")
+    same_path = attrs.evolve(first, name="another", routes=(renamed,))
+    with pytest.raises(ValueError, match="two routes answer the path"):
+        _routes_by_path((*PERSONAS, same_path))
+    with pytest.raises(ValueError, match="endpoint name .* is taken"):
+        _routes_by_path((*PERSONAS, first))
