@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import Row, Settings
+from _timing import NOT_INSTALLED, Row, Settings
 
 # The cases, in the table's order: the name ``--case`` takes, and the module
 # (benchmarks/case_*.py) whose ``run(settings)`` returns the case's row. A
@@ -56,7 +56,7 @@ def version(name: str) -> str:
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+        return NOT_INSTALLED
 
 
 def table(rows: list[Row]) -> str:
