@@ -18,13 +18,13 @@ import attrs
 
 from sansio_auth import HttpRequest, HttpResponse, TransportError
 
-from ._failures import timeout_error, transport_error
+from ._failures import detached_async, timeout_error, transport_error
 from ._h11 import Exchange
-from ._limits import check_send_args
+from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
 from ._target import Target, target
 from ._tls import default_ssl_context
 
-__all__ = ["Stream", "World", "send_in"]
+__all__ = ["Send", "Stream", "World", "send_in", "sender"]
 
 # Enough for a token response in one or two reads; the size cap is the
 # Exchange's to enforce, not the read size's.
@@ -62,6 +62,60 @@ class World:
     broken: tuple[type[BaseException], ...] = attrs.field(converter=_with_oserror)
     """What is raised for a stream that failed or closed under us: ``OSError``
     and what the library adds."""
+
+
+class Send(Protocol):
+    """An async adapter's ``send``."""
+
+    async def __call__(
+        self,
+        request: HttpRequest,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> HttpResponse: ...
+
+
+def sender(world: World, module: str) -> Send:
+    """The public ``send`` of the adapter *module*, over *world*."""
+
+    @detached_async
+    async def send(
+        request: HttpRequest,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> HttpResponse:
+        """Send *request* and return the response, whatever its status.
+
+        Args:
+          request: what to send.
+          timeout: seconds the whole exchange may take.
+          ssl_context: for a private CA; the default verifies against the
+            system trust store.
+          max_response_bytes: the largest body read; a larger one is an error.
+
+        Returns:
+          The response; a 3xx is returned, never followed.
+
+        Raises:
+          TransportError: the exchange failed (refused, DNS, TLS verification,
+            timeout, reset, body too large, malformed HTTP).
+        """
+        return await send_in(
+            world,
+            request,
+            timeout=timeout,
+            ssl_context=ssl_context,
+            max_response_bytes=max_response_bytes,
+        )
+
+    # Named as what it is to its callers: sansio_auth.adapters.trio.send.
+    send.__module__ = module
+    send.__qualname__ = "send"
+    return send
 
 
 async def send_in(

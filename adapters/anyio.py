@@ -13,8 +13,6 @@ import sys
 
 import attrs
 
-from sansio_auth import HttpRequest, HttpResponse
-
 from ._extras import missing_extra
 
 try:
@@ -22,13 +20,11 @@ try:
     import anyio.abc
     import anyio.to_thread
 
-    from ._async_send import World, send_in
+    from ._async_send import World, sender
 except ImportError as exc:
     raise missing_extra(__name__, "anyio", ("anyio", "h11"), exc) from None
 
 from ._async import AsyncClientBase, trio_run_is_over
-from ._failures import detached_async
-from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from ._target import Target
 
 __all__ = ["TokenClient", "send"]
@@ -77,37 +73,7 @@ _ANYIO = World(
 )
 
 
-@detached_async
-async def send(
-    request: HttpRequest,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-    ssl_context: ssl.SSLContext | None = None,
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-) -> HttpResponse:
-    """Send *request* and return the response, whatever its status.
-
-    Args:
-      request: what to send.
-      timeout: seconds the whole exchange may take.
-      ssl_context: for a private CA; the default verifies against the
-        system trust store.
-      max_response_bytes: the largest body read; a larger one is an error.
-
-    Returns:
-      The response; a 3xx is returned, never followed.
-
-    Raises:
-      TransportError: the exchange failed (refused, DNS, TLS verification,
-        timeout, reset, body too large, malformed HTTP).
-    """
-    return await send_in(
-        _ANYIO,
-        request,
-        timeout=timeout,
-        ssl_context=ssl_context,
-        max_response_bytes=max_response_bytes,
-    )
+send = sender(_ANYIO, __name__)
 
 
 # The running loop's identity: the asyncio loop, or the trio run's token on
