@@ -1054,5 +1054,5 @@ def test_two_personas_cannot_answer_one_path() -> None:
     same_path = attrs.evolve(first, name="another", routes=(renamed,))
     with pytest.raises(ValueError, match="two routes answer the path"):
         _routes_by_path((*PERSONAS, same_path))
-    with pytest.raises(ValueError, match="endpoint name .* is taken"):
+    with pytest.raises(ValueError, match=r"endpoint name .* is taken"):
         _routes_by_path((*PERSONAS, first))
