@@ -19,27 +19,17 @@ import re
 import socket
 import ssl
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sansio_auth import (
-    AwaitInFlight,
-    Backoff,
-    Failed,
     HttpRequest,
     HttpResponse,
-    SendRequest,
-    SessionEvent,
-    Token,
     TransportError,
-    UseToken,
 )
 
-from ._client import ClientBase, failure
 from ._failures import (
     Malformation,
     closed_before_response,
@@ -53,7 +43,7 @@ from ._failures import (
 )
 from ._http_client import Malformed, StrictResponse
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
-from ._logs import log_response, log_result, log_step
+from ._sync import SyncClientBase
 from ._target import resolves_to_loopback, target
 from ._tls import default_ssl_context
 
@@ -306,7 +296,7 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError)
 
 
-class TokenClient(ClientBase):
+class TokenClient(SyncClientBase):
     """Tokens for one flow, shared safely between threads.
 
     Concurrent callers make one request (the session's single flight); the
@@ -335,106 +325,7 @@ class TokenClient(ClientBase):
         flow; or *timeout* or *max_response_bytes* is out of range.
     """
 
-    __slots__ = ("_event", "_lock")
+    __slots__ = ()
 
     _driver = "a urllib TokenClient"
-
-    def _setup(self) -> None:
-        self._lock = threading.Lock()
-        # Set when the fetch in flight reports; the callers waiting for it
-        # wait on it outside the lock. None while nobody waits.
-        self._event: threading.Event | None = None
-
-    def token(self) -> Token:
-        """A usable token, fetching one if needed.
-
-        Raises:
-          TokenError: the session gave up (see its retry policy).
-        """
-        hot = self._hot  # _cached(), inlined: this is the hot path
-        if (
-            hot is not None
-            and hot[1] <= self._clock() < hot[2]
-            and hot[0] is self._session.token
-        ):
-            return hot[0]
-        self._check_fork()  # before self._lock: a parent thread may hold it
-        while True:
-            with self._lock:
-                now = self._clock()
-                step = self._session.next_step(now)
-                log_step(step)
-                if isinstance(step, UseToken):
-                    self._cache(step.token, now)
-                    return step.token
-                if isinstance(step, Failed):
-                    raise failure(step.error)
-                if isinstance(step, AwaitInFlight):
-                    if self._event is None:
-                        self._event = threading.Event()
-                    event = self._event
-            if isinstance(step, AwaitInFlight):
-                # Outside the lock: woken callers read the cache without
-                # queueing for it one by one.
-                event.wait(max(0.0, step.until - now))
-            elif isinstance(step, Backoff):
-                time.sleep(max(0.0, step.until - self._clock()))
-            else:
-                self._fetch(step)
-            cached = self._cached()  # the fetch brought one, and cached it
-            if cached is not None:
-                return cached
-
-    def _fetch(self, step: SendRequest) -> None:
-        result: object = None
-        rejected = False
-        try:
-            try:
-                response = send(
-                    step.request,
-                    timeout=self._fetch_timeout(),
-                    ssl_context=self.ssl_context,
-                    max_response_bytes=self.max_response_bytes,
-                )
-            except TransportError as exc:
-                with self._lock:
-                    self._session.receive_failure(exc, now=self._clock(), step=step)
-                result = exc
-            else:
-                log_response(step.request, response.status)
-                with self._lock:
-                    now = self._clock()
-                    result = self._session.receive(response, now=now, step=step)
-                    last = self._session.last_event
-                    rejected = last is SessionEvent.REFRESH_REJECTED
-                    if isinstance(result, Token):
-                        self._cache(result, now)  # before the waiters wake
-        finally:
-            with self._lock:
-                self._session.abandon(step)  # a no-op once reported
-                event, self._event = self._event, None
-            if event is not None:
-                event.set()
-            log_result(step.request, result, rejected=rejected)
-
-    def authorization(self) -> str:
-        """The ``Authorization`` header value for a usable token."""
-        return self.token().authorization()
-
-    def invalidate(self, token: Token | str) -> None:
-        """The API refused *token* (a 401): the next call fetches a new one,
-        unless another caller already did. Never blocks for long."""
-        self._check_fork()
-        with self._lock:
-            self._drop(token)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
+    _send = staticmethod(send)

@@ -1142,7 +1142,9 @@ def test_crash_in_send_urllib(monkeypatch: pytest.MonkeyPatch) -> None:
             raise RuntimeError("boom")
         return real_send(request, **kwargs)
 
-    monkeypatch.setattr(urllib_adapter, "send", send_once_crashing)
+    monkeypatch.setattr(
+        urllib_adapter.TokenClient, "_send", staticmethod(send_once_crashing)
+    )
     with serving([token_reply(ACCESS_TOKEN)]) as server:
         client = sync_client(server)
         with pytest.raises(RuntimeError, match="boom"):
@@ -1175,7 +1177,9 @@ def test_interrupted_fetcher_does_not_wedge_urllib(
             raise crash()
         return real_send(request, **kwargs)
 
-    monkeypatch.setattr(urllib_adapter, "send", send_interrupted_once)
+    monkeypatch.setattr(
+        urllib_adapter.TokenClient, "_send", staticmethod(send_interrupted_once)
+    )
     outcome: list[BaseException | Token] = []
     with serving([token_reply(ACCESS_TOKEN, delay=0.1)]) as server:
         client = sync_client(server, session=None)
