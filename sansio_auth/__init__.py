@@ -47,15 +47,21 @@ from ._urls import check_token_url as check_token_url
 from ._version import __version__ as __version__
 
 if _TYPE_CHECKING:
+    from ._challenge import ApiAction as ApiAction
+    from ._challenge import Challenge as Challenge
+    from ._challenge import api_action as api_action
+    from ._challenge import parse_challenges as parse_challenges
     from ._mask import mask_secrets as mask_secrets
     from ._secrets import request_secrets as request_secrets
 
 __all__ = [
     "TRANSITIONS",
     "USER_AGENT",
+    "ApiAction",
     "ApiKeyExchange",
     "AwaitInFlight",
     "Backoff",
+    "Challenge",
     "ClientAuth",
     "ClientCredentials",
     "Failed",
@@ -78,6 +84,7 @@ __all__ = [
     "TransportError",
     "UseToken",
     "__version__",
+    "api_action",
     "basic_authorization",
     "check_token_url",
     "encode_form",
@@ -85,6 +92,7 @@ __all__ = [
     "encode_multipart",
     "jwt_claims",
     "mask_secrets",
+    "parse_challenges",
     "parse_retry_after",
     "parse_token_response",
     "request_secrets",
@@ -99,13 +107,24 @@ for _name in __all__:
 del _name, _obj
 
 
+_CHALLENGE_NAMES = frozenset(
+    {"ApiAction", "Challenge", "api_action", "parse_challenges"}
+)
+
+
 def __getattr__(name: str) -> object:
-    # Masking serves error paths only: its modules are imported when a name
-    # of theirs is first asked for (PEP 562), not with the package.
+    # Masking serves error paths only, and the 401 rules the integrations
+    # only: their modules are imported when a name of theirs is first asked
+    # for (PEP 562), not with the package.
+    value: object
     if name == "mask_secrets":
         from ._mask import mask_secrets as value
     elif name == "request_secrets":
-        from ._secrets import request_secrets as value  # type: ignore[assignment]
+        from ._secrets import request_secrets as value
+    elif name in _CHALLENGE_NAMES:
+        from . import _challenge
+
+        value = getattr(_challenge, name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value.__module__ = __name__

@@ -1,0 +1,250 @@
+"""An API's answer to a request that carried our token: keep, drop or retry.
+
+Theory of operation. A resource server refuses a token it will not take with
+401 and a ``WWW-Authenticate`` challenge (RFC 9110 §11.6.1, §15.5.2); for a
+Bearer token, RFC 6750 §3 says which error the challenge carries:
+``invalid_token`` (expired, revoked, malformed: a fresh token may do),
+``insufficient_scope`` (which belongs with a 403; a fresh token of the same
+scopes will not do) and ``invalid_request`` (the request is wrong, not the
+token). A 403 is a refusal of the request whatever the token (§15.5.4).
+
+So, for a 401 whose challenges name our scheme with ``invalid_token`` or no
+error, or that carries no challenge at all (many APIs send none), the token
+is dropped from the session (if it is still the current one) and, when the
+request can be sent again and has not been already, it is sent once more
+with a fresh token. Never twice: a second 401 goes back to the caller. A 401
+that challenges another scheme only (``Basic``, ``Negotiate``) is not about
+our token and goes back untouched.
+
+The challenge grammar (RFC 9110 §11.6.1)::
+
+    WWW-Authenticate = #challenge
+    challenge   = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+    auth-param  = token BWS "=" BWS ( token / quoted-string )
+    token68     = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+
+The parser reads what a server sends and never raises: a challenge it cannot
+read is skipped, and what follows it is read from the next comma on.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from typing import Final, final
+
+import attrs
+
+__all__ = ["ApiAction", "Challenge", "api_action", "parse_challenges"]
+
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN68: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_OWS: Final = re.compile(r"[ \t]*")
+# A quoted-string's body: qdtext or a quoted pair (RFC 9110 §5.6.4).
+_QUOTED: Final = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
+_UNQUOTE: Final = re.compile(r"\\(.)", re.S)
+# Errors of RFC 6750 §3.1 that a fresh token does not cure.
+_NOT_THE_TOKEN: Final = frozenset({"insufficient_scope", "invalid_request"})
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+def _lower_names(
+    params: Iterable[tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
+    return tuple((name.lower(), value) for name, value in params)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Challenge:
+    """One challenge of a ``WWW-Authenticate`` header."""
+
+    scheme: str = attrs.field(converter=_lower)
+    """The auth scheme, lowercased (schemes are case-insensitive)."""
+    params: tuple[tuple[str, str], ...] = attrs.field(
+        default=(), converter=_lower_names
+    )
+    """Its auth-params in order, names lowercased, values unquoted."""
+    token68: str | None = None
+    """Its token68, for a scheme that sends one instead of params."""
+
+    def param(self, name: str) -> str | None:
+        """The first value of the auth-param *name* (any case), or None."""
+        wanted = name.lower()
+        for key, value in self.params:
+            if key == wanted:
+                return value
+        return None
+
+
+class ApiAction(enum.Enum):
+    """What to do with an API's response to a request carrying our token."""
+
+    KEEP = "keep"
+    """Not about the token: give the response back, keep the token."""
+    DROP = "drop"
+    """The token was refused: drop it, and give the response back (the
+    request cannot be sent again, or has been already)."""
+    RETRY = "retry"
+    """The token was refused: drop it, and send the request once more with a
+    fresh one."""
+
+
+def parse_challenges(values: str | Iterable[str]) -> tuple[Challenge, ...]:
+    """The challenges of one or more ``WWW-Authenticate`` header values.
+
+    Never raises: what cannot be read is skipped.
+
+    Args:
+      values: a header value, or each value of the header (a response may
+        send several lines).
+    """
+    if isinstance(values, str):
+        values = (values,)
+    found: list[Challenge] = []
+    for value in values:
+        if isinstance(value, str):
+            found.extend(_parse(value))
+    return tuple(found)
+
+
+def _parse(text: str) -> list[Challenge]:
+    found: list[Challenge] = []
+    pos = 0
+    end = len(text)
+    while pos < end:
+        # Empty list elements and whitespace between challenges.
+        while pos < end and text[pos] in " \t,":
+            pos += 1
+        scheme = _TOKEN.match(text, pos)
+        if scheme is None:
+            pos = _next_comma(text, pos)
+            continue
+        pos = scheme.end()
+        spaces = _OWS.match(text, pos)
+        assert spaces is not None  # matches the empty string
+        if spaces.end() == pos or spaces.end() == end or text[spaces.end()] == ",":
+            # A scheme alone (no 1*SP, or nothing after it).
+            found.append(Challenge(scheme=scheme[0]))
+            pos = spaces.end()
+            continue
+        pos = spaces.end()
+        token68 = _TOKEN68.match(text, pos)
+        if token68 is not None:
+            after = _OWS.match(text, token68.end())
+            assert after is not None
+            if after.end() == end or text[after.end()] == ",":
+                found.append(Challenge(scheme=scheme[0], token68=token68[0]))
+                pos = after.end()
+                continue
+        params, pos = _params(text, pos)
+        if params is None:
+            pos = _next_comma(text, pos)
+            continue
+        found.append(Challenge(scheme=scheme[0], params=params))
+    return found
+
+
+def _params(text: str, pos: int) -> tuple[list[tuple[str, str]] | None, int]:
+    """The auth-params from *pos* on, up to the next challenge; None for
+    ones that cannot be read."""
+    params: list[tuple[str, str]] = []
+    end = len(text)
+    while True:
+        name = _TOKEN.match(text, pos)
+        if name is None:
+            return None, pos
+        equals = _OWS.match(text, name.end())
+        assert equals is not None
+        if equals.end() >= end or text[equals.end()] != "=":
+            return None, pos
+        start = _OWS.match(text, equals.end() + 1)
+        assert start is not None
+        quoted = _QUOTED.match(text, start.end())
+        if quoted is not None:
+            value = _UNQUOTE.sub(r"\1", quoted[1])
+            pos = quoted.end()
+        else:
+            token = _TOKEN.match(text, start.end())
+            if token is None:
+                return None, start.end()
+            value = token[0]
+            pos = token.end()
+        params.append((name[0], value))
+        after = _OWS.match(text, pos)
+        assert after is not None
+        pos = after.end()
+        if pos >= end:
+            return params, pos
+        if text[pos] != ",":
+            return None, pos
+        # After a comma: another param of this challenge (token "="), or the
+        # next challenge (a scheme), or empty elements.
+        following = pos + 1
+        while following < end and text[following] in " \t,":
+            following += 1
+        name = _TOKEN.match(text, following)
+        if name is None:
+            return params, following
+        equals = _OWS.match(text, name.end())
+        assert equals is not None
+        if equals.end() < end and text[equals.end()] == "=":
+            pos = following
+            continue
+        return params, following
+
+
+def _next_comma(text: str, pos: int) -> int:
+    """Past the next comma outside a quoted-string (or the end)."""
+    end = len(text)
+    while pos < end:
+        char = text[pos]
+        if char == ",":
+            return pos + 1
+        if char == '"':
+            quoted = _QUOTED.match(text, pos)
+            pos = quoted.end() if quoted is not None else end
+        else:
+            pos += 1
+    return end
+
+
+def api_action(
+    status: int,
+    www_authenticate: str | Iterable[str],
+    *,
+    scheme: str,
+    retried: bool,
+    replayable: bool,
+) -> ApiAction:
+    """What to do with an API's response to a request that carried our token.
+
+    Args:
+      status: the response's status.
+      www_authenticate: its ``WWW-Authenticate`` value or values (none: an
+        empty tuple).
+      scheme: the scheme of the ``Authorization`` we sent (``Bearer``).
+      retried: whether this was already the one retry.
+      replayable: whether the request's body can be sent again (not a
+        generator or a stream being read).
+
+    Returns:
+      ``KEEP`` for anything but a 401 about our token (a 403 included);
+      ``RETRY`` for such a 401 on a first attempt that can be sent again;
+      ``DROP`` for one that cannot; ``KEEP`` on the retry's own 401, which
+      goes back to the caller with the fresh token kept.
+    """
+    if status != 401 or retried:
+        return ApiAction.KEEP
+    challenges = parse_challenges(www_authenticate)
+    wanted = scheme.lower()
+    ours = [c for c in challenges if c.scheme == wanted]
+    if challenges and not ours:
+        return ApiAction.KEEP  # another scheme's challenge, untouched
+    if ours and all(c.param("error") in _NOT_THE_TOKEN for c in ours):
+        return ApiAction.KEEP
+    return ApiAction.RETRY if replayable else ApiAction.DROP
