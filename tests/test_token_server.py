@@ -13,6 +13,8 @@ import base64
 import io
 import json
 import os
+import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -27,11 +29,14 @@ import anyio
 import pytest
 import trio
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sansio_auth import (
     ClientCredentials,
     Flow,
     HttpError,
+    HttpRequest,
     OAuthError,
     PasswordGrant,
     RetryPolicy,
@@ -224,7 +229,12 @@ def test_each_flow_gets_a_verified_token_through_token_client(
     assert claims is not None
     assert claims["endpoint"] == name
     assert status == 200
-    assert data == {"subject": claims["sub"], "endpoint": name}
+    assert data == {
+        "subject": claims["sub"],
+        "endpoint": name,
+        "method": "GET",
+        "body_bytes": 0,
+    }
     assert [r.endpoint for r in server.token_requests()] == [name]
 
 
@@ -688,17 +698,17 @@ def test_resource_requires_a_valid_bearer_token(server: TokenServer) -> None:
         server.resource_url, headers={"Authorization": f"bearer {token}"}, method="GET"
     )
     assert (status, data["subject"]) == (200, server.credentials.generic_client_id)
-    for headers in [
-        {},
-        {"Authorization": "Bearer nope"},
-        {"Authorization": f"Basic {token}"},
+    for headers, error in [
+        ({}, None),
+        ({"Authorization": "Bearer nope"}, "invalid_token"),
+        ({"Authorization": f"Basic {token}"}, None),  # RFC 6750 §3.1
     ]:
         status, head, data = call(server.resource_url, headers=headers, method="GET")
         assert status == 401
-        assert 'error="invalid_token"' in head["WWW-Authenticate"]
         assert head["WWW-Authenticate"].startswith("Bearer ")
-        assert data["error"] == "invalid_token"
-    status, _, _ = call(server.resource_url, b"", method="POST")
+        assert ('error="invalid_token"' in head["WWW-Authenticate"]) == bool(error)
+        assert data["error"] == (error or "unauthorized")
+    status, _, _ = call(server.resource_url, b"", method="DELETE")
     assert status == 405
     assert [r.endpoint for r in server.requests][-1] == "resource"
 
@@ -1056,3 +1066,355 @@ def test_two_personas_cannot_answer_one_path() -> None:
         _routes_by_path((*PERSONAS, same_path))
     with pytest.raises(ValueError, match=r"endpoint name .* is taken"):
         _routes_by_path((*PERSONAS, first))
+
+
+# -- the 401 path: revocation, the resource's challenges, aimed faults (issue 12) --
+
+REVOKED = "the access token was revoked"
+EXPIRED = "the access token has expired"
+NOT_ISSUED_HERE = "the access token was not issued here"
+
+
+def challenge(description: str) -> str:
+    return (
+        'Bearer realm="sansio-auth", error="invalid_token", '
+        f'error_description="{description}"'
+    )
+
+
+def get_resource(
+    server: TokenServer, token: str | None
+) -> tuple[int, Mapping[str, str], dict[str, object]]:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return call(server.resource_url, headers=headers, method="GET")
+
+
+def test_a_revoked_token_gets_the_revoked_challenge(server: TokenServer) -> None:
+    kept = fetch(server, smartway_flow(server)).access_token
+    revoked = fetch(server, smartway_flow(server)).access_token
+    assert get_resource(server, revoked)[0] == 200
+    server.revoke(revoked)
+    status, head, data = get_resource(server, revoked)
+    assert (status, head["WWW-Authenticate"]) == (401, challenge(REVOKED))
+    assert data == {"error": "invalid_token", "error_description": REVOKED}
+    assert server.verify(revoked) is None
+    assert get_resource(server, kept)[0] == 200  # only that one
+    server.clear()  # records and faults go; revocations stay
+    assert get_resource(server, revoked)[0] == 401
+    assert server.verify(kept) is not None
+
+
+def test_revoking_a_refresh_token_makes_its_endpoint_refuse_it(
+    server: TokenServer,
+) -> None:
+    flow = generic_flow(server, password=True)
+    token = fetch(server, flow)
+    assert token.refresh_token is not None
+    server.revoke(token.refresh_token)
+    refresh = flow.refresh_request(token.refresh_token)
+    assert refresh is not None
+    result = flow.parse(urllib_adapter.send(refresh, timeout=5), now=time.time())
+    assert isinstance(result, OAuthError)
+    assert result.error == "invalid_grant"
+    assert get_resource(server, token.access_token)[0] == 200  # not the access token
+
+
+def test_revoke_ignores_tokens_it_did_not_issue(server: TokenServer) -> None:
+    token = fetch(server, smartway_flow(server)).access_token
+    with TokenServer() as other:
+        other.revoke(token)  # not its own: nothing to do
+        other.revoke("not a token")
+    server.revoke("")
+    assert get_resource(server, token)[0] == 200
+    with pytest.raises(TypeError, match="token must be a string"):
+        server.revoke(b"x")  # type: ignore[arg-type]
+
+
+def test_an_expired_token_gets_the_expired_challenge() -> None:
+    with TokenServer(token_lifetime=1) as server:
+        token = fetch(server, generic_flow(server)).access_token
+        time.sleep(1.1)  # exp is whole seconds: at most a second from now
+        status, head, data = get_resource(server, token)
+        assert (status, head["WWW-Authenticate"]) == (401, challenge(EXPIRED))
+        assert data["error_description"] == EXPIRED
+        server.revoke(token)  # revoked says more than expired
+        assert get_resource(server, token)[1]["WWW-Authenticate"] == challenge(REVOKED)
+
+
+def test_a_token_not_issued_here_gets_the_unknown_challenge(
+    server: TokenServer,
+) -> None:
+    with TokenServer() as other:
+        foreign = fetch(other, smartway_flow(other)).access_token
+    head, payload, signature = fetch(server, smartway_flow(server)).access_token.split(
+        "."
+    )
+    for token in [foreign, f"{head}.{payload}.{signature[:-2]}AA", "nope"]:
+        status, headers, _ = get_resource(server, token)
+        assert (status, headers["WWW-Authenticate"]) == (
+            401,
+            challenge(NOT_ISSUED_HERE),
+        )
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "Token x"]
+)
+def test_no_bearer_token_gets_a_challenge_without_error(
+    server: TokenServer, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    status, head, data = call(server.resource_url, headers=headers, method="GET")
+    # RFC 6750 §3.1: a request that lacks authentication gets no error code.
+    assert (status, head["WWW-Authenticate"]) == (401, 'Bearer realm="sansio-auth"')
+    assert data["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("method", "body"), [("GET", None), ("POST", b'{"a": 1}'), ("PUT", b"x" * 1000)]
+)
+def test_the_resource_answers_get_post_and_put(
+    server: TokenServer, method: str, body: bytes | None
+) -> None:
+    token = fetch(server, smartdocumentor_flow(server)).access_token
+    status, _, data = call(
+        server.resource_url,
+        body,
+        {"Authorization": f"Bearer {token}", **JSON},
+        method=method,
+    )
+    assert status == 200
+    assert data == {
+        "subject": server.credentials.smartdocumentor_client_id,
+        "endpoint": "smartdocumentor",
+        "method": method,
+        "body_bytes": len(body or b""),
+    }
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PATCH", "HEAD"])
+def test_another_method_gets_405_listing_get_post_put(
+    server: TokenServer, method: str
+) -> None:
+    status, head, _ = call(server.resource_url, method=method)
+    assert (status, head["Allow"]) == (405, "GET, POST, PUT")
+    # A token endpoint still allows its one method.
+    status, head, _ = call(server.generic_token_url, method="GET")
+    assert (status, head["Allow"]) == (405, "POST")
+
+
+def test_a_route_has_at_least_one_method() -> None:
+    from sansio_auth.adapters.server.personas import Route, _resource
+
+    (route,) = _resource.PERSONA.routes
+    assert route.methods == ("GET", "POST", "PUT")
+    assert Route(endpoint="x", paths=frozenset(), answer=route.answer).methods == (
+        "POST",
+    )
+    with pytest.raises(ValueError, match="methods"):
+        Route(endpoint="x", paths=frozenset(), answer=route.answer, methods=())
+
+
+def test_a_fault_aimed_at_the_resource_leaves_token_requests_alone(
+    server: TokenServer,
+) -> None:
+    basic = ("WWW-Authenticate", 'Basic realm="x"')
+    server.fail_next(
+        2, status=401, retry_after=None, endpoint="resource", headers=[basic]
+    )
+    token = fetch(server, smartway_flow(server)).access_token  # not failed
+    fetch(server, generic_flow(server))
+    for _ in range(2):
+        status, head, _ = get_resource(server, token)
+        assert (status, head["WWW-Authenticate"]) == (401, 'Basic realm="x"')
+        assert "Retry-After" not in head
+    assert get_resource(server, token)[0] == 200  # both used up
+    assert [(r.endpoint, r.fault) for r in server.requests] == [
+        ("smartway", None),
+        ("generic", None),
+        ("resource", "fail"),
+        ("resource", "fail"),
+        ("resource", None),
+    ]
+
+
+def test_faults_aimed_and_not_are_taken_oldest_first(server: TokenServer) -> None:
+    flow = smartway_flow(server)
+    server.fail_next(1, 429, endpoint="smartway")
+    server.fail_next(1, 503, 3)  # positional, as before: any endpoint
+    server.fail_next(1, 500, endpoint="generic")
+    assert get_resource(server, None)[0] == 503  # the untargeted one
+    first = flow.parse(urllib_adapter.send(flow.token_request()), now=0)
+    assert isinstance(first, HttpError)
+    assert first.status == 429
+    fetch(server, flow)
+    status, head, _ = call(
+        server.generic_token_url, form(grant_type="client_credentials"), FORM
+    )
+    assert (status, head["Retry-After"]) == (500, "1")
+
+
+def test_fail_next_checks_its_endpoint(server: TokenServer) -> None:
+    with pytest.raises(ValueError, match=r"smartway, .*resource.*got 'nope'"):
+        server.fail_next(1, endpoint="nope")
+    with pytest.raises(ValueError, match="got 'unknown'"):
+        server.fail_next(1, endpoint="unknown")
+    with pytest.raises(ValueError, match="retry_after"):
+        server.fail_next(1, retry_after=-1)
+    with pytest.raises(ValueError, match="status"):
+        server.fail_next(1, status=True)
+    assert get_resource(server, None)[0] == 401  # nothing was queued
+
+
+@pytest.mark.parametrize(
+    ("headers", "match"),
+    [
+        ([("X-A", "a\r\nX-B: b")], "value of header X-A"),
+        ([("X-A", "a\nb")], "value of header X-A"),
+        ([("X-A", "caf\u00e9")], "value of header X-A"),
+        ([("X-A", " padded")], "white space"),
+        ([("X\r\nB", "v")], "token"),
+        ([("", "v")], "token"),
+        ([("X A", "v")], "token"),
+        ([("X:A", "v")], "token"),
+        ([("Content-Length", "0")], "writes the Content-Length header itself"),
+        ([("connection", "keep-alive")], "itself"),
+    ],
+)
+def test_fail_next_refuses_headers_that_could_break_the_answer(
+    server: TokenServer, headers: list[tuple[str, str]], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        server.fail_next(1, headers=headers)
+    assert get_resource(server, None)[0] == 401  # nothing was queued
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ("WWW-Authenticate", 'Basic realm="x"'),  # one pair, not a sequence
+        "WWW-Authenticate: Basic",
+        [("X-A", "v", "w")],
+        [("X-A", 1)],
+        [["X-A", "v"]],
+    ],
+)
+def test_fail_next_wants_pairs_of_strings(server: TokenServer, headers: object) -> None:
+    with pytest.raises(TypeError, match=r"\(name, value\) pairs"):
+        server.fail_next(1, headers=headers)  # type: ignore[arg-type]
+
+
+def test_concurrent_revoke_and_resource_calls_agree(server: TokenServer) -> None:
+    flow = generic_flow(server)
+    tokens = [fetch(server, flow).access_token for _ in range(8)]
+    revoked = [threading.Event() for _ in tokens]
+    seen: list[list[tuple[bool, int, str | None]]] = [[] for _ in tokens]
+
+    def poll(index: int) -> None:
+        for _ in range(15):
+            after_revoke = revoked[index].is_set()
+            status, head, _ = get_resource(server, tokens[index])
+            seen[index].append((after_revoke, status, head.get("WWW-Authenticate")))
+
+    def revoke(index: int) -> None:
+        time.sleep(0.005 * index)
+        server.revoke(tokens[index])
+        revoked[index].set()
+
+    threads = [threading.Thread(target=poll, args=(i,)) for i in range(len(tokens))]
+    threads += [threading.Thread(target=revoke, args=(i,)) for i in range(len(tokens))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for answers in seen:
+        statuses = [status for _, status, _ in answers]
+        # 200 until revoked, then 401 for good, and revoked is the reason.
+        assert statuses == sorted(statuses)
+        for after_revoke, status, head in answers:
+            assert status in (200, 401)
+            if after_revoke or status == 401:
+                assert (status, head) == (401, challenge(REVOKED))
+    for token in tokens:
+        assert server.verify(token) is None
+
+
+@pytest.mark.token_server(token_lifetime=60)
+def test_the_fixture_drives_the_401_path_in_a_few_lines(
+    token_server: TokenServer,
+) -> None:
+    flow = generic_flow(token_server)
+    with urllib_adapter.TokenClient(flow, timeout=5) as client:
+        token_server.revoke(client.token().access_token)
+        api = HttpRequest(
+            method="GET",
+            url=token_server.resource_url,
+            headers=(("Authorization", client.authorization()),),
+            body=b"",
+        )
+        response = urllib_adapter.send(api, timeout=5)
+    assert response.status == 401
+    assert response.header("WWW-Authenticate") == challenge(REVOKED)
+
+
+# A server shared by the hypothesis examples (one per example would be slow).
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[TokenServer]:
+    with TokenServer() as running:
+        yield running
+
+
+_TOKEN_CHARS = (
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+_FRAMING = {"connection", "content-length", "content-type", "transfer-encoding"}
+_NAMES = st.text(_TOKEN_CHARS, min_size=1, max_size=20).filter(
+    lambda name: name.lower() not in _FRAMING
+)
+_VALUES = st.text(st.sampled_from([chr(c) for c in range(0x20, 0x7F)] + ["\t"])).map(
+    lambda value: value.strip(" \t")
+)
+
+
+def _acceptable(name: str, value: str) -> bool:
+    """RFC 9110 §5.1, §5.5, written apart from the server's checks."""
+    return bool(
+        re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name)
+        and name.lower() not in _FRAMING
+        and re.fullmatch(r"(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?", value)
+    )
+
+
+def _raw_answer(server: TokenServer) -> bytes:
+    with socket.create_connection((server.host, server.port), timeout=5) as conn:
+        conn.sendall(b"GET /api/resource HTTP/1.1\r\nHost: x\r\n\r\n")
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@settings(max_examples=40)
+@given(name=_NAMES, value=_VALUES)
+def test_an_accepted_header_is_on_the_wire_verbatim(
+    shared_server: TokenServer, name: str, value: str
+) -> None:
+    shared_server.fail_next(1, 401, None, endpoint="resource", headers=[(name, value)])
+    head = _raw_answer(shared_server).partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert f"\r\n{name}: {value}\r\n".encode("ascii") in head + b"\r\n"
+
+
+@given(
+    name=_NAMES | st.text(max_size=10),
+    value=_VALUES | st.text(max_size=10),
+)
+def test_a_header_is_refused_exactly_when_it_is_not_a_field(
+    name: str, value: str
+) -> None:
+    server = TokenServer()  # not started: queuing needs no socket
+    if _acceptable(name, value):
+        server.fail_next(0, headers=[(name, value)])
+    else:
+        with pytest.raises(ValueError, match="header"):
+            server.fail_next(0, headers=[(name, value)])

@@ -16,7 +16,7 @@ import attrs
 
 __all__ = ["REALM", "Answer", "Refused", "json_answer", "token_answer"]
 
-REALM: Final = "sansio-auth test server"
+REALM: Final = "sansio-auth"
 """The realm of the ``WWW-Authenticate`` challenges."""
 
 

@@ -2,8 +2,8 @@
 
 The server's access tokens are real JWTs: a fixed ``{"alg": "HS256", "typ":
 "JWT"}`` header, the claims, and an HMAC-SHA256 over the two under the
-server's key. :func:`verify` accepts only what :func:`sign` made under the
-same key, and only until its ``exp``.
+server's key. :func:`decode` accepts only what :func:`sign` made under the
+same key, and :func:`expired` tells whether its ``exp`` has passed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["sign", "verify"]
+__all__ = ["decode", "expired", "sign"]
 
 
 def _b64url(data: bytes) -> str:
@@ -46,9 +46,9 @@ def sign(key: bytes, claims: Mapping[str, object]) -> str:
     return f"{signing_input}.{_b64url(mac)}"
 
 
-def verify(key: bytes, token: str, now: float) -> Mapping[str, object] | None:
-    """The claims of *token* if it is signed under *key* and its ``exp`` is
-    after *now*; None otherwise."""
+def decode(key: bytes, token: str) -> Mapping[str, object] | None:
+    """The claims of *token* if it is signed under *key*, expired or not;
+    None otherwise."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -65,7 +65,10 @@ def verify(key: bytes, token: str, now: float) -> Mapping[str, object] | None:
     ).digest()
     if not hmac.compare_digest(mac, expected) or not isinstance(claims, dict):
         return None
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or now >= exp:
-        return None
     return MappingProxyType(claims)
+
+
+def expired(claims: Mapping[str, object], now: float) -> bool:
+    """Whether *claims* are past their ``exp`` at *now* (or have none)."""
+    exp = claims.get("exp")
+    return isinstance(exp, bool) or not isinstance(exp, int | float) or now >= exp

@@ -6,6 +6,11 @@ issued it, and whatever claims that endpoint adds. A refresh token is an
 opaque random string standing for a :class:`Grant`; it belongs to one family
 (the endpoint that may take it) and is revoked the moment it is used, so each
 refresh hands out a new one (rotation).
+
+Either kind can be revoked on demand (:meth:`Minter.revoke`): an access token
+by its ``jti``, so that no other spelling of the same JWT gets past, and a
+refresh token by forgetting its grant. :meth:`Minter.check` says why a token
+is refused: not issued here, revoked, or expired, in that order.
 """
 
 from __future__ import annotations
@@ -14,15 +19,18 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from typing import Final, final
+from typing import Final, Literal, TypeAlias, final
 
 import attrs
 
-from ._jwt import sign, verify
+from ._jwt import decode, expired, sign
 
-__all__ = ["REFRESH_LIFETIME", "Grant", "Minter"]
+__all__ = ["REFRESH_LIFETIME", "Grant", "Minter", "Problem"]
 
 REFRESH_LIFETIME: Final = 30 * 24 * 3600  # TeamSystem: "Refresh Token: 30 days"
+
+Problem: TypeAlias = Literal["unknown", "revoked", "expired"]
+"""Why an access token is refused: not issued here, revoked, or expired."""
 
 
 @final
@@ -49,6 +57,7 @@ class Minter:
         self._key = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self._refresh: dict[str, Grant] = {}
+        self._revoked: set[str] = set()  # the jti of each revoked access token
 
     def issue(
         self,
@@ -72,9 +81,32 @@ class Minter:
         payload.update(claims)
         return sign(self._key, payload)
 
+    def check(self, token: str) -> Mapping[str, object] | Problem:
+        """The claims of *token* if it was issued here and is neither revoked
+        nor expired; otherwise why not."""
+        claims = decode(self._key, token)
+        if claims is None:
+            return "unknown"
+        with self._lock:
+            revoked = claims.get("jti") in self._revoked
+        if revoked:
+            return "revoked"
+        return "expired" if expired(claims, time.time()) else claims
+
     def verify(self, token: str) -> Mapping[str, object] | None:
-        """The claims of *token* if it was issued here and has not expired."""
-        return verify(self._key, token, time.time())
+        """The claims of *token* if :meth:`check` accepts it, else None."""
+        checked = self.check(token)
+        return None if isinstance(checked, str) else checked
+
+    def revoke(self, token: str) -> None:
+        """Refuse *token* from now on: an access token issued here, or a
+        refresh token handed out here. Anything else is ignored."""
+        claims = decode(self._key, token)
+        jti = None if claims is None else claims.get("jti")
+        with self._lock:
+            if isinstance(jti, str):
+                self._revoked.add(jti)
+            self._refresh.pop(token, None)
 
     def new_refresh_token(
         self, *, family: str, client_id: str | None, subject: str, scope: str | None

@@ -4,7 +4,8 @@ It owns the lifecycle (start once, stop once, sync and async context
 manager), the URLs, the record of requests and the fault queue, and answers
 each request the listener hands it: route it, take its fault and record it
 (one step, under the lock), wait as the fault says, then let the persona
-answer.
+answer. Tokens (issuing, checking, revoking) are the minter's, which locks
+its own state.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from types import TracebackType
 from typing import Final, Self
 
 from ._credentials import Credentials
-from ._faults import Faults
+from ._faults import FaultControls, Faults
 from ._http import Headers, Listener, Reply
 from ._minting import Minter
 from ._request import RecordedRequest, header_value, recorded_fields
 from .personas import (
-    ENDPOINTS,
     TOKEN_ENDPOINTS,
     Context,
     _generic,
@@ -32,6 +32,7 @@ from .personas import (
     _smartdocumentor,
     _smartway,
     _teamsystem,
+    check_endpoint,
     dispatch,
     find_route,
 )
@@ -39,9 +40,11 @@ from .personas import (
 __all__ = ["TokenServer"]
 
 
-class TokenServer:
+class TokenServer(FaultControls):
     """The local token server; a context manager, sync (``with``) and async
-    (``async with``, under asyncio or trio).
+    (``async with``, under asyncio or trio). Its fault methods
+    (``fail_next``, ``reset_next``, ``hang_next``, ``set_latency``) live in
+    ``_faults.FaultControls``.
 
     Args:
       host: the address to listen on (loopback by default).
@@ -184,7 +187,8 @@ class TokenServer:
 
     @property
     def resource_url(self) -> str:
-        """The protected resource (``GET`` with ``Authorization: Bearer``)."""
+        """The protected resource (``GET``, ``POST`` or ``PUT`` with
+        ``Authorization: Bearer``)."""
         return f"{self.url}{_resource.PATH}"
 
     # -- records ---------------------------------------------------------
@@ -201,54 +205,41 @@ class TokenServer:
         Raises:
           ValueError: if *endpoint* is not one of :data:`ENDPOINTS`.
         """
-        if endpoint is not None and endpoint not in ENDPOINTS:
-            raise ValueError(
-                f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}"
-            )
+        if endpoint is not None:
+            check_endpoint(endpoint)
         wanted = TOKEN_ENDPOINTS if endpoint is None else {endpoint}
         return [r for r in self.requests if r.endpoint in wanted]
 
     def clear(self) -> None:
         """Forget the recorded requests and any pending fault and latency.
-        Issued tokens stay valid."""
+        Tokens are left as they are: issued ones stay valid, revoked ones
+        revoked."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
 
-    # -- faults ----------------------------------------------------------
-
-    def fail_next(
-        self, count: int, status: int = 503, retry_after: int | None = 1
-    ) -> None:
-        """Answer the next *count* requests with *status* (a plain-text error
-        page) and ``Retry-After: <retry_after>`` unless it is None."""
-        with self._lock:
-            self._faults.fail_next(count, status, retry_after)
-
-    def set_latency(self, seconds: float) -> None:
-        """Wait *seconds* before every answer (0 for none)."""
-        with self._lock:
-            self._faults.set_latency(seconds)
-
-    def reset_next(self, count: int = 1) -> None:
-        """For the next *count* requests, send the head and half the body, then
-        reset the connection (TCP RST)."""
-        with self._lock:
-            self._faults.reset_next(count)
-
-    def hang_next(self, count: int = 1) -> None:
-        """Read the next *count* requests and never answer them (until stop)."""
-        with self._lock:
-            self._faults.hang_next(count)
-
     # -- tokens ----------------------------------------------------------
 
     def verify(self, token: str) -> Mapping[str, object] | None:
-        """The claims of *token* if this server issued it (HS256 under its key)
-        and it has not expired; None otherwise."""
+        """The claims of *token* if this server issued it (HS256 under its key),
+        it has not expired and it was not revoked; None otherwise."""
         if not isinstance(token, str):
             return None
         return self._minter.verify(token)
+
+    def revoke(self, token: str) -> None:
+        """Refuse *token* from now on (thread-safe; :meth:`clear` keeps it
+        refused). An access token: the resource answers 401 ``invalid_token``,
+        "the access token was revoked", and :meth:`verify` None. A refresh
+        token: the endpoint that handed it out refuses it (``invalid_grant``).
+        A token this server did not issue is ignored.
+
+        Raises:
+          TypeError: if *token* is not a string.
+        """
+        if not isinstance(token, str):
+            raise TypeError(f"token must be a string, got {type(token).__name__}")
+        self._minter.revoke(token)
 
     # -- serving ---------------------------------------------------------
 
@@ -259,14 +250,15 @@ class TokenServer:
         thread."""
         route = find_route(target)
         with self._lock:
-            fault = self._faults.take()
+            endpoint = "unknown" if route is None else route.endpoint
+            fault = self._faults.take(endpoint)
             request = RecordedRequest(
                 method=method,
                 path=target,
                 headers=headers,
                 body=body,
                 fields=recorded_fields(header_value(headers, "Content-Type"), body),
-                endpoint="unknown" if route is None else route.endpoint,
+                endpoint=endpoint,
                 fault=fault.kind,
                 received_at=time.time(),
             )

@@ -44,6 +44,7 @@ __all__ = [
     "Context",
     "Persona",
     "Route",
+    "check_endpoint",
     "dispatch",
     "find_route",
 ]
@@ -94,16 +95,30 @@ def find_route(target: str) -> Route | None:
     return _BY_PATH.get(urllib.parse.urlsplit(target).path)
 
 
+def check_endpoint(endpoint: str) -> None:
+    """Refuse a name that is not one of :data:`ENDPOINTS`.
+
+    Raises:
+      ValueError: naming the valid ones.
+    """
+    if endpoint not in ENDPOINTS:
+        raise ValueError(
+            f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}"
+        )
+
+
 def dispatch(route: Route | None, context: Context, request: RecordedRequest) -> Answer:
-    """*route*'s answer to *request*: 404 without a route, 405 for another
-    method, an RFC 6749 §5.2 error when the endpoint refuses."""
+    """*route*'s answer to *request*: 404 without a route, 405 for a method
+    it does not allow (``Allow`` lists those it does, RFC 9110 §15.5.6), an
+    RFC 6749 §5.2 error when the endpoint refuses."""
     if route is None:
         return json_answer(404, {"error": "not_found", "path": request.path})
-    if request.method != route.method:
+    if request.method not in route.methods:
+        allowed = ", ".join(route.methods)
         return json_answer(
             405,
-            {"error": "method_not_allowed", "allowed": route.method},
-            ("Allow", route.method),
+            {"error": "method_not_allowed", "allowed": allowed},
+            ("Allow", allowed),
         )
     try:
         return route.answer(context, request)

@@ -3,15 +3,15 @@
 A :class:`Persona` is a vendor (or the generic RFC 6749 server, or the
 protected resource) as the server plays it: a name, a line for
 :func:`~sansio_auth.adapters.server.describe`, and its :class:`Route` s. A
-route answers one endpoint: its method, the paths it answers, and a function
+route answers one endpoint: its methods, the paths it answers, and a function
 of a :class:`Context` and the :class:`RecordedRequest` that returns an
 :class:`Answer` or raises :class:`Refused`.
 
 The :class:`Context` is the persona's whole view of the server: the accepted
-credentials, the token lifetimes, and the minting of access and refresh
-tokens. Everything else a persona needs (reading bodies, building answers,
-comparing secrets) is re-exported here, so that a persona imports from this
-module alone.
+credentials, the token lifetimes, the minting of access and refresh tokens,
+and the checking of access tokens. Everything else a persona needs (reading
+bodies, building answers, comparing secrets) is re-exported here, so that a
+persona imports from this module alone.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import attrs
 
 from .._answers import REALM, Answer, Refused, json_answer, token_answer
 from .._credentials import Credentials, same
-from .._minting import Grant, Minter
+from .._minting import Grant, Minter, Problem
 from .._request import (
     RecordedRequest,
     form_fields,
@@ -41,6 +41,7 @@ __all__ = [
     "Credentials",
     "Grant",
     "Persona",
+    "Problem",
     "RecordedRequest",
     "Refused",
     "Route",
@@ -83,9 +84,11 @@ class Context:
             claims=claims,
         )
 
-    def verify(self, token: str) -> Mapping[str, object] | None:
-        """The claims of *token* if this server issued it and it is valid."""
-        return self._minter.verify(token)
+    def check(self, token: str) -> Mapping[str, object] | Problem:
+        """The claims of *token* if this server issued it and it is neither
+        revoked nor expired; otherwise why not (``"unknown"``, ``"revoked"``,
+        ``"expired"``)."""
+        return self._minter.check(token)
 
     def new_refresh_token(
         self, *, family: str, client_id: str | None, subject: str, scope: str | None
@@ -116,8 +119,11 @@ class Route:
     """The request paths it answers (exactly, without the query)."""
     answer: Answerer
     """What answers it."""
-    method: str = "POST"
-    """The one method it allows (405 for any other)."""
+    methods: tuple[str, ...] = attrs.field(
+        default=("POST",), validator=attrs.validators.min_len(1)
+    )
+    """The methods it allows, in the order ``Allow`` lists them (405 for any
+    other)."""
     issues_tokens: bool = True
     """Whether it is a token endpoint (see ``TokenServer.token_requests``)."""
 
