@@ -16,6 +16,12 @@ of ``TokenServer``::
     @pytest.mark.token_server(token_lifetime=60, smartway_lifetime=30)
     def test_short_tokens(token_server): ...
 
+The 401 path of an SDK's client is the same few lines: get a token through
+it, ``token_server.revoke(access_token)``, and call
+``token_server.resource_url`` (``GET``, ``POST`` or ``PUT``), whose 401 says
+``error="invalid_token"``; or aim a fault at the API alone with
+``token_server.fail_next(1, 401, None, endpoint="resource", headers=...)``.
+
 The server module is imported when the fixture is first used, not when
 pytest loads the plugin.
 """

@@ -18,19 +18,25 @@ path                                           plays
 ``POST /smartdocumentor/connect/token``        SmartDocumentor: client
                                                credentials, ``scope=WebAPI``
 ``POST /oauth/token``                          a generic RFC 6749 endpoint
-``GET /api/resource``                          a protected resource (RFC 6750)
+``GET|POST|PUT /api/resource``                 a protected resource (RFC 6750)
 =============================================  ===================================
 
 Access tokens are real JWTs signed with HS256 (RFC 7519, RFC 7518 §3.2) under
 a key made for each server; :meth:`TokenServer.verify` and the resource
-endpoint check them. Errors follow RFC 6749 §5.2: a JSON ``error`` member,
+endpoint check them, and :meth:`TokenServer.revoke` withdraws one. The
+resource answers a request without a bearer token with 401 and a bare
+``Bearer`` challenge, and an unknown, expired or revoked token with 401 and
+``error="invalid_token"`` saying which: a client's 401 path, end to end.
+
+The token endpoints' errors follow RFC 6749 §5.2: a JSON ``error`` member,
 400, or 401 for ``invalid_client`` when the client authenticated with HTTP
 Basic (with ``WWW-Authenticate``). Token answers carry ``Cache-Control:
 no-store`` (§5.1).
 
 Every request is recorded (:attr:`TokenServer.requests`) before it is
 answered, and the answer can be made to fail the ways networks and gateways
-do: latency, the next N answered 503 or 429 with ``Retry-After``, a reset in
+do: latency, the next N answered 503 or 429 with ``Retry-After`` (or any
+4xx or 5xx, with extra headers, at one endpoint only if asked), a reset in
 the middle of the body, or no answer at all until the server stops.
 
 This package does I/O, so it lives in the adapters, never in the core, and
