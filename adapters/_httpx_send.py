@@ -1,0 +1,202 @@
+"""Token requests over a user's httpx client: ``send`` and ``send_async``.
+
+Theory of operation. An SDK passes its own ``httpx.Client`` (or
+``AsyncClient``) so that token requests take the same road as its API calls:
+its proxies, CA bundle and client certificate (``verify=``, ``cert=``), its
+mounted transports, HTTP/2, and the mocking tools its tests install
+(``httpx.MockTransport``, respx). All of that lives in the client's
+*transport* for the URL. What lives above it, in the client's request
+building and sending, belongs to the API and must not touch a token request:
+
+- ``base_url``, default headers, cookies and ``params``: an ``X-Api-Key``
+  or a session cookie meant for the API would go to the token endpoint;
+- ``auth``: the client's auth may be this very ``TokenAuth``, which would
+  fetch a token to fetch a token (``send(auth=None)`` is no way out: httpx
+  then applies ``BasicAuth`` from a URL's user info);
+- event hooks: a request hook that adds a header would add it here too, and
+  a logging hook would log the client secret;
+- the cookie jar: ``send`` stores every ``Set-Cookie`` of the token
+  endpoint's answer in it, and the client would then send them to the API;
+- redirects: a token request never follows one, whatever the client's
+  ``follow_redirects`` (the 3xx goes back to the session, which words it as
+  an ``HttpError`` with its ``Location``).
+
+So a token request is built from the core's ``HttpRequest`` as it is
+(method, URL, headers, body) and handed to the client's transport for its
+URL, as ``Client.send`` would after all of the above. A transport never
+follows redirects and never touches cookies. The body is read raw (no
+``Accept-Encoding`` is sent, and the other adapters read bytes as they come
+too) in pieces, up to the cap.
+
+Timeouts. Async: one cancel scope (anyio's, on asyncio and trio alike)
+bounds the whole exchange. Sync: httpx has no such scope, so each phase
+(pool, connect, write, each read) is bounded by ``timeout`` through the
+request's ``timeout`` extension, and the deadline is checked once the head
+is in and between the body's pieces: a server that trickles its answer is
+cut at the deadline, and the whole exchange ends before about twice the
+timeout in the worst case (a phase begun just before the deadline).
+
+Errors are ours: an httpx exception's text may quote what a server or a
+proxy sent, so it is worded by ``_failures`` (from its ``__cause__``: the
+OS error, the TLS verification message) and detached.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import httpx
+
+from sansio_auth import HttpRequest, HttpResponse
+
+from ._failures import (
+    detached,
+    detached_async,
+    over_limit,
+    timeout_error,
+    transport_error,
+    where,
+)
+from ._limits import check_send_args
+from ._target import target
+
+__all__ = ["check_client", "send", "send_async"]
+
+_CLOSE_BOUND = 1.0
+"""Seconds a response's close may take once the exchange is over (shielded
+from the cancellation that ended it, so that the connection is released)."""
+
+
+def _request(request: HttpRequest, timeout: float) -> httpx.Request:
+    # Host and Content-Length come from httpx, as the core never sets them.
+    return httpx.Request(
+        request.method,
+        request.url,
+        headers=list(request.headers),
+        content=request.body,
+        extensions={
+            "timeout": {
+                "connect": timeout,
+                "read": timeout,
+                "write": timeout,
+                "pool": timeout,
+            }
+        },
+    )
+
+
+def check_client(client: object, kind: type[Any], argument: str) -> None:
+    """Refuse a client that is not a *kind* (``httpx.Client`` or
+    ``httpx.AsyncClient``), or that is closed; *argument* names it."""
+    if not isinstance(client, kind):
+        raise TypeError(
+            f"{argument} must be an httpx.{kind.__name__}, got {type(client).__name__}"
+        )
+    if client.is_closed:
+        raise RuntimeError(
+            f"{argument} (the httpx client for token requests) is closed; keep "
+            "it open while its TokenAuth is in use"
+        )
+
+
+def _response(response: httpx.Response, body: bytes) -> HttpResponse:
+    headers = tuple(
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, value in response.headers.raw
+    )
+    return HttpResponse(status=response.status_code, headers=headers, body=body)
+
+
+@detached
+def send(
+    client: httpx.Client,
+    request: HttpRequest,
+    *,
+    timeout: float,
+    max_response_bytes: int,
+) -> HttpResponse:
+    """Send *request* through *client*'s transport; the response, any status.
+
+    Args:
+      client: the user's client; only its transport for the URL is used.
+      request: what to send, exactly.
+      timeout: seconds each phase may take; the deadline is checked between
+        phases and between the body's pieces.
+      max_response_bytes: the largest body read; a larger one is an error.
+
+    Returns:
+      The response; a 3xx is returned, never followed.
+
+    Raises:
+      TransportError: the exchange failed (refused, DNS, TLS verification,
+        timeout, body too large, a broken answer).
+      RuntimeError: *client* is closed.
+    """
+    check_send_args(timeout, max_response_bytes)
+    check_client(client, httpx.Client, "client")
+    name = where(target(request))
+    deadline = time.monotonic() + timeout
+    outgoing = _request(request, timeout)
+    # Private, and the one way to the transport httpx itself would pick
+    # (mounts, proxies): see the module notes for why not Client.send.
+    transport = client._transport_for_url(outgoing.url)
+    try:
+        response = transport.handle_request(outgoing)
+        try:
+            body = bytearray()
+            if time.monotonic() > deadline:
+                raise timeout_error(timeout, name)
+            for piece in response.iter_raw():
+                body += piece
+                if len(body) > max_response_bytes:
+                    raise over_limit(max_response_bytes)
+                if time.monotonic() > deadline:
+                    raise timeout_error(timeout, name)
+        finally:
+            response.close()
+    except httpx.TimeoutException:
+        raise timeout_error(timeout, name) from None
+    except (httpx.TransportError, OSError) as exc:
+        raise transport_error(exc, name) from None
+    return _response(response, bytes(body))
+
+
+@detached_async
+async def send_async(
+    client: httpx.AsyncClient,
+    request: HttpRequest,
+    *,
+    timeout: float,
+    max_response_bytes: int,
+) -> HttpResponse:
+    """:func:`send` for an ``httpx.AsyncClient``, on asyncio or trio.
+
+    One cancel scope bounds the whole exchange by *timeout*.
+    """
+    check_send_args(timeout, max_response_bytes)
+    check_client(client, httpx.AsyncClient, "async_client")
+    name = where(target(request))
+    outgoing = _request(request, timeout)
+    transport = client._transport_for_url(outgoing.url)  # see send
+    with anyio.move_on_after(timeout):
+        try:
+            response = await transport.handle_async_request(outgoing)
+            try:
+                body = bytearray()
+                async for piece in response.aiter_raw():
+                    body += piece
+                    if len(body) > max_response_bytes:
+                        raise over_limit(max_response_bytes)
+            finally:
+                # Shielded: a close cut by the scope's cancellation could
+                # leave the connection in the client's pool half-read.
+                with anyio.move_on_after(_CLOSE_BOUND, shield=True):
+                    await response.aclose()
+        except httpx.TimeoutException:
+            raise timeout_error(timeout, name) from None
+        except (httpx.TransportError, OSError) as exc:
+            raise transport_error(exc, name) from None
+        return _response(response, bytes(body))
+    raise timeout_error(timeout, name)
