@@ -76,6 +76,7 @@ class _Connections:
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = False  # joined on server_close: no thread outlives stop()
+    request_queue_size = 128  # a burst of 100 clients connects at once
     block_on_close = True
     ssl_context: ssl.SSLContext | None
     connections: _Connections
