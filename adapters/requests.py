@@ -1,0 +1,263 @@
+"""The requests integration: :class:`TokenAuth`, a ``requests.auth.AuthBase``.
+
+Theory of operation. requests calls an auth object once per request, as the
+last step of preparing it, and runs the request's ``response`` hooks on each
+response before redirects are followed. :class:`TokenAuth` uses both:
+
+- ``__call__`` sets ``Authorization`` from its token client (a thread-safe
+  :class:`~sansio_auth.adapters._sync.SyncClientBase`: a lock-free cached
+  token, and one token request however many threads are waiting), notes on
+  the request which token it set, and registers its response hook. A
+  request whose caller set ``Authorization`` (in the call or in the
+  Session's headers) is left alone: no token, no hook.
+- The hook does nothing to a response that is not a 401. A 401 is the
+  core's to judge (:func:`sansio_auth.api_action`); the hook only maps its
+  answer onto requests. ``KEEP``: the response goes back. ``DROP``: the
+  token is invalidated (if it is still the current one) and the response
+  goes back. ``RETRY``: invalidated, a token got again, and the request sent
+  once more as requests' own ``HTTPDigestAuth.handle_401`` resends: the 401
+  read and closed, a copy of the request with the fresh header sent through
+  the same transport adapter with the same settings, the 401 kept in
+  ``history``. The transport adapter runs no
+  hooks, and the copy is marked as the retry, so that no request is sent a
+  third time, even if a caller sends the copy again.
+
+A body can be sent again when it is ``None``, bytes or str (what ``data=`` a
+dict, bytes, str or ``files=`` become), or a file whose start position
+requests recorded (``_body_position``) and that can seek back to it: the
+file is rewound, as requests rewinds one for a 307 or 308. A generator, an
+iterator or a stream without a position is not sent again: its 401 goes
+back (the token is still invalidated).
+
+Token requests go through our urllib adapter's ``send`` or, when a
+``requests.Session`` is given, through that Session's transport with only
+its proxies, TLS verification, client certificate and mounted adapters
+(:func:`send`; ``_requests_send.py`` says why exactly those).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+from ._extras import missing_extra
+
+try:
+    import requests
+
+    from ._requests_send import send
+except ImportError as exc:
+    raise missing_extra(__name__, "requests", ("requests", "urllib3"), exc) from None
+
+from sansio_auth import ApiAction, Flow, HttpRequest, HttpResponse, Token, api_action
+
+from . import urllib as _urllib
+from ._client import Clock
+from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from ._sync import SyncClientBase
+
+__all__ = ["TokenAuth", "send"]
+
+_SENT: Final = "_sansio_auth_token"
+"""The attribute of a request holding the token TokenAuth set on it."""
+_RETRIED: Final = "_sansio_auth_retried"
+"""The attribute marking the one copy of a request sent again after a 401."""
+
+
+class _Client(SyncClientBase):
+    """The token client of a TokenAuth: token requests through our urllib
+    ``send``, or through the user's Session."""
+
+    __slots__ = ("_http",)
+
+    _driver = "a requests TokenAuth"
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        timeout: float,
+        max_response_bytes: int,
+        clock: Clock,
+        http: requests.Session | None,
+    ) -> None:
+        self._http = http
+        super().__init__(
+            flow, timeout=timeout, max_response_bytes=max_response_bytes, clock=clock
+        )
+
+    def _send(
+        self,
+        request: HttpRequest,
+        *,
+        timeout: float,
+        ssl_context: object,
+        max_response_bytes: int,
+    ) -> HttpResponse:
+        if self._http is None:
+            return _urllib.send(
+                request, timeout=timeout, max_response_bytes=max_response_bytes
+            )
+        return send(
+            request,
+            session=self._http,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+        )
+
+
+class TokenAuth(requests.auth.AuthBase):
+    """``Authorization`` from a token of *flow* on every request, with one
+    retry on a 401 that refuses it.
+
+    Use it as ``session.auth = TokenAuth(flow)`` or per request
+    (``requests.get(url, auth=auth)``). One instance may be shared by any
+    number of threads and sessions: they make one token request between
+    them, and reuse its token until the session's refresh point.
+
+    Args:
+      flow: how to get a token.
+      timeout: seconds each token request may take, all of it.
+      max_response_bytes: the largest token response read.
+      session: a ``requests.Session`` for token requests (its proxies, CA
+        bundle or ``verify``, client certificate and mounted adapters, such
+        as a test's ``responses`` mock); never its headers, cookies, auth,
+        hooks or params, and never a redirect. By default token requests go
+        through :func:`sansio_auth.adapters.urllib.send`.
+      clock: returns UNIX seconds; tests pass a fake one.
+
+    Raises:
+      TypeError: *session* is not a ``requests.Session``, or *clock* is not
+        callable.
+      ValueError: *timeout* or *max_response_bytes* is out of range.
+
+    A token endpoint that fails raises the session's
+    :class:`~sansio_auth.TokenError` (``OAuthError``, ``HttpError``,
+    ``TransportError``) from the API call, never an exception of requests.
+    """
+
+    __slots__ = ("_client", "_hook")
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        session: requests.Session | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        if session is not None and not isinstance(session, requests.Session):
+            raise TypeError(
+                "session must be a requests.Session or None, got "
+                f"{type(session).__name__}"
+            )
+        self._client = _Client(
+            flow,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            clock=clock,
+            http=session,
+        )
+        # One bound method, made once: the hot path only appends it.
+        self._hook = self._on_response
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Set ``Authorization`` on *r* and register the 401 hook, unless *r*
+        carries an ``Authorization`` already.
+
+        Raises:
+          TokenError: no token could be got (see the session's retry policy).
+        """
+        headers = r.headers
+        try:
+            # The lowercased store of requests' CaseInsensitiveDict: its
+            # ``in`` takes three Python calls, most of our budget.
+            explicit = "authorization" in headers._store  # type: ignore[attr-defined]
+        except AttributeError:
+            explicit = "Authorization" in headers
+        if explicit:
+            return r
+        token = self._client.token()
+        headers["Authorization"] = token.authorization()
+        r.__dict__[_SENT] = token
+        r.hooks["response"].append(self._hook)
+        return r
+
+    def _on_response(
+        self, response: requests.Response, **kwargs: Any
+    ) -> requests.Response | None:
+        # api_action keeps every response but a 401: a 200 costs one
+        # comparison, and the core is asked about the rest.
+        if response.status_code != 401:
+            return None
+        return self._on_401(response, kwargs)
+
+    def _on_401(
+        self, response: requests.Response, send_kwargs: dict[str, Any]
+    ) -> requests.Response | None:
+        request = response.request
+        token = request.__dict__.get(_SENT)
+        sent = request.headers.get("Authorization")
+        if not isinstance(token, Token) or sent != token.authorization():
+            # Not what we set: a redirect's copy of the request (which may
+            # carry another host's credentials), or a header changed since.
+            return None
+        connection = getattr(response, "connection", None)
+        action = api_action(
+            response.status_code,
+            response.headers.get("WWW-Authenticate") or (),
+            scheme=sent.partition(" ")[0],
+            retried=bool(request.__dict__.get(_RETRIED)),
+            replayable=connection is not None and _replayable(request),
+        )
+        if action is ApiAction.KEEP:
+            return None
+        self._client.invalidate(token)
+        if action is ApiAction.DROP:
+            return None
+        # As HTTPDigestAuth.handle_401: read the 401, so that its connection
+        # goes back to the pool for the retry, before a token request that
+        # may take a while or fail.
+        response.content  # noqa: B018
+        response.close()
+        fresh = self._client.token()
+        retry = request.copy()
+        retry.headers["Authorization"] = fresh.authorization()
+        retry.__dict__[_SENT] = fresh
+        retry.__dict__[_RETRIED] = True
+        if not _rewind(retry):
+            return None
+        assert connection is not None  # else not replayable, never RETRY
+        resent: requests.Response = connection.send(retry, **send_kwargs)
+        resent.history.append(response)
+        resent.request = retry
+        return resent
+
+    def __repr__(self) -> str:
+        return f"<TokenAuth for a {type(self._client.session.flow).__name__} flow>"
+
+
+_BYTES = (bytes, bytearray, memoryview, str)
+
+
+def _replayable(request: requests.PreparedRequest) -> bool:
+    """Whether *request*'s body can be sent again (module notes)."""
+    body = request.body
+    if body is None or isinstance(body, _BYTES):
+        return True
+    position = getattr(request, "_body_position", None)
+    return type(position) is int and callable(getattr(body, "seek", None))
+
+
+def _rewind(request: requests.PreparedRequest) -> bool:
+    """Put a file body back where the first send started reading it; False
+    if it cannot go back (closed, or its stream cannot seek after all)."""
+    body = request.body
+    if body is None or isinstance(body, _BYTES):
+        return True
+    try:
+        body.seek(request._body_position)
+    except (OSError, ValueError):
+        return False
+    return True
