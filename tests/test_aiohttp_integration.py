@@ -1,0 +1,757 @@
+"""``sansio_auth.adapters.aiohttp``: TokenMiddleware against real servers.
+
+Every test starts its servers on loopback: the local ``TokenServer`` (token
+endpoints and a protected resource that refuses unknown, expired and revoked
+tokens with a 401 and a ``Bearer`` challenge), and ``tests/http_server.py``
+where a test needs an answer the token server does not give (a redirect, a
+huge body, a hang) or an API that records what reached it. aiohttp runs on
+asyncio only: the async tests run under anyio's pytest plugin on its asyncio
+backend. Token requests go through the default transport (the urllib adapter
+in a worker thread) or through a ``ClientSession`` of the test's; the tests
+about the token endpoint run both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+import trustme
+from aioresponses import aioresponses
+from http_server import Reply, serving, token_reply
+from yarl import URL
+
+from sansio_auth import (
+    ClientCredentials,
+    HttpError,
+    HttpRequest,
+    OAuthError,
+    TokenError,
+    TransportError,
+)
+from sansio_auth.adapters.aiohttp import TokenMiddleware, send
+from sansio_auth.adapters.server import TokenServer
+
+pytestmark = pytest.mark.anyio
+
+T = TypeVar("T")
+
+WRONG_SECRET = "cs-wrong-Qx81-secret-value"
+API_KEY = "ak-Vb27-the-apis-own-key"
+API_COOKIE = "ck-Lm40-the-apis-session-cookie"
+API_PASSWORD = "pw-Hd93-the-apis-basic-password"
+MOCKED_TOKEN = "at-Mk55-mocked-access-token"
+API_BASIC = "YXBpLXVzZXI6cHctSGQ5My10aGUtYXBpcy1iYXNpYy1wYXNzd29yZA=="
+"""base64 of ``api-user:<API_PASSWORD>``: the API's Basic credentials."""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["default", "session"])
+def through(request: pytest.FixtureRequest) -> str:
+    """How token requests go: the default transport, or a ClientSession."""
+    kind: str = request.param
+    return kind
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def flow_for(
+    server: TokenServer, *, secret: str | None = None, auth: str = "client_secret_post"
+) -> ClientCredentials:
+    creds = server.credentials
+    return ClientCredentials(
+        token_url=server.generic_token_url,
+        client_id=creds.generic_client_id,
+        client_secret=creds.generic_client_secret if secret is None else secret,
+        auth=auth,  # type: ignore[arg-type]
+    )
+
+
+def flow_at(url: str) -> ClientCredentials:
+    """A flow whose token endpoint is *url* (a scripted server)."""
+    return ClientCredentials(
+        token_url=url, client_id="client-7f3a", client_secret="cs-9Zq4-very-secret"
+    )
+
+
+@asynccontextmanager
+async def token_session(
+    through: str, **options: Any
+) -> AsyncIterator[aiohttp.ClientSession | None]:
+    """None for the default transport, or a ClientSession for token requests."""
+    if through == "default":
+        yield None
+        return
+    async with aiohttp.ClientSession(**options) as session:
+        yield session
+
+
+@asynccontextmanager
+async def api(
+    middleware: TokenMiddleware, **options: Any
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """The API's session, with *middleware*."""
+    async with aiohttp.ClientSession(middlewares=(middleware,), **options) as session:
+        yield session
+
+
+def few_connections() -> aiohttp.TCPConnector:
+    """A connector for a burst against the TokenServer, whose listen backlog
+    is small (socketserver's 5): a hundred connections at once would have
+    their SYNs dropped and retried for seconds. The tasks still ask for the
+    token all at once: the middleware runs before a connection is taken."""
+    return aiohttp.TCPConnector(limit=4)
+
+
+async def get(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> int:
+    """The status of a GET (the body read, the response released)."""
+    async with session.get(url, **kwargs) as response:
+        await response.read()
+        return response.status
+
+
+async def gather(n: int, fn: Callable[[], Awaitable[T]]) -> list[T]:
+    return list(await asyncio.gather(*(fn() for _ in range(n))))
+
+
+def bearer(request: Any) -> str:
+    """The bearer token a recorded request carried ("" for none)."""
+    scheme, _, token = (request.header("Authorization") or "").partition(" ")
+    return token if scheme == "Bearer" else ""
+
+
+def resource_requests(server: TokenServer) -> list[Any]:
+    return [r for r in server.requests if r.endpoint == "resource"]
+
+
+def secrets_of(server: TokenServer) -> list[str]:
+    """Every credential and token the server knows of or issued."""
+    creds = server.credentials
+    found = [creds.generic_client_secret, WRONG_SECRET, creds.generic_password]
+    for request in server.requests:
+        token = bearer(request)
+        if token:
+            found.append(token)
+    return found
+
+
+def assert_clean(error: BaseException, secrets: list[str]) -> None:
+    """No secret in the error's str or repr, nor in anything chained to it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        for text in (str(seen), repr(seen)):
+            for secret in secrets:
+                assert secret not in text
+        seen = seen.__cause__ or seen.__context__
+
+
+class MockedResponse(aiohttp.ClientResponse):
+    """A response aioresponses can build on aiohttp 3.14: aioresponses 0.7.9
+    leaves out the ``stream_writer`` aiohttp 3.14 requires
+    (pnuckowski/aioresponses#289), so it is given one that sent nothing."""
+
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
+def closed_port() -> int:
+    """A loopback port that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def tls_pair(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate from *ca* for 127.0.0.1, and a
+    client context trusting *ca*."""
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_side)
+    client_side = ssl.create_default_context()
+    ca.configure_trust(client_side)
+    return server_side, client_side
+
+
+# -- the header --------------------------------------------------------------
+
+
+async def test_each_request_carries_the_token() -> None:
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware) as session:
+            assert await get(session, server.resource_url) == 200
+            assert await get(session, server.resource_url) == 200
+        token = middleware.client.session.token
+        assert token is not None
+        sent = resource_requests(server)
+        assert [bearer(r) for r in sent] == [token.access_token] * 2
+        assert len(server.token_requests()) == 1  # the second used the cache
+
+
+async def test_an_explicit_authorization_is_left_alone() -> None:
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware) as session:
+            status = await get(
+                session, server.resource_url, headers={"Authorization": "Bearer mine"}
+            )
+        assert status == 401  # the caller's token, refused, and passed back
+        assert server.token_requests() == []
+        assert [r.header("Authorization") for r in server.requests] == ["Bearer mine"]
+
+
+async def test_the_token_is_taken_off_the_request_once_sent() -> None:
+    # aiohttp puts request_info (a live view of the request's headers) in the
+    # repr of ClientResponseError: a log line of it must not show the token.
+    async with TokenServer() as server:
+        server.fail_next(1, status=403, retry_after=None, endpoint="resource")
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware, raise_for_status=True) as session:
+            with pytest.raises(aiohttp.ClientResponseError) as caught:
+                await get(session, server.resource_url)
+        assert caught.value.status == 403
+        assert_clean(caught.value, secrets_of(server))
+        assert "Authorization" not in caught.value.request_info.headers
+
+
+def test_the_middleware_repr_names_no_credential() -> None:
+    flow = ClientCredentials(
+        token_url="https://auth.example.com/token",
+        client_id="client-7f3a",
+        client_secret=WRONG_SECRET,
+    )
+    shown = repr(TokenMiddleware(flow))
+    assert WRONG_SECRET not in shown
+    assert shown == "<TokenMiddleware of ClientCredentials>"
+
+
+# -- concurrency -------------------------------------------------------------
+
+
+async def test_500_tasks_on_a_cold_session_make_one_token_request() -> None:
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware, connector=few_connections()) as session:
+            statuses = await gather(500, lambda: get(session, server.resource_url))
+        assert statuses == [200] * 500
+        assert len(server.token_requests()) == 1
+        token = middleware.client.session.token
+        assert token is not None
+        assert {bearer(r) for r in resource_requests(server)} == {token.access_token}
+
+
+async def test_the_loop_is_never_blocked_during_the_burst() -> None:
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    # A token endpoint that takes half a second: a fetch that blocked the
+    # loop would stop the ticker for as long. Scripted servers, whose listen
+    # backlog takes the burst's connections at once.
+    with (
+        serving([token_reply("at-burst", delay=0.5)]) as token_server,
+        serving([Reply(body=b"{}")]) as api_server,
+    ):
+        middleware = TokenMiddleware(flow_at(token_server.url()), timeout=10)
+        async with api(middleware) as session:
+            ticking = asyncio.create_task(ticker())
+            try:
+                statuses = await gather(500, lambda: get(session, api_server.url()))
+            finally:
+                done.set()
+                await ticking
+    assert statuses == [200] * 500
+    assert len(token_server.requests) == 1
+    assert {r.header("Authorization") for r in api_server.requests} == {
+        "Bearer at-burst"
+    }
+    assert len(gaps) > 50
+    assert max(gaps) < 0.25
+
+
+# -- 401 ----------------------------------------------------------------------
+
+
+async def test_a_revoked_token_is_replaced_once_for_100_concurrent_401s() -> None:
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware, connector=few_connections()) as session:
+            assert await get(session, server.resource_url) == 200
+            old = middleware.client.session.token
+            assert old is not None
+            server.clear()
+            server.revoke(old.access_token)
+            statuses = await gather(100, lambda: get(session, server.resource_url))
+        assert statuses == [200] * 100
+        assert len(server.token_requests()) == 1
+        new = middleware.client.session.token
+        assert new is not None
+        assert new is not old
+        sent = [bearer(r) for r in resource_requests(server)]
+        # Each was sent with the revoked token, refused, and sent once more
+        # with the new one.
+        assert sent.count(old.access_token) == 100
+        assert sent.count(new.access_token) == 100
+        assert len(sent) == 200
+
+
+async def test_a_401_on_the_retry_goes_back_to_the_caller() -> None:
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware) as session:
+            assert await get(session, server.resource_url) == 200
+            server.clear()
+            server.fail_next(2, status=401, endpoint="resource", retry_after=None)
+            assert await get(session, server.resource_url) == 401
+        assert len(resource_requests(server)) == 2  # never a third send
+        assert len(server.token_requests()) == 1  # for the one retry
+
+
+async def test_a_body_that_cannot_be_replayed_is_not_sent_again() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"a": '
+        yield b"1}"
+
+    refused = Reply(
+        status=401,
+        headers=(("WWW-Authenticate", 'Bearer error="invalid_token"'),),
+    )
+    # A scripted API: the token server's resource takes no chunked body.
+    with serving([refused, Reply(body=b"{}")]) as api_server:
+        async with TokenServer() as server:
+            middleware = TokenMiddleware(flow_for(server), timeout=10)
+            async with api(middleware) as session:
+                async with session.post(api_server.url(), data=chunks()) as response:
+                    assert response.status == 401
+                assert len(api_server.requests) == 1
+                assert api_server.requests[0].body == b'{"a": 1}'
+                # Invalidated: the next request fetches a new token.
+                assert middleware.client.session.token is None
+                assert await get(session, api_server.url()) == 200
+            assert len(server.token_requests()) == 2
+    first, second = (bearer(r) for r in api_server.requests)
+    assert first
+    assert second
+    assert first != second
+
+
+async def test_a_bytes_body_is_sent_again_whole() -> None:
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware) as session:
+            assert await get(session, server.resource_url) == 200
+            old = middleware.client.session.token
+            assert old is not None
+            server.clear()
+            server.revoke(old.access_token)
+            async with session.put(server.resource_url, data=b"x" * 1000) as response:
+                assert response.status == 200
+                answer = json.loads(await response.read())
+        assert answer["method"] == "PUT"
+        assert answer["body_bytes"] == 1000
+        assert [len(r.body) for r in resource_requests(server)] == [1000, 1000]
+
+
+async def test_a_403_is_not_retried() -> None:
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware) as session:
+            assert await get(session, server.resource_url) == 200
+            token = middleware.client.session.token
+            server.clear()
+            server.fail_next(1, status=403, endpoint="resource", retry_after=None)
+            assert await get(session, server.resource_url) == 403
+        assert len(resource_requests(server)) == 1
+        assert server.token_requests() == []
+        assert middleware.client.session.token is token  # kept
+
+
+async def test_a_bearer_invalid_token_challenge_is_retried() -> None:
+    challenge = ("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"')
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware) as session:
+            assert await get(session, server.resource_url) == 200
+            server.clear()
+            server.fail_next(
+                1,
+                status=401,
+                endpoint="resource",
+                retry_after=None,
+                headers=(challenge,),
+            )
+            assert await get(session, server.resource_url) == 200
+        assert len(resource_requests(server)) == 2
+        assert len(server.token_requests()) == 1
+
+
+async def test_another_schemes_challenge_goes_back_untouched() -> None:
+    challenge = ("WWW-Authenticate", 'Basic realm="x"')
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        async with api(middleware) as session:
+            assert await get(session, server.resource_url) == 200
+            token = middleware.client.session.token
+            server.clear()
+            server.fail_next(
+                1,
+                status=401,
+                endpoint="resource",
+                retry_after=None,
+                headers=(challenge,),
+            )
+            async with session.get(server.resource_url) as response:
+                assert response.status == 401
+                assert response.headers.getall("WWW-Authenticate") == [
+                    'Basic realm="x"'
+                ]
+        assert len(resource_requests(server)) == 1
+        assert server.token_requests() == []
+        assert middleware.client.session.token is token  # kept
+
+
+# -- the token endpoint failing ----------------------------------------------
+
+
+async def test_a_wrong_secret_raises_the_oauth_error(through: str) -> None:
+    async with TokenServer() as server:
+        flow = flow_for(server, secret=WRONG_SECRET)
+        async with token_session(through) as tokens:
+            middleware = TokenMiddleware(flow, timeout=10, session=tokens)
+            async with api(middleware) as session:
+                with pytest.raises(OAuthError) as caught:
+                    await get(session, server.resource_url)
+        assert caught.value.error == "invalid_client"
+        assert resource_requests(server) == []
+        assert_clean(caught.value, secrets_of(server))
+
+
+async def test_a_5xx_through_the_retries_raises_the_http_error(through: str) -> None:
+    async with TokenServer() as server:
+        server.fail_next(10, status=503, retry_after=0, endpoint="generic")
+        async with token_session(through) as tokens:
+            middleware = TokenMiddleware(flow_for(server), timeout=10, session=tokens)
+            async with api(middleware) as session:
+                with pytest.raises(HttpError) as caught:
+                    await get(session, server.resource_url)
+        assert caught.value.status == 503
+        assert len(server.token_requests()) == 4  # the default policy's attempts
+        assert resource_requests(server) == []
+        assert_clean(caught.value, secrets_of(server))
+
+
+async def test_a_refused_port_raises_the_transport_error(through: str) -> None:
+    flow = flow_at(f"http://127.0.0.1:{closed_port()}/token")
+    async with TokenServer() as server, token_session(through) as tokens:
+        middleware = TokenMiddleware(flow, timeout=10, session=tokens)
+        async with api(middleware) as session:
+            with pytest.raises(TransportError) as caught:
+                await get(session, server.resource_url)
+        assert resource_requests(server) == []
+    assert "connection refused by 127.0.0.1" in str(caught.value)
+    assert_clean(caught.value, ["cs-9Zq4-very-secret"])
+
+
+async def test_a_redirect_from_the_token_endpoint_is_not_followed(
+    through: str,
+) -> None:
+    with serving([token_reply("at-elsewhere")]) as elsewhere:
+        moved = Reply(status=302, headers=(("Location", elsewhere.url()),))
+        with serving([moved]) as token_server:
+            flow = flow_at(token_server.url())
+            async with TokenServer() as server, token_session(through) as tokens:
+                middleware = TokenMiddleware(flow, timeout=10, session=tokens)
+                async with api(middleware) as session:
+                    with pytest.raises(HttpError) as caught:
+                        await get(session, server.resource_url)
+        assert caught.value.status == 302
+        assert caught.value.location == elsewhere.url()
+        assert len(token_server.requests) == 1
+        assert elsewhere.requests == []
+
+
+async def test_a_body_over_the_cap_is_a_transport_error(through: str) -> None:
+    with serving([Reply(body=b"x" * 5000)]) as token_server:
+        flow = flow_at(token_server.url())
+        async with TokenServer() as server, token_session(through) as tokens:
+            middleware = TokenMiddleware(
+                flow, timeout=10, max_response_bytes=1000, session=tokens
+            )
+            async with api(middleware) as session:
+                with pytest.raises(TransportError) as caught:
+                    await get(session, server.resource_url)
+    assert str(caught.value) == "response body over the 1000-byte limit"
+    assert len(token_server.requests) == 1  # not retried: it would be as big
+
+
+async def test_a_slow_token_endpoint_times_out() -> None:
+    with serving([Reply(fault="hang")]) as token_server:
+        flow = flow_at(token_server.url())
+        async with TokenServer() as server, aiohttp.ClientSession() as tokens:
+            middleware = TokenMiddleware(flow, timeout=0.3, session=tokens)
+            async with api(middleware) as session:
+                started = time.monotonic()
+                with pytest.raises(TransportError) as caught:
+                    await get(session, server.resource_url)
+                elapsed = time.monotonic() - started
+    assert str(caught.value).startswith("timed out after 0.3 s")
+    # Four attempts of 0.3 s and the default backoff between them (at most
+    # 0.5 + 1 + 2 s): each attempt was cut at its timeout.
+    assert len(token_server.requests) == 4
+    assert elapsed < 4 * 0.3 + 3.5 + 2.0
+
+
+async def test_send_bounds_the_whole_exchange_by_the_timeout() -> None:
+    # A trickled body: every read makes progress, only the whole is late.
+    slow = Reply(
+        body=b'{"access_token": "a", "token_type": "Bearer"}', fault="trickle_body"
+    )
+    with serving([slow]) as token_server:
+        request = HttpRequest(method="POST", url=token_server.url(), headers=())
+        async with aiohttp.ClientSession() as session:
+            started = time.monotonic()
+            with pytest.raises(TransportError) as caught:
+                await send(session, request, timeout=0.5)
+            elapsed = time.monotonic() - started
+    assert str(caught.value).startswith("timed out after 0.5 s")
+    assert elapsed < 0.5 + 1.0
+
+
+async def test_send_is_bounded_whatever_the_session_does() -> None:
+    # A mocking tool replaces the session's request method, and aiohttp's
+    # own timeout with it: the exchange is still cut at the timeout.
+    async def never(url: URL, **kwargs: Any) -> None:
+        await asyncio.sleep(60)
+
+    token_url = "https://auth.example.test/oauth/token"
+    request = HttpRequest(method="POST", url=token_url, headers=())
+    with aioresponses() as mocked:
+        mocked.post(token_url, callback=never)
+        async with aiohttp.ClientSession() as session:
+            started = time.monotonic()
+            with pytest.raises(TransportError) as caught:
+                await send(session, request, timeout=0.5)
+            elapsed = time.monotonic() - started
+    assert (
+        str(caught.value) == "timed out after 0.5 s waiting for auth.example.test:443"
+    )
+    assert elapsed < 0.5 + 1.0
+
+
+# -- token requests through the user's session -------------------------------
+
+
+async def test_token_requests_go_through_a_session_mocked_with_aioresponses() -> None:
+    token_url = "https://auth.example.test/oauth/token"
+    answer = {"access_token": MOCKED_TOKEN, "token_type": "Bearer", "expires_in": 60}
+    with serving([Reply(body=b"{}")]) as api_server:
+        # The API is real (passed through); the token endpoint is mocked.
+        with aioresponses(passthrough=[api_server.url("")]) as mocked:
+            mocked.post(token_url, payload=answer, response_class=MockedResponse)
+            async with aiohttp.ClientSession() as tokens:
+                middleware = TokenMiddleware(flow_at(token_url), session=tokens)
+                async with api(middleware) as session:
+                    assert await get(session, api_server.url("/v1/things")) == 200
+        calls = mocked.requests[("POST", URL(token_url))]
+    assert len(calls) == 1
+    assert b"client_id=client-7f3a" in calls[0].kwargs["data"]
+    assert calls[0].kwargs["allow_redirects"] is False
+    assert [r.header("Authorization") for r in api_server.requests] == [
+        f"Bearer {MOCKED_TOKEN}"
+    ]
+
+
+def assert_only_ours(sent: Any, auth: str, client_id: str) -> None:
+    """The token request *sent* carried none of the API session's defaults."""
+    names = {name.lower() for name, _ in sent.headers}
+    assert "x-api-key" not in names
+    assert "cookie" not in names
+    for _, value in sent.headers:
+        for api_secret in (API_KEY, API_COOKIE, API_BASIC):
+            assert api_secret not in value
+    authorization = sent.header("Authorization")
+    if auth == "client_secret_basic":
+        assert authorization is not None
+        assert authorization.startswith("Basic ")
+        assert "client_id" not in sent.fields
+    else:
+        assert authorization is None
+        assert sent.fields["client_id"] == client_id
+
+
+@pytest.mark.parametrize("auth", ["client_secret_post", "client_secret_basic"])
+async def test_the_sessions_defaults_are_not_sent_to_the_token_endpoint(
+    auth: str,
+) -> None:
+    async with TokenServer() as server:
+        jar = aiohttp.CookieJar(unsafe=True)  # unsafe: it holds 127.0.0.1's
+        jar.update_cookies({"sid": API_COOKIE}, URL(server.url))
+        defaults = {"X-Api-Key": API_KEY, "Authorization": f"Basic {API_BASIC}"}
+        async with aiohttp.ClientSession(
+            headers=defaults, cookie_jar=jar, raise_for_status=True
+        ) as tokens:
+            middleware = TokenMiddleware(
+                flow_for(server, auth=auth), timeout=10, session=tokens
+            )
+            async with api(middleware) as session:
+                assert await get(session, server.resource_url) == 200
+        (sent,) = server.token_requests()
+    assert_only_ours(sent, auth, server.credentials.generic_client_id)
+
+
+# A session's default auth= (a BasicAuth) is deprecated by aiohttp 3.14, which
+# warns of both on construction; sessions made with it still work, and must
+# be tested.
+@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings(
+    "ignore:The 'auth' parameter is deprecated:DeprecationWarning"
+)
+@pytest.mark.parametrize("auth", ["client_secret_post", "client_secret_basic"])
+async def test_the_sessions_default_auth_is_not_sent_to_the_token_endpoint(
+    auth: str,
+) -> None:
+    async with TokenServer() as server:
+        async with aiohttp.ClientSession(
+            auth=aiohttp.BasicAuth("api-user", API_PASSWORD)
+        ) as tokens:
+            middleware = TokenMiddleware(
+                flow_for(server, auth=auth), timeout=10, session=tokens
+            )
+            async with api(middleware) as session:
+                assert await get(session, server.resource_url) == 200
+        (sent,) = server.token_requests()
+    assert_only_ours(sent, auth, server.credentials.generic_client_id)
+    assert "api-user" not in repr(sent.headers)
+
+
+async def test_a_session_raising_for_status_still_gives_the_oauth_error() -> None:
+    async with (
+        TokenServer() as server,
+        aiohttp.ClientSession(raise_for_status=True) as tokens,
+    ):
+        middleware = TokenMiddleware(
+            flow_for(server, secret=WRONG_SECRET), timeout=10, session=tokens
+        )
+        async with api(middleware) as session:
+            with pytest.raises(OAuthError):
+                await get(session, server.resource_url)
+
+
+async def test_a_users_session_trusting_a_private_ca_reaches_an_https_server() -> None:
+    server_side, client_side = tls_pair(trustme.CA())
+    async with TokenServer(ssl_context=server_side) as server:
+        connector = aiohttp.TCPConnector(ssl=client_side)
+        async with aiohttp.ClientSession(connector=connector) as tokens:
+            middleware = TokenMiddleware(flow_for(server), timeout=10, session=tokens)
+            trusted = aiohttp.TCPConnector(ssl=client_side)
+            async with api(middleware, connector=trusted) as session:
+                assert await get(session, server.resource_url) == 200
+        assert len(server.token_requests()) == 1
+
+
+async def test_the_default_refuses_an_untrusted_certificate() -> None:
+    server_side, client_side = tls_pair(trustme.CA())
+    async with TokenServer(ssl_context=server_side) as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        trusted = aiohttp.TCPConnector(ssl=client_side)
+        async with api(middleware, connector=trusted) as session:
+            with pytest.raises(TransportError) as caught:
+                await get(session, server.resource_url)
+        assert server.requests == []  # the handshake failed: nothing was read
+    assert "certificate verification failed for 127.0.0.1" in str(caught.value)
+    assert not caught.value.retryable
+
+
+# -- redirects of API requests -----------------------------------------------
+
+
+async def test_a_redirect_to_another_origin_carries_no_token() -> None:
+    with serving([Reply(body=b"{}")]) as there:
+        moved = Reply(status=302, headers=(("Location", there.url("/landing")),))
+        with serving([moved]) as here:
+            async with TokenServer() as server:
+                middleware = TokenMiddleware(flow_for(server), timeout=10)
+                async with api(middleware) as session:
+                    assert await get(session, here.url("/start")) == 200
+                    # The next request to the first origin has its token.
+                    status = await get(
+                        session, here.url("/again"), allow_redirects=False
+                    )
+                    assert status == 302
+    assert [r.target for r in there.requests] == ["/landing"]
+    assert there.requests[0].header("Authorization") is None
+    assert [r.target for r in here.requests] == ["/start", "/again"]
+    assert all(r.header("Authorization") for r in here.requests)
+
+
+async def test_a_redirect_within_the_origin_keeps_the_token() -> None:
+    moved = Reply(status=302, headers=(("Location", "/landing"),))
+    with serving([moved, Reply(body=b"{}")]) as here:
+        async with TokenServer() as server:
+            middleware = TokenMiddleware(flow_for(server), timeout=10)
+            async with api(middleware) as session:
+                assert await get(session, here.url("/start")) == 200
+    assert [r.target for r in here.requests] == ["/start", "/landing"]
+    tokens = {r.header("Authorization") for r in here.requests}
+    assert len(tokens) == 1
+    assert None not in tokens
+
+
+# -- construction --------------------------------------------------------------
+
+
+def test_a_session_that_is_no_client_session_is_refused() -> None:
+    flow = flow_at("https://auth.example.com/token")
+    with pytest.raises(TypeError, match=r"session must be an aiohttp\.ClientSession"):
+        TokenMiddleware(flow, session=object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"timeout": -7.25}, ValueError),
+        ({"timeout": "31.5"}, TypeError),
+        ({"max_response_bytes": -12345}, ValueError),
+    ],
+)
+def test_bad_options_are_refused_without_their_value(
+    options: dict[str, Any], error: type[Exception]
+) -> None:
+    flow = flow_at("https://auth.example.com/token")
+    with pytest.raises(error) as caught:
+        TokenMiddleware(flow, **options)
+    (value,) = options.values()
+    assert str(value) not in str(caught.value)
+
+
+async def test_token_errors_are_token_errors_not_aiohttp_exceptions() -> None:
+    # What a caller catches: TokenError, from the request call itself.
+    flow = flow_at(f"http://127.0.0.1:{closed_port()}/token")
+    async with TokenServer() as server:
+        middleware = TokenMiddleware(flow, timeout=10)
+        async with api(middleware) as session:
+            with pytest.raises(TokenError) as caught:
+                await get(session, server.resource_url)
+    assert not isinstance(caught.value, aiohttp.ClientError)
