@@ -109,14 +109,6 @@ async def api(
         yield session
 
 
-def few_connections() -> aiohttp.TCPConnector:
-    """A connector for a burst against the TokenServer, whose listen backlog
-    is small (socketserver's 5): a hundred connections at once would have
-    their SYNs dropped and retried for seconds. The tasks still ask for the
-    token all at once: the middleware runs before a connection is taken."""
-    return aiohttp.TCPConnector(limit=4)
-
-
 async def get(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> int:
     """The status of a GET (the body read, the response released)."""
     async with session.get(url, **kwargs) as response:
@@ -246,7 +238,7 @@ def test_the_middleware_repr_names_no_credential() -> None:
 async def test_500_tasks_on_a_cold_session_make_one_token_request() -> None:
     async with TokenServer() as server:
         middleware = TokenMiddleware(flow_for(server), timeout=10)
-        async with api(middleware, connector=few_connections()) as session:
+        async with api(middleware) as session:
             statuses = await gather(500, lambda: get(session, server.resource_url))
         assert statuses == [200] * 500
         assert len(server.token_requests()) == 1
@@ -268,8 +260,7 @@ async def test_the_loop_is_never_blocked_during_the_burst() -> None:
             last = now
 
     # A token endpoint that takes half a second: a fetch that blocked the
-    # loop would stop the ticker for as long. Scripted servers, whose listen
-    # backlog takes the burst's connections at once.
+    # loop would stop the ticker for as long.
     with (
         serving([token_reply("at-burst", delay=0.5)]) as token_server,
         serving([Reply(body=b"{}")]) as api_server,
@@ -297,7 +288,7 @@ async def test_the_loop_is_never_blocked_during_the_burst() -> None:
 async def test_a_revoked_token_is_replaced_once_for_100_concurrent_401s() -> None:
     async with TokenServer() as server:
         middleware = TokenMiddleware(flow_for(server), timeout=10)
-        async with api(middleware, connector=few_connections()) as session:
+        async with api(middleware) as session:
             assert await get(session, server.resource_url) == 200
             old = middleware.client.session.token
             assert old is not None
