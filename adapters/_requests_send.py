@@ -31,18 +31,23 @@ transport, since plain http to loopback is allowed only because nothing
 leaves the machine.
 
 The whole exchange is bounded by *timeout*: it is both the connect and the
-read timeout, the body is read as it comes (``read1``) with a deadline check
-before each read, and the socket's timeout is cut to the time left. What is
-left unbounded is what requests and urllib3 do not bound: name resolution,
-and one connect timeout per address tried; a head trickled a byte per read
-timeout can run past the deadline before the body starts (each wait is at
-most *timeout*), and is refused as a timeout once it has come.
+read timeout, and once the head has come, a watchdog shuts the connection
+down at the deadline while the body is read as it comes (``read1``), with a
+deadline check before each read. What stays bounded only by requests' and
+urllib3's own timeouts comes before the body: name resolution (no timeout
+at all), one connect timeout per address tried, and a head trickled in
+pieces less than a read timeout apart (up to http.client's limits on header
+lines); a head that ends past the deadline is refused as a timeout. So the
+worst case against a server that answers slowly but steadily is the DNS
+lookup plus ``timeout`` per address plus the head's trickle; against one
+that stops answering, about ``timeout`` per stage it stops in.
 """
 
 from __future__ import annotations
 
 import http.client
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -132,19 +137,81 @@ def send(
             cert=settings["cert"],
             proxies=settings["proxies"],
         )
-    except Exception as exc:  # a mounted adapter may raise anything
+    except _FAILURES as exc:
         raise _failure(exc, name, timeout) from None
+    watchdog = _Watchdog(response, deadline)
     try:
         body = _read_body(response, max_response_bytes, deadline, timeout, name)
+        if watchdog.fired:  # the body may have ended at the cut
+            raise timeout_error(timeout, name)
         return HttpResponse(
             status=response.status_code, headers=_headers(response), body=body
         )
-    except TransportError:
-        raise
-    except Exception as exc:
+    except _FAILURES as exc:
+        if watchdog.fired:
+            raise timeout_error(timeout, name) from None
         raise _failure(exc, name, timeout) from None
     finally:
+        watchdog.cancel()
         response.close()
+
+
+class _Watchdog:
+    """Shuts the response's connection down at the deadline, so that no read
+    of the body outlasts it: a read waits up to the read timeout for each
+    piece of a line (a chunk-size line trickled a byte at a time never
+    ends), and the deadline check between reads comes only once a read
+    returns.
+
+    The connection is reached through the response's ``fileno()``: once a
+    response that closes its connection has its head, http.client hands the
+    socket to the response and the connection no longer holds it. Armed
+    only for urllib3's responses on a real socket; a mounted adapter of
+    another kind has the checks between reads only.
+    """
+
+    def __init__(self, response: requests.Response, deadline: float) -> None:
+        self.fired = False
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._timer: threading.Timer | None = None
+        raw = response.raw
+        if not isinstance(raw, urllib3.response.HTTPResponse):
+            return
+        try:
+            self._fd = raw.fileno()
+        except OSError:  # a mock's body, already read, or no socket
+            return
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        # Under the lock, and only while the response is open: a file
+        # descriptor closed and reused by another socket is never touched.
+        with self._lock:
+            if self._fd is None:
+                return
+            self.fired = True
+            try:
+                sock = socket.socket(fileno=self._fd)
+            except OSError:
+                return
+            try:
+                # The TCP connection's, under TLS too: the reading thread's
+                # TLS read ends at the end of the stream.
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already shut down by the peer
+                pass
+            finally:
+                sock.detach()  # the descriptor stays the response's
+
+    def cancel(self) -> None:
+        """Disarm; before the response is closed."""
+        with self._lock:
+            self._fd = None
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _read_body(
@@ -158,42 +225,35 @@ def _read_body(
     read = _reader(response)
     body = bytearray()
     while len(body) <= max_response_bytes:
-        left = deadline - time.monotonic()
-        if left <= 0:
+        if time.monotonic() >= deadline:
             raise timeout_error(timeout, name)
-        piece = read(min(_PIECE, max_response_bytes + 1 - len(body)), left)
+        piece = read(min(_PIECE, max_response_bytes + 1 - len(body)))
         if not piece:
             return bytes(body)
         body += piece
     raise over_limit(max_response_bytes)
 
 
-def _reader(response: requests.Response) -> Callable[[int, float], bytes]:
-    """A function reading at most so many bytes of the body within so many
-    seconds; b"" at its end.
+def _reader(response: requests.Response) -> Callable[[int], bytes]:
+    """A function reading at most so many bytes of the body; b"" at its end.
 
-    urllib3's ``read1`` returns what one read of the socket brings, and the
-    socket's timeout is cut to the time left first (urllib3 sets it again
-    before the connection's next request). ``iter_content`` (urllib3's
-    ``stream``) would wait for a whole chunk, which a body trickled a byte at
-    a time does not complete before any deadline. A ``raw`` without
-    ``read1`` (urllib3 1.26's, a custom adapter's) is read with
-    ``iter_content`` in small pieces, the deadline checked between them.
+    urllib3's ``read1`` returns what one read of the socket brings, decoded.
+    ``iter_content`` (urllib3's ``stream``) waits for a whole chunk of the
+    size asked, so that a body trickled a byte at a time would never reach
+    the check between reads. A ``raw`` without ``read1`` (urllib3 1.26's, a
+    custom adapter's) is read with ``iter_content`` in small pieces.
     """
     raw = response.raw
     read1 = getattr(raw, "read1", None)
     if isinstance(raw, urllib3.response.HTTPResponse) and read1 is not None:
 
-        def read(most: int, left: float) -> bytes:
-            sock = getattr(raw.connection, "sock", None)
-            if isinstance(sock, socket.socket):
-                sock.settimeout(left)
+        def read(most: int) -> bytes:
             data: bytes = read1(most, decode_content=True)
             return data
 
         return read
     pieces = response.iter_content(chunk_size=4096)
-    return lambda most, left: next(pieces, b"")
+    return lambda most: next(pieces, b"")
 
 
 def _headers(response: requests.Response) -> tuple[tuple[str, str], ...]:
@@ -212,15 +272,19 @@ def _failure(exc: BaseException, name: str, timeout: float) -> TransportError:
     (a status line, a header), and a mock's message is anyone's.
     """
     causes = _chain(exc)
-    if any(isinstance(c, _TIMEOUTS) for c in causes):
+    if any(_is_timeout(c) for c in causes):
         return timeout_error(timeout, name)
     # RemoteDisconnected is a ConnectionResetError: said before the OS's.
     if any(isinstance(c, http.client.RemoteDisconnected) for c in causes):
         return closed_before_response(name)
     if any(isinstance(c, _INCOMPLETE) for c in causes):
         return truncated(name)
-    if any(isinstance(c, OSError) for c in causes):
-        return transport_error(exc, name)
+    for cause in causes:
+        # The OS's or OpenSSL's (requests' own exceptions are OSErrors too).
+        if isinstance(cause, OSError) and not isinstance(
+            cause, requests.RequestException
+        ):
+            return transport_error(cause, name)
     if any(isinstance(c, urllib3.exceptions.DecodeError) for c in causes):
         return malformed(name, Malformation.BODY)
     if any(isinstance(c, _MALFORMED_HEAD) for c in causes):
@@ -228,6 +292,22 @@ def _failure(exc: BaseException, name: str, timeout: float) -> TransportError:
     return transport_error(exc, name)
 
 
+def _is_timeout(exc: BaseException) -> bool:
+    # urllib3's NewConnectionError (a refused or unreachable connect) is a
+    # ConnectTimeoutError for compatibility's sake, not a timeout.
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return False
+    return isinstance(exc, _TIMEOUTS)
+
+
+_FAILURES = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+"""What requests, urllib3 and http.client raise for a failed exchange (a
+mocking tool's refusal included). Anything else is a bug, raised as it is."""
 _TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 _INCOMPLETE = (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)
 _MALFORMED_HEAD = (http.client.HTTPException, urllib3.exceptions.HeaderParsingError)
