@@ -33,7 +33,6 @@ from sansio_auth import Flow, HttpRequest, HttpResponse, TokenSession
 from . import _aiohttp_send
 from . import urllib as urllib_adapter
 from ._async import AsyncClientBase
-from ._client import ClientBase
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 
 __all__ = ["TokenClient"]
@@ -120,6 +119,3 @@ class TokenClient(AsyncClientBase):
             timeout=timeout,
             max_response_bytes=max_response_bytes,
         )
-
-    cached = ClientBase._cached
-    """The usable token cached, or None: no await, no lock (the hot path)."""

@@ -169,8 +169,16 @@ class TokenMiddleware:
         if hdrs.AUTHORIZATION in headers:
             return await handler(request)
         client = self._client
-        token = client.cached()
-        if token is None:
+        # The client's hot cache, inlined as its own token() inlines it: a
+        # usable token without a call, an await or a lock.
+        hot = client._hot
+        if (
+            hot is not None
+            and hot[1] <= client._clock() < hot[2]
+            and hot[0] is client._session.token
+        ):
+            token = hot[0]
+        else:
             token = await client.token()
         header = self._header
         if header[0] is not token:
@@ -178,16 +186,21 @@ class TokenMiddleware:
         headers[hdrs.AUTHORIZATION] = header[1]
         try:
             response = await handler(request)
-            if response.status == 401:
+            status = response.status
+            if status == 401:
                 response = await self._refused(request, handler, response, token)
+                status = response.status
         finally:
             # Off the request once it is sent: aiohttp's request_info, a live
-            # view of these headers, is in the repr of a ClientResponseError
-            # (raise_for_status); and a middleware around this one that sends
-            # the request again must not find an old token there, taken for
-            # the caller's own.
-            headers.popall(hdrs.AUTHORIZATION, None)
-        if response.status in _REDIRECTS:
+            # view of these headers, is in the repr and the args of a
+            # ClientResponseError (raise_for_status), which error trackers
+            # record; and a middleware around this one that sends the request
+            # again must not find an old token there, taken for the caller's.
+            try:  # noqa: SIM105 (contextlib.suppress: slower, on the hot path)
+                del headers[hdrs.AUTHORIZATION]
+            except KeyError:  # an inner middleware took it off already
+                pass
+        if status in _REDIRECTS:
             self._note_redirect(request, response, request.url.origin())
         return response
 

@@ -36,6 +36,7 @@ CASES = {
     "import": "case_import",
     "memory": "case_memory",
     "tls-context": "case_tls_context",
+    "aiohttp_auth": "case_aiohttp_auth",
 }
 
 PACKAGES = (
