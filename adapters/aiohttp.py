@@ -188,7 +188,10 @@ class TokenMiddleware:
             response = await handler(request)
             status = response.status
             if status == 401:
-                response = await self._refused(request, handler, response, token)
+                scheme = header[1].partition(" ")[0]
+                response = await self._refused(
+                    request, handler, response, token, scheme
+                )
                 status = response.status
         finally:
             # Off the request once it is sent: aiohttp's request_info, a live
@@ -210,12 +213,13 @@ class TokenMiddleware:
         handler: aiohttp.ClientHandlerType,
         response: aiohttp.ClientResponse,
         token: Token,
+        scheme: str,
     ) -> aiohttp.ClientResponse:
-        """Map the core's answer to a 401 that carried *token*."""
+        """Map the core's answer to a 401 that carried *token* (whose
+        ``Authorization`` scheme is *scheme*)."""
         replayable = _replayable(request)
         retried = False
         while response.status == 401:
-            scheme = request.headers[hdrs.AUTHORIZATION].partition(" ")[0]
             action = api_action(
                 401,
                 response.headers.getall(hdrs.WWW_AUTHENTICATE, ()),
@@ -230,7 +234,9 @@ class TokenMiddleware:
                 break
             response.release()
             token = await self._client.token()
-            request.headers[hdrs.AUTHORIZATION] = token.authorization()
+            value = token.authorization()
+            scheme = value.partition(" ")[0]
+            request.headers[hdrs.AUTHORIZATION] = value
             response = await handler(request)
             retried = True
         return response

@@ -746,3 +746,25 @@ async def test_token_errors_are_token_errors_not_aiohttp_exceptions() -> None:
             with pytest.raises(TokenError) as caught:
                 await get(session, server.resource_url)
     assert not isinstance(caught.value, aiohttp.ClientError)
+
+
+async def test_a_closed_token_session_is_a_caller_mistake() -> None:
+    flow = flow_at("https://auth.example.test/oauth/token")
+    async with aiohttp.ClientSession() as tokens:
+        pass
+    request = HttpRequest(method="POST", url=flow.token_url, headers=())
+    with pytest.raises(
+        RuntimeError, match="ClientSession for token requests is closed"
+    ):
+        await send(tokens, request)
+
+
+def test_without_aiohttp_the_import_names_the_extra() -> None:
+    from test_extras import IMPORT_ERROR, run_without
+
+    done = run_without(("aiohttp",), IMPORT_ERROR.format(module="aiohttp"))
+    assert done.returncode == 0, done.stderr
+    error = json.loads(done.stdout)
+    assert error is not None
+    assert error["name"] == "aiohttp"
+    assert "pip install 'sansio-auth[aiohttp]'" in error["message"]
