@@ -24,6 +24,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import aiohttp
+import attrs
 import pytest
 import trustme
 from aioresponses import aioresponses
@@ -35,6 +36,7 @@ from sansio_auth import (
     HttpError,
     HttpRequest,
     OAuthError,
+    Token,
     TokenError,
     TransportError,
 )
@@ -285,39 +287,71 @@ async def test_the_loop_is_never_blocked_during_the_burst() -> None:
 # -- 401 ----------------------------------------------------------------------
 
 
-async def test_a_revoked_token_is_replaced_once_for_100_concurrent_401s() -> None:
+@attrs.frozen
+class Warm:
+    """A middleware holding a token, its API session, and the servers'."""
+
+    server: TokenServer
+    middleware: TokenMiddleware
+    session: aiohttp.ClientSession
+    token: Token
+    """The token the first request carried."""
+
+    def current(self) -> Token | None:
+        return self.middleware.client.session.token
+
+
+@asynccontextmanager
+async def warm(*, revoke: bool = False) -> AsyncIterator[Warm]:
+    """A TokenServer and a middleware that has made one request (its token
+    cached), the server's records cleared; the token revoked if *revoke*."""
     async with TokenServer() as server:
         middleware = TokenMiddleware(flow_for(server), timeout=10)
         async with api(middleware) as session:
             assert await get(session, server.resource_url) == 200
-            old = middleware.client.session.token
-            assert old is not None
+            token = middleware.client.session.token
+            assert token is not None
             server.clear()
-            server.revoke(old.access_token)
-            statuses = await gather(100, lambda: get(session, server.resource_url))
+            if revoke:
+                server.revoke(token.access_token)
+            yield Warm(server, middleware, session, token)
+
+
+def fail_resource(server: TokenServer, count: int, status: int, *headers: str) -> None:
+    """The resource answers the next *count* requests *status*, with these
+    ``WWW-Authenticate`` values."""
+    server.fail_next(
+        count,
+        status=status,
+        endpoint="resource",
+        retry_after=None,
+        headers=tuple(("WWW-Authenticate", value) for value in headers),
+    )
+
+
+async def test_a_revoked_token_is_replaced_once_for_100_concurrent_401s() -> None:
+    async with warm(revoke=True) as w:
+        url = w.server.resource_url
+        statuses = await gather(100, lambda: get(w.session, url))
         assert statuses == [200] * 100
-        assert len(server.token_requests()) == 1
-        new = middleware.client.session.token
+        assert len(w.server.token_requests()) == 1
+        new = w.current()
         assert new is not None
-        assert new is not old
-        sent = [bearer(r) for r in resource_requests(server)]
-        # Each was sent with the revoked token, refused, and sent once more
-        # with the new one.
-        assert sent.count(old.access_token) == 100
-        assert sent.count(new.access_token) == 100
-        assert len(sent) == 200
+        assert new is not w.token
+        sent = [bearer(r) for r in resource_requests(w.server)]
+    # Each was sent with the revoked token, refused, and sent once more with
+    # the new one.
+    assert sent.count(w.token.access_token) == 100
+    assert sent.count(new.access_token) == 100
+    assert len(sent) == 200
 
 
 async def test_a_401_on_the_retry_goes_back_to_the_caller() -> None:
-    async with TokenServer() as server:
-        middleware = TokenMiddleware(flow_for(server), timeout=10)
-        async with api(middleware) as session:
-            assert await get(session, server.resource_url) == 200
-            server.clear()
-            server.fail_next(2, status=401, endpoint="resource", retry_after=None)
-            assert await get(session, server.resource_url) == 401
-        assert len(resource_requests(server)) == 2  # never a third send
-        assert len(server.token_requests()) == 1  # for the one retry
+    async with warm() as w:
+        fail_resource(w.server, 2, 401)
+        assert await get(w.session, w.server.resource_url) == 401
+        assert len(resource_requests(w.server)) == 2  # never a third send
+        assert len(w.server.token_requests()) == 1  # for the one retry
 
 
 async def test_a_body_that_cannot_be_replayed_is_not_sent_again() -> None:
@@ -331,96 +365,59 @@ async def test_a_body_that_cannot_be_replayed_is_not_sent_again() -> None:
     )
     # A scripted API: the token server's resource takes no chunked body.
     with serving([refused, Reply(body=b"{}")]) as api_server:
-        async with TokenServer() as server:
-            middleware = TokenMiddleware(flow_for(server), timeout=10)
-            async with api(middleware) as session:
-                async with session.post(api_server.url(), data=chunks()) as response:
-                    assert response.status == 401
-                assert len(api_server.requests) == 1
-                assert api_server.requests[0].body == b'{"a": 1}'
-                # Invalidated: the next request fetches a new token.
-                assert middleware.client.session.token is None
-                assert await get(session, api_server.url()) == 200
-            assert len(server.token_requests()) == 2
+        async with warm() as w:
+            async with w.session.post(api_server.url(), data=chunks()) as response:
+                assert response.status == 401
+            assert len(api_server.requests) == 1
+            assert api_server.requests[0].body == b'{"a": 1}'
+            # Invalidated: the next request fetches a new token.
+            assert w.current() is None
+            assert await get(w.session, api_server.url()) == 200
+            assert len(w.server.token_requests()) == 1
     first, second = (bearer(r) for r in api_server.requests)
-    assert first
+    assert first == w.token.access_token
     assert second
-    assert first != second
+    assert second != first
 
 
 async def test_a_bytes_body_is_sent_again_whole() -> None:
-    async with TokenServer() as server:
-        middleware = TokenMiddleware(flow_for(server), timeout=10)
-        async with api(middleware) as session:
-            assert await get(session, server.resource_url) == 200
-            old = middleware.client.session.token
-            assert old is not None
-            server.clear()
-            server.revoke(old.access_token)
-            async with session.put(server.resource_url, data=b"x" * 1000) as response:
-                assert response.status == 200
-                answer = json.loads(await response.read())
-        assert answer["method"] == "PUT"
-        assert answer["body_bytes"] == 1000
-        assert [len(r.body) for r in resource_requests(server)] == [1000, 1000]
+    async with warm(revoke=True) as w:
+        async with w.session.put(w.server.resource_url, data=b"x" * 1000) as response:
+            assert response.status == 200
+            answer = json.loads(await response.read())
+        sent = resource_requests(w.server)
+    assert answer["method"] == "PUT"
+    assert answer["body_bytes"] == 1000
+    assert [len(r.body) for r in sent] == [1000, 1000]
 
 
 async def test_a_403_is_not_retried() -> None:
-    async with TokenServer() as server:
-        middleware = TokenMiddleware(flow_for(server), timeout=10)
-        async with api(middleware) as session:
-            assert await get(session, server.resource_url) == 200
-            token = middleware.client.session.token
-            server.clear()
-            server.fail_next(1, status=403, endpoint="resource", retry_after=None)
-            assert await get(session, server.resource_url) == 403
-        assert len(resource_requests(server)) == 1
-        assert server.token_requests() == []
-        assert middleware.client.session.token is token  # kept
+    async with warm() as w:
+        fail_resource(w.server, 1, 403)
+        assert await get(w.session, w.server.resource_url) == 403
+        assert len(resource_requests(w.server)) == 1
+        assert w.server.token_requests() == []
+        assert w.current() is w.token  # kept
 
 
 async def test_a_bearer_invalid_token_challenge_is_retried() -> None:
-    challenge = ("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"')
-    async with TokenServer() as server:
-        middleware = TokenMiddleware(flow_for(server), timeout=10)
-        async with api(middleware) as session:
-            assert await get(session, server.resource_url) == 200
-            server.clear()
-            server.fail_next(
-                1,
-                status=401,
-                endpoint="resource",
-                retry_after=None,
-                headers=(challenge,),
-            )
-            assert await get(session, server.resource_url) == 200
-        assert len(resource_requests(server)) == 2
-        assert len(server.token_requests()) == 1
+    async with warm() as w:
+        fail_resource(w.server, 1, 401, 'Bearer realm="api", error="invalid_token"')
+        assert await get(w.session, w.server.resource_url) == 200
+        assert len(resource_requests(w.server)) == 2
+        assert len(w.server.token_requests()) == 1
+        assert w.current() is not w.token
 
 
 async def test_another_schemes_challenge_goes_back_untouched() -> None:
-    challenge = ("WWW-Authenticate", 'Basic realm="x"')
-    async with TokenServer() as server:
-        middleware = TokenMiddleware(flow_for(server), timeout=10)
-        async with api(middleware) as session:
-            assert await get(session, server.resource_url) == 200
-            token = middleware.client.session.token
-            server.clear()
-            server.fail_next(
-                1,
-                status=401,
-                endpoint="resource",
-                retry_after=None,
-                headers=(challenge,),
-            )
-            async with session.get(server.resource_url) as response:
-                assert response.status == 401
-                assert response.headers.getall("WWW-Authenticate") == [
-                    'Basic realm="x"'
-                ]
-        assert len(resource_requests(server)) == 1
-        assert server.token_requests() == []
-        assert middleware.client.session.token is token  # kept
+    async with warm() as w:
+        fail_resource(w.server, 1, 401, 'Basic realm="x"')
+        async with w.session.get(w.server.resource_url) as response:
+            assert response.status == 401
+            assert response.headers.getall("WWW-Authenticate") == ['Basic realm="x"']
+        assert len(resource_requests(w.server)) == 1
+        assert w.server.token_requests() == []
+        assert w.current() is w.token  # kept
 
 
 # -- the token endpoint failing ----------------------------------------------
@@ -592,6 +589,17 @@ def assert_only_ours(sent: Any, auth: str, client_id: str) -> None:
         assert sent.fields["client_id"] == client_id
 
 
+async def fetch_through(
+    tokens: aiohttp.ClientSession, server: TokenServer, auth: str
+) -> None:
+    """An API request whose token request goes through *tokens*."""
+    middleware = TokenMiddleware(
+        flow_for(server, auth=auth), timeout=10, session=tokens
+    )
+    async with api(middleware) as session:
+        assert await get(session, server.resource_url) == 200
+
+
 @pytest.mark.parametrize("auth", ["client_secret_post", "client_secret_basic"])
 async def test_the_sessions_defaults_are_not_sent_to_the_token_endpoint(
     auth: str,
@@ -603,11 +611,7 @@ async def test_the_sessions_defaults_are_not_sent_to_the_token_endpoint(
         async with aiohttp.ClientSession(
             headers=defaults, cookie_jar=jar, raise_for_status=True
         ) as tokens:
-            middleware = TokenMiddleware(
-                flow_for(server, auth=auth), timeout=10, session=tokens
-            )
-            async with api(middleware) as session:
-                assert await get(session, server.resource_url) == 200
+            await fetch_through(tokens, server, auth)
         (sent,) = server.token_requests()
     assert_only_ours(sent, auth, server.credentials.generic_client_id)
 
@@ -627,11 +631,7 @@ async def test_the_sessions_default_auth_is_not_sent_to_the_token_endpoint(
         async with aiohttp.ClientSession(
             auth=aiohttp.BasicAuth("api-user", API_PASSWORD)
         ) as tokens:
-            middleware = TokenMiddleware(
-                flow_for(server, auth=auth), timeout=10, session=tokens
-            )
-            async with api(middleware) as session:
-                assert await get(session, server.resource_url) == 200
+            await fetch_through(tokens, server, auth)
         (sent,) = server.token_requests()
     assert_only_ours(sent, auth, server.credentials.generic_client_id)
     assert "api-user" not in repr(sent.headers)
