@@ -25,6 +25,12 @@ form); a generator, an async iterator, a file or a multipart upload being
 streamed is not replayed. A token that cannot be had raises the session's
 ``TokenError`` (already masked) from ``client.get(...)``.
 
+The hot path, a usable cached token: one look for a caller's
+``Authorization`` and one header set, on httpx's own list of header triples
+when this httpx keeps them as we know (``_httpx_headers.py``), with the
+header's bytes made once per token. It costs less than a static header set
+through ``httpx.Auth``'s default flow (``benchmarks/case_httpx_auth.py``).
+
 Token requests go through the user's ``client`` / ``async_client`` when
 given (see ``_httpx_send.py``: its transport only, never its headers,
 cookies, auth, hooks or redirects), else through our own adapters' ``send``
@@ -35,13 +41,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Final, TypedDict, Unpack
+from typing import Final
 
 from sansio_auth import (
     ApiAction,
     Flow,
-    HttpRequest,
-    HttpResponse,
     Token,
     api_action,
 )
@@ -52,7 +56,9 @@ try:
     import httpx
 
     from . import anyio as anyio_adapter
-    from ._httpx_send import check_client, send, send_async
+    from ._httpx_clients import AsyncOverHttpx, Options, SyncOverHttpx
+    from ._httpx_headers import NOTHING_SENT, has_authorization, put, sendable
+    from ._httpx_send import check_client
 except ImportError as exc:
     raise missing_extra(__name__, "httpx", ("httpx", "anyio", "h11"), exc) from None
 
@@ -61,96 +67,6 @@ from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_arg
 from ._sync import SyncClientBase
 
 __all__ = ["TokenAuth"]
-
-Clock = Callable[[], float]
-
-
-class _Options(TypedDict):
-    """What each token client is made with."""
-
-    flow: Flow
-    timeout: float
-    max_response_bytes: int
-    clock: Clock
-
-
-def _reads_header_list() -> bool:
-    # httpx keeps a request's headers as (raw name, lowercased name, value)
-    # triples in Headers._list. Reading them directly spares the hot path the
-    # ``encoding`` probe that ``"authorization" in headers`` makes on a fresh
-    # request (every header decoded, twice): about 1.5 µs per request. Only
-    # if this httpx still keeps them so; else the public spelling.
-    try:
-        probe = httpx.Headers({"Authorization": "x"})
-        return list(probe._list) == [(b"Authorization", b"authorization", b"x")]
-    except (AttributeError, TypeError):
-        return False
-
-
-_HEADER_LIST: Final = _reads_header_list()
-
-
-def _has_authorization(headers: httpx.Headers) -> bool:
-    """Whether the caller set ``Authorization`` (any case) on the request."""
-    if _HEADER_LIST:
-        # A loop, not any(): half the cost on this path.
-        for item in headers._list:  # noqa: SIM110
-            if item[1] == b"authorization":
-                return True
-        return False
-    return "authorization" in headers
-
-
-class _SyncOverHttpx(SyncClientBase):
-    """The sync flow's token client when token requests go through the
-    user's ``httpx.Client``."""
-
-    __slots__ = ("_http",)
-
-    _driver = "an httpx TokenAuth"
-
-    def __init__(self, http: httpx.Client, **options: Unpack[_Options]) -> None:
-        self._http = http
-        super().__init__(**options)
-
-    def _send(
-        self,
-        request: HttpRequest,
-        *,
-        timeout: float,
-        ssl_context: object,
-        max_response_bytes: int,
-    ) -> HttpResponse:
-        # ssl_context is ours, for our own transports: the user's client
-        # verifies TLS as it was configured.
-        return send(
-            self._http, request, timeout=timeout, max_response_bytes=max_response_bytes
-        )
-
-
-class _AsyncOverHttpx(anyio_adapter.TokenClient):
-    """The async flow's token client when token requests go through the
-    user's ``httpx.AsyncClient``."""
-
-    __slots__ = ("_http",)
-
-    _driver = "an httpx TokenAuth"
-
-    def __init__(self, http: httpx.AsyncClient, **options: Unpack[_Options]) -> None:
-        self._http = http
-        super().__init__(**options)
-
-    async def _send(  # type: ignore[override]
-        self,
-        request: HttpRequest,
-        *,
-        timeout: float,
-        ssl_context: object,
-        max_response_bytes: int,
-    ) -> HttpResponse:
-        return await send_async(
-            self._http, request, timeout=timeout, max_response_bytes=max_response_bytes
-        )
 
 
 class TokenAuth(httpx.Auth):
@@ -191,10 +107,12 @@ class TokenAuth(httpx.Auth):
     __slots__ = (
         "_async",
         "_async_http",
+        "_async_sent",
         "_made",
         "_options",
         "_sync",
         "_sync_http",
+        "_sync_sent",
     )
 
     def __init__(
@@ -205,7 +123,7 @@ class TokenAuth(httpx.Auth):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
-        clock: Clock = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         # Checked here, not on first use: the token clients are made later.
         if not isinstance(flow, Flow):
@@ -219,7 +137,7 @@ class TokenAuth(httpx.Auth):
             check_client(async_client, httpx.AsyncClient, "async_client")
         if not callable(clock):
             raise TypeError("clock must be a function returning UNIX seconds")
-        self._options: Final = _Options(
+        self._options: Final = Options(
             flow=flow,
             timeout=timeout,
             max_response_bytes=max_response_bytes,
@@ -229,6 +147,10 @@ class TokenAuth(httpx.Auth):
         self._async_http = async_client
         self._sync: SyncClientBase | None = None
         self._async: anyio_adapter.TokenClient | None = None
+        # The last token each side sent, with its header value: a tuple,
+        # replaced whole (threads read it without a lock).
+        self._sync_sent = NOTHING_SENT
+        self._async_sent = NOTHING_SENT
         # Where a token client is put once made: setdefault is atomic, so
         # two threads (or two loops' threads) that both found none agree on
         # one, without a lock (none may be taken in async code).
@@ -239,7 +161,7 @@ class TokenAuth(httpx.Auth):
         made: SyncClientBase = (
             urllib_adapter.TokenClient(**self._options)
             if http is None
-            else _SyncOverHttpx(http, **self._options)
+            else SyncOverHttpx(http, **self._options)
         )
         kept = self._made.setdefault("sync", made)
         assert isinstance(kept, SyncClientBase)
@@ -251,7 +173,7 @@ class TokenAuth(httpx.Auth):
         made: anyio_adapter.TokenClient = (
             anyio_adapter.TokenClient(**self._options)
             if http is None
-            else _AsyncOverHttpx(http, **self._options)
+            else AsyncOverHttpx(http, **self._options)
         )
         kept = self._made.setdefault("async", made)
         assert isinstance(kept, anyio_adapter.TokenClient)
@@ -267,18 +189,20 @@ class TokenAuth(httpx.Auth):
           TokenError: no token could be had (the session's error).
         """
         headers = request.headers
-        if _has_authorization(headers):
+        if has_authorization(headers):
             yield request  # the caller's own: neither ours to set nor to judge
             return
         tokens = self._sync or self._sync_tokens()
         token = tokens.token()
-        value = token.authorization()
-        headers["Authorization"] = value
+        sent = self._sync_sent
+        if sent[0] is not token:
+            sent = self._sync_sent = sendable(token)
+        put(headers, sent)
         response = yield request
         # api_action keeps anything but a 401: asking it about a 401 only
         # spares every other response the header lookup.
         if response.status_code == 401 and _refused(
-            tokens, token, value, request, response
+            tokens, token, sent[1], request, response
         ):
             headers["Authorization"] = tokens.token().authorization()
             yield request
@@ -293,16 +217,18 @@ class TokenAuth(httpx.Auth):
           RuntimeError: the async side is in use by another event loop.
         """
         headers = request.headers
-        if _has_authorization(headers):
+        if has_authorization(headers):
             yield request
             return
         tokens = self._async or self._async_tokens()
         token = await tokens.token()
-        value = token.authorization()
-        headers["Authorization"] = value
+        sent = self._async_sent
+        if sent[0] is not token:
+            sent = self._async_sent = sendable(token)
+        put(headers, sent)
         response = yield request
         if response.status_code == 401 and _refused(
-            tokens, token, value, request, response
+            tokens, token, sent[1], request, response
         ):
             headers["Authorization"] = (await tokens.token()).authorization()
             yield request

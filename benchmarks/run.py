@@ -36,7 +36,9 @@ CASES = {
     "import": "case_import",
     "memory": "case_memory",
     "tls-context": "case_tls_context",
+    "httpx_auth": "case_httpx_auth",
     "aiohttp_auth": "case_aiohttp_auth",
+    "requests_auth": "case_requests_auth",
 }
 
 PACKAGES = (

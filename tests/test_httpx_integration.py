@@ -119,15 +119,6 @@ async def tasks(n: int, call: Callable[[], Awaitable[httpx.Response]]) -> list[i
     return statuses
 
 
-def small_pool() -> httpx.Limits:
-    """At most 20 connections at once: the server's listen backlog is
-    socketserver's default of 5, and more connects at once than it can
-    accept quickly get their SYN dropped and hang for seconds. The tasks and
-    threads all take their token before they queue for a connection, so a
-    burst on the auth step is as large as ever."""
-    return httpx.Limits(max_connections=20, max_keepalive_connections=0)
-
-
 # -- every request carries a token's Authorization ---------------------------
 
 
@@ -186,9 +177,9 @@ def test_callers_authorization_found_without_the_header_list(
     token_server: TokenServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The public spelling, for an httpx that keeps its headers otherwise.
-    from sansio_auth.adapters import httpx as integration
+    from sansio_auth.adapters import _httpx_headers
 
-    monkeypatch.setattr(integration, "_HEADER_LIST", False)
+    monkeypatch.setattr(_httpx_headers, "_HEADER_LIST", False)
     with httpx.Client(auth=auth_for(token_server)) as client:
         mine = client.get(
             token_server.resource_url, headers={"Authorization": "Bearer mine"}
@@ -202,7 +193,7 @@ def test_callers_authorization_found_without_the_header_list(
 
 
 def test_cold_burst_of_32_threads_one_token_request(token_server: TokenServer) -> None:
-    with httpx.Client(auth=auth_for(token_server), limits=small_pool()) as client:
+    with httpx.Client(auth=auth_for(token_server)) as client:
         statuses = threaded(32, lambda: client.get(token_server.resource_url))
     assert statuses == [200] * 32
     assert token_count(token_server) == 1
@@ -212,9 +203,7 @@ def test_cold_burst_of_32_threads_one_token_request(token_server: TokenServer) -
 async def test_cold_burst_of_500_tasks_one_token_request(
     token_server: TokenServer,
 ) -> None:
-    async with httpx.AsyncClient(
-        auth=auth_for(token_server), timeout=60, limits=small_pool()
-    ) as client:
+    async with httpx.AsyncClient(auth=auth_for(token_server), timeout=60) as client:
         statuses = await tasks(500, lambda: client.get(token_server.resource_url))
     assert statuses == [200] * 500
     assert token_count(token_server) == 1
@@ -245,7 +234,7 @@ async def test_loop_keeps_running_while_a_burst_waits_for_the_token(
     # the loop would stop the ticker for that long.
     token_server.set_latency(0.5)
     ticker = Ticker()
-    async with httpx.AsyncClient(timeout=60, limits=small_pool()) as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         client.auth = TokenAuth(
             flow_for(token_server),
             timeout=TIMEOUT,
@@ -266,7 +255,7 @@ async def test_loop_keeps_running_while_a_burst_waits_for_the_token(
 def test_revoked_token_burst_of_100_threads_one_token_request(
     token_server: TokenServer,
 ) -> None:
-    with httpx.Client(auth=auth_for(token_server), limits=small_pool()) as client:
+    with httpx.Client(auth=auth_for(token_server)) as client:
         assert client.get(token_server.resource_url).status_code == 200
         old = revoke_current(token_server)
         # Held answers: all 100 are sent with the revoked token before the
@@ -280,9 +269,7 @@ def test_revoked_token_burst_of_100_threads_one_token_request(
 async def test_revoked_token_burst_of_100_tasks_one_token_request(
     token_server: TokenServer,
 ) -> None:
-    async with httpx.AsyncClient(
-        auth=auth_for(token_server), timeout=60, limits=small_pool()
-    ) as client:
+    async with httpx.AsyncClient(auth=auth_for(token_server), timeout=60) as client:
         assert (await client.get(token_server.resource_url)).status_code == 200
         old = revoke_current(token_server)
         token_server.set_latency(0.3)

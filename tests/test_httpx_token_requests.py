@@ -519,3 +519,21 @@ def test_closed_users_client_raises_at_the_token_request() -> None:
         pytest.raises(RuntimeError, match="is closed"),
     ):
         client.get(API_URL)
+
+
+def test_token_outside_ascii_set_as_httpx_would() -> None:
+    # Not one a server should issue (RFC 6750's b64token is ASCII), but the
+    # core takes it: httpx's own header setting encodes it.
+    seen: list[httpx.Headers] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == TOKEN_URL:
+            return httpx.Response(200, json=token_body("at-tök"))
+        seen.append(request.headers)
+        return httpx.Response(200)
+
+    with httpx.Client(transport=httpx.MockTransport(vendor)) as client:
+        client.auth = TokenAuth(flow_to(TOKEN_URL), client=client)
+        assert client.get(API_URL).status_code == 200
+    (headers,) = seen
+    assert (b"Authorization", "Bearer at-tök".encode()) in headers.raw

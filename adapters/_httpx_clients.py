@@ -1,0 +1,82 @@
+"""The token clients of a ``TokenAuth`` whose token requests go through the
+user's httpx client: the sync one over ``httpx.Client`` (threads), the async
+one over ``httpx.AsyncClient`` (anyio's primitives, asyncio or trio). Each
+only says how to send; the loop, single flight and hot cache are their
+bases'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypedDict, Unpack
+
+import httpx
+
+from sansio_auth import Flow, HttpRequest, HttpResponse
+
+from . import anyio as anyio_adapter
+from ._httpx_send import send, send_async
+from ._sync import SyncClientBase
+
+__all__ = ["AsyncOverHttpx", "Options", "SyncOverHttpx"]
+
+
+class Options(TypedDict):
+    """What each token client is made with."""
+
+    flow: Flow
+    timeout: float
+    max_response_bytes: int
+    clock: Callable[[], float]
+
+
+class SyncOverHttpx(SyncClientBase):
+    """The sync flow's token client when token requests go through the
+    user's ``httpx.Client``."""
+
+    __slots__ = ("_http",)
+
+    _driver = "an httpx TokenAuth"
+
+    def __init__(self, http: httpx.Client, **options: Unpack[Options]) -> None:
+        self._http = http
+        super().__init__(**options)
+
+    def _send(
+        self,
+        request: HttpRequest,
+        *,
+        timeout: float,
+        ssl_context: object,
+        max_response_bytes: int,
+    ) -> HttpResponse:
+        # ssl_context is ours, for our own transports: the user's client
+        # verifies TLS as it was configured.
+        return send(
+            self._http, request, timeout=timeout, max_response_bytes=max_response_bytes
+        )
+
+
+class AsyncOverHttpx(anyio_adapter.TokenClient):
+    """The async flow's token client when token requests go through the
+    user's ``httpx.AsyncClient``."""
+
+    __slots__ = ("_http",)
+
+    _driver = "an httpx TokenAuth"
+
+    def __init__(self, http: httpx.AsyncClient, **options: Unpack[Options]) -> None:
+        self._http = http
+        super().__init__(**options)
+
+    async def _send(  # type: ignore[override]
+        self,
+        request: HttpRequest,
+        *,
+        timeout: float,
+        ssl_context: object,
+        max_response_bytes: int,
+    ) -> HttpResponse:
+        return await send_async(
+            self._http, request, timeout=timeout, max_response_bytes=max_response_bytes
+        )
