@@ -15,7 +15,17 @@ import sys
 import sysconfig
 from pathlib import Path
 
-EXTRA_PACKAGES = ("trio", "anyio", "h11", "sniffio")
+EXTRA_PACKAGES = (
+    "trio",
+    "anyio",
+    "h11",
+    "sniffio",
+    "httpx",
+    "httpcore",
+    "requests",
+    "urllib3",
+    "aiohttp",
+)
 
 
 def check(what: str, ok: bool, detail: object = "") -> None:
@@ -93,7 +103,8 @@ def core_and_urllib_client() -> None:
 
 
 def missing_extras() -> None:
-    for module, extra in (("trio", "trio"), ("anyio", "anyio")):
+    for module in ("trio", "anyio", "httpx", "requests", "aiohttp"):
+        extra = module
         try:
             importlib.import_module(f"sansio_auth.adapters.{module}")
         except ImportError as exc:

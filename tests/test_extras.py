@@ -19,7 +19,18 @@ import pytest
 
 from sansio_auth.adapters._extras import missing_extra
 
-EVERY_EXTRA = ("trio", "anyio", "h11", "sniffio", "outcome")
+EVERY_EXTRA = (
+    "trio",
+    "anyio",
+    "h11",
+    "sniffio",
+    "outcome",
+    "httpx",
+    "httpcore",
+    "requests",
+    "urllib3",
+    "aiohttp",
+)
 
 _BLOCKER = """\
 import importlib.abc
@@ -76,6 +87,9 @@ else:
         ("trio", "h11", "trio"),
         ("anyio", "anyio", "anyio"),
         ("anyio", "h11", "anyio"),
+        ("httpx", "httpx", "httpx"),
+        ("requests", "requests", "requests"),
+        ("aiohttp", "aiohttp", "aiohttp"),
     ],
 )
 def test_an_adapter_without_its_extra_names_it(
