@@ -6,21 +6,27 @@ response before redirects are followed. :class:`TokenAuth` uses both:
 
 - ``__call__`` sets ``Authorization`` from its token client (a thread-safe
   :class:`~sansio_auth.adapters._sync.SyncClientBase`: a lock-free cached
-  token, and one token request however many threads are waiting), notes on
-  the request which token it set, and registers its response hook. A
-  request whose caller set ``Authorization`` (in the call or in the
-  Session's headers) is left alone: no token, no hook.
-- The hook does nothing to a response that is not a 401. A 401 is the
-  core's to judge (:func:`sansio_auth.api_action`); the hook only maps its
-  answer onto requests. ``KEEP``: the response goes back. ``DROP``: the
-  token is invalidated (if it is still the current one) and the response
-  goes back. ``RETRY``: invalidated, a token got again, and the request sent
-  once more as requests' own ``HTTPDigestAuth.handle_401`` resends: the 401
-  read and closed, a copy of the request with the fresh header sent through
-  the same transport adapter with the same settings, the 401 kept in
-  ``history``. The transport adapter runs no
-  hooks, and the copy is marked as the retry, so that no request is sent a
-  third time, even if a caller sends the copy again.
+  token, and one token request however many threads are waiting) and
+  registers its response hook. A request whose caller set
+  ``Authorization`` (in the call or in the Session's headers) is left
+  alone: no token, no hook. That is all the hot path does: one check of the
+  cached token, one header set, one hook appended.
+- The hook does nothing to a response that is not a 401. A 401 is ours only
+  if its request carries an ``Authorization`` value we set lately (we keep
+  the last few): the hook is copied onto each redirect's request, and a
+  redirect to another host drops our value (requests strips it) and may
+  carry that host's netrc credentials instead, which must never be
+  answered with our token. Ours, it is the core's to judge
+  (:func:`sansio_auth.api_action`); the hook only maps the answer onto
+  requests. ``KEEP``: the response goes back. ``DROP``: the token is
+  invalidated (if it is still the current one) and the response goes back.
+  ``RETRY``: invalidated, a token got again, and the request sent once more
+  as requests' own ``HTTPDigestAuth.handle_401`` resends: the 401 read and
+  closed, a copy of the request with the fresh header sent through the same
+  transport adapter with the same settings, the 401 kept in ``history``.
+  The transport adapter runs no hooks, and the copy is marked as the retry,
+  so that no request is sent a third time, even if a caller sends the copy
+  again.
 
 A body can be sent again when it is ``None``, bytes or str (what ``data=`` a
 dict, bytes, str or ``files=`` become), or a file whose start position
@@ -37,6 +43,7 @@ its proxies, TLS verification, client certificate and mounted adapters
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Final
 
@@ -58,8 +65,9 @@ from ._sync import SyncClientBase
 
 __all__ = ["TokenAuth", "send"]
 
-_SENT: Final = "_sansio_auth_token"
-"""The attribute of a request holding the token TokenAuth set on it."""
+_KEPT: Final = 8
+"""How many of the values it set lately a TokenAuth knows as its own."""
+_UNSET: Final = object()
 _RETRIED: Final = "_sansio_auth_retried"
 """The attribute marking the one copy of a request sent again after a 401."""
 
@@ -136,7 +144,7 @@ class TokenAuth(requests.auth.AuthBase):
     ``TransportError``) from the API call, never an exception of requests.
     """
 
-    __slots__ = ("_client", "_hook")
+    __slots__ = ("_client", "_hook", "_last", "_lock", "_set")
 
     def __init__(
         self,
@@ -161,6 +169,13 @@ class TokenAuth(requests.auth.AuthBase):
         )
         # One bound method, made once: the hot path only appends it.
         self._hook = self._on_response
+        # The token set last and its header value: the hot path compares
+        # identities rather than format the value again.
+        self._last: tuple[Token | None, str] = (None, "")
+        # The values set lately, newest last, and their tokens: a 401's
+        # request is ours only if it carries one of them (module notes).
+        self._set: dict[str, Token] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set ``Authorization`` on *r* and register the 401 hook, unless *r*
@@ -172,36 +187,66 @@ class TokenAuth(requests.auth.AuthBase):
         headers = r.headers
         try:
             # The lowercased store of requests' CaseInsensitiveDict: its
-            # ``in`` takes three Python calls, most of our budget.
-            explicit = "authorization" in headers._store  # type: ignore[attr-defined]
+            # ``in`` takes three Python calls, a good part of our budget.
+            if "authorization" in headers._store:  # type: ignore[attr-defined]
+                return r
         except AttributeError:
-            explicit = "Authorization" in headers
-        if explicit:
-            return r
+            if "Authorization" in headers:
+                return r
         token = self._client.token()
-        headers["Authorization"] = token.authorization()
-        r.__dict__[_SENT] = token
+        last = self._last
+        headers["Authorization"] = last[1] if token is last[0] else self._note(token)
         r.hooks["response"].append(self._hook)
         return r
 
+    def _note(self, token: Token) -> str:
+        value = token.authorization()
+        with self._lock:
+            self._set[value] = token
+            while len(self._set) > _KEPT:
+                del self._set[next(iter(self._set))]
+            self._last = (token, value)
+        return value
+
     def _on_response(
-        self, response: requests.Response, **kwargs: Any
+        self,
+        response: requests.Response,
+        # Named, not **kwargs: binding the keywords Session.send passes costs
+        # less than copying them into a new dict, on every response.
+        stream: object = _UNSET,
+        timeout: object = _UNSET,
+        verify: object = _UNSET,
+        cert: object = _UNSET,
+        proxies: object = _UNSET,
+        **others: object,
     ) -> requests.Response | None:
         # api_action keeps every response but a 401: a 200 costs one
         # comparison, and the core is asked about the rest.
         if response.status_code != 401:
             return None
-        return self._on_401(response, kwargs)
+        given = {
+            "stream": stream,
+            "timeout": timeout,
+            "verify": verify,
+            "cert": cert,
+            "proxies": proxies,
+        }
+        # Only what was given: a missing verify sent on as None would turn
+        # TLS verification off for the retry.
+        send_kwargs = {k: v for k, v in given.items() if v is not _UNSET}
+        return self._on_401(response, {**send_kwargs, **others})
 
     def _on_401(
         self, response: requests.Response, send_kwargs: dict[str, Any]
     ) -> requests.Response | None:
         request = response.request
-        token = request.__dict__.get(_SENT)
         sent = request.headers.get("Authorization")
-        if not isinstance(token, Token) or sent != token.authorization():
-            # Not what we set: a redirect's copy of the request (which may
-            # carry another host's credentials), or a header changed since.
+        with self._lock:
+            token = self._set.get(sent) if isinstance(sent, str) else None
+        if token is None or sent is None:
+            # Not a value we set: a redirect's copy of the request, sent to
+            # another host without ours (requests drops it) and maybe with
+            # that host's netrc credentials; or a header changed since.
             return None
         connection = getattr(response, "connection", None)
         action = api_action(
@@ -223,8 +268,7 @@ class TokenAuth(requests.auth.AuthBase):
         response.close()
         fresh = self._client.token()
         retry = request.copy()
-        retry.headers["Authorization"] = fresh.authorization()
-        retry.__dict__[_SENT] = fresh
+        retry.headers["Authorization"] = self._note(fresh)
         retry.__dict__[_RETRIED] = True
         if not _rewind(retry):
             return None

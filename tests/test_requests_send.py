@@ -124,7 +124,13 @@ def test_a_mounted_adapter_answers_token_requests() -> None:
             self.sent: list[requests.PreparedRequest] = []
 
         def send(
-            self, request: requests.PreparedRequest, **kwargs: Any
+            self,
+            request: requests.PreparedRequest,
+            stream: bool = False,
+            timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+            verify: bool | str = True,
+            cert: Any = None,
+            proxies: Mapping[str, str] | None = None,
         ) -> requests.Response:
             self.sent.append(request)
             response = requests.Response()
