@@ -7,7 +7,7 @@
 
 Theory of operation. aiohttp calls a client middleware with each request it
 is about to send and a handler that sends it; the middleware may change the
-request, call the handler (again, for a retry) and returns a response.
+request, call the handler (again, for a retry) and return a response.
 ``TokenMiddleware`` only maps the core's decisions onto that:
 
 - A request whose caller set ``Authorization`` (in ``headers=``, the

@@ -710,6 +710,20 @@ async def test_a_redirect_within_the_origin_keeps_the_token() -> None:
     assert None not in tokens
 
 
+def test_one_middleware_serves_one_event_loop_after_another() -> None:
+    async def call(middleware: TokenMiddleware, url: str) -> int:
+        async with api(middleware) as session:
+            return await get(session, url)
+
+    with TokenServer() as server:
+        middleware = TokenMiddleware(flow_for(server), timeout=10)
+        assert asyncio.run(call(middleware, server.resource_url)) == 200
+        middleware.client.invalidate(middleware.client.session.token or "")
+        # The next loop fetches (the first one's event is not reused).
+        assert asyncio.run(call(middleware, server.resource_url)) == 200
+        assert len(server.token_requests()) == 2
+
+
 # -- construction --------------------------------------------------------------
 
 
