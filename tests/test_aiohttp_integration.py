@@ -771,14 +771,3 @@ async def test_a_closed_token_session_is_a_caller_mistake() -> None:
         RuntimeError, match="ClientSession for token requests is closed"
     ):
         await send(tokens, request)
-
-
-def test_without_aiohttp_the_import_names_the_extra() -> None:
-    from test_extras import IMPORT_ERROR, run_without
-
-    done = run_without(("aiohttp",), IMPORT_ERROR.format(module="aiohttp"))
-    assert done.returncode == 0, done.stderr
-    error = json.loads(done.stdout)
-    assert error is not None
-    assert error["name"] == "aiohttp"
-    assert "pip install 'sansio-auth[aiohttp]'" in error["message"]
