@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from _fixtures import generic_flow, load_peer
 from _timing import NOT_INSTALLED, Candidate, Row, Settings, fmt_time, interleaved
-from case_httpx_auth import _fast_api
+from case_httpx_auth import _auth_step_samples, _fast_api
 
 if TYPE_CHECKING:
     import requests
@@ -118,7 +118,9 @@ def run(settings: Settings) -> Row:
             "sansio_auth TokenAuth": stepped(ours),
         }
         steps.update(_peers(server, fresh, stepped))
-        medians = interleaved(_step_samplers(steps, fresh, number), repeat)
+        # httpx's case times any auth step on fresh requests the same way.
+        samplers = _auth_step_samples(steps, fresh, number)  # type: ignore[arg-type]
+        medians = interleaved(samplers, repeat)
 
         gets = {
             "GET, static header": static,
@@ -161,32 +163,6 @@ def _peers(
         # the token is active, then signs.
         found["authlib"] = stepped(a_session.token_auth)
     return found
-
-
-def _step_samplers(
-    steps: dict[str, Step],
-    fresh: Callable[[], requests.PreparedRequest],
-    number: int,
-) -> dict[str, Callable[[], float]]:
-    """For each step, a sample: seconds per step over *number* requests
-    prepared before the clock starts, the garbage collector off meanwhile."""
-
-    def sampler(step: Step) -> Callable[[], float]:
-        def sample() -> float:
-            prepared = [fresh() for _ in range(number)]
-            gc.collect()
-            gc.disable()
-            try:
-                start = time.perf_counter()
-                for request in prepared:
-                    step(request)
-                return (time.perf_counter() - start) / number
-            finally:
-                gc.enable()
-
-        return sample
-
-    return {name: sampler(step) for name, step in steps.items()}
 
 
 def _whole_gets(

@@ -101,6 +101,17 @@ def warm(session: requests.Session, server: TokenServer) -> str:
     return sent.partition(" ")[2]
 
 
+def refuse_next(server: TokenServer, challenge: str) -> None:
+    """The API's next answer: a 401 with *challenge* as its WWW-Authenticate."""
+    server.fail_next(
+        1,
+        status=401,
+        retry_after=None,
+        endpoint="resource",
+        headers=[("WWW-Authenticate", challenge)],
+    )
+
+
 # -- the header -------------------------------------------------------------
 
 
@@ -219,13 +230,7 @@ def test_a_bearer_invalid_token_challenge_is_retried(
     token_server: TokenServer, session: requests.Session
 ) -> None:
     warm(session, token_server)
-    token_server.fail_next(
-        1,
-        status=401,
-        retry_after=None,
-        endpoint="resource",
-        headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')],
-    )
+    refuse_next(token_server, 'Bearer error="invalid_token"')
 
     response = session.get(token_server.resource_url, timeout=10)
 
@@ -346,13 +351,7 @@ def test_another_schemes_challenge_is_passed_back_untouched(
     token_server: TokenServer, session: requests.Session
 ) -> None:
     warm(session, token_server)
-    token_server.fail_next(
-        1,
-        status=401,
-        retry_after=None,
-        endpoint="resource",
-        headers=[("WWW-Authenticate", 'Basic realm="x"')],
-    )
+    refuse_next(token_server, 'Basic realm="x"')
 
     response = session.get(token_server.resource_url, timeout=10)
 

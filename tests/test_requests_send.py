@@ -43,10 +43,10 @@ from sansio_auth.adapters.server import TokenServer
 CLIENT_SECRET = "cs-5Rt2-very-secret-value"
 
 
-def flow_to(url: str) -> ClientCredentials:
-    return ClientCredentials(
-        token_url=url, client_id="client-9", client_secret=CLIENT_SECRET
-    )
+def flow_to(
+    url: str, client_id: str = "client-9", secret: str = CLIENT_SECRET
+) -> ClientCredentials:
+    return ClientCredentials(token_url=url, client_id=client_id, client_secret=secret)
 
 
 def token_request(url: str) -> HttpRequest:
@@ -209,10 +209,10 @@ def test_the_sessions_headers_cookies_auth_params_and_hooks_stay_off_token_reque
     token_server: TokenServer,
 ) -> None:
     creds = token_server.credentials
-    flow = ClientCredentials(
-        token_url=token_server.generic_token_url,
-        client_id=creds.generic_client_id,
-        client_secret=creds.generic_client_secret,
+    flow = flow_to(
+        token_server.generic_token_url,
+        creds.generic_client_id,
+        creds.generic_client_secret,
     )
     seen: list[str] = []
     session = requests.Session()
