@@ -385,6 +385,30 @@ def test_a_401_after_a_redirect_to_another_host_is_not_ours(
     assert len(token_server.token_requests()) == 1
 
 
+def test_another_hosts_netrc_credentials_on_a_redirect_never_get_our_token(
+    token_server: TokenServer,
+    session: requests.Session,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On a redirect to another host requests drops our Authorization and
+    # puts in that host's netrc credentials; a bare 401 there (no challenge,
+    # which for our own value would be retried) is not about our token.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password their-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with serving([Reply(status=401)]) as other:
+        moved = Reply(status=302, headers=[("Location", other.url("/x"))])
+        with serving([moved]) as api:
+            response = session.get(api.url("/start"), timeout=10)
+
+        assert response.status_code == 401
+        (sent,) = other.requests
+    assert (sent.header("Authorization") or "").startswith("Basic ")
+    assert len(token_server.token_requests()) == 1
+
+
 # -- a failing token endpoint ----------------------------------------------
 
 
