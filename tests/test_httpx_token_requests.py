@@ -472,10 +472,24 @@ def test_transport_error_detached_from_httpx_exceptions() -> None:
         request = flow_to(server.url()).token_request()
         with pytest.raises(TransportError) as raised:
             send(client, request, timeout=5, max_response_bytes=1000)
-    error = raised.value
+    check_detached(raised.value)
+
+
+@pytest.mark.anyio
+async def test_transport_error_detached_from_httpx_exceptions_async() -> None:
+    with serving([Reply(fault="garbage")]) as server:
+        async with httpx.AsyncClient() as client:
+            request = flow_to(server.url()).token_request()
+            with pytest.raises(TransportError) as raised:
+                await send_async(client, request, timeout=5, max_response_bytes=1000)
+    check_detached(raised.value)
+
+
+def check_detached(error: TransportError) -> None:
     assert error.__context__ is None
     assert error.__cause__ is None
     assert "NOT HTTP" not in shown(error)
+    assert error.reason.startswith("network error with 127.0.0.1:")
 
 
 # -- arguments -------------------------------------------------------------------
@@ -537,3 +551,16 @@ def test_token_outside_ascii_set_as_httpx_would() -> None:
         assert client.get(API_URL).status_code == 200
     (headers,) = seen
     assert (b"Authorization", "Bearer at-tök".encode()) in headers.raw
+
+
+@pytest.mark.parametrize("package", ["httpx", "anyio"])
+def test_without_a_package_of_the_extra_the_import_names_it(package: str) -> None:
+    from test_extras import IMPORT_ERROR, run_without
+
+    done = run_without((package,), IMPORT_ERROR.format(module="httpx"))
+    assert done.returncode == 0, done.stderr
+    error = json.loads(done.stdout)
+    assert error is not None
+    assert error["name"] == package
+    assert f"needs the {package!r} package" in error["message"]
+    assert "pip install 'sansio-auth[httpx]'" in error["message"]
