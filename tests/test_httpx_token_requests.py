@@ -182,14 +182,8 @@ async def test_token_requests_through_respx_async(mocked: respx.MockRouter) -> N
 def test_users_client_default_headers_not_sent_to_the_token_endpoint(
     token_server: TokenServer,
 ) -> None:
-    creds = token_server.credentials
-    flow = ClientCredentials(
-        token_url=token_server.generic_token_url,
-        client_id=creds.generic_client_id,
-        client_secret=creds.generic_client_secret,
-    )
     with httpx.Client(headers={"X-Api-Key": API_KEY}) as client:
-        client.auth = TokenAuth(flow, timeout=2, client=client)
+        client.auth = TokenAuth(tls_flow(token_server), timeout=2, client=client)
         assert client.get(token_server.resource_url).status_code == 200
     token_request, api_request = token_server.requests
     assert token_request.endpoint == "generic"
@@ -346,6 +340,7 @@ def trusting(ca: trustme.CA) -> ssl.SSLContext:
 
 
 def tls_flow(server: TokenServer) -> ClientCredentials:
+    """The token server's generic endpoint (https or not)."""
     creds = server.credentials
     return ClientCredentials(
         token_url=server.generic_token_url,
