@@ -114,8 +114,8 @@ class TokenClient(AsyncClientBase):
         # The session's connector decides TLS (as the user configured it);
         # the default context the loop built is not forced on it.
         return await _aiohttp_send.send(
-            self._http,
             request,
+            session=self._http,
             timeout=timeout,
             max_response_bytes=max_response_bytes,
         )

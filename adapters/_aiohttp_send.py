@@ -83,32 +83,41 @@ class _ExactHeaders:
 
 @detached_async
 async def send(
-    session: aiohttp.ClientSession,
     request: HttpRequest,
     *,
+    session: aiohttp.ClientSession,
     timeout: float = DEFAULT_TIMEOUT,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> HttpResponse:
     """Send *request* through *session* and return the response, whatever
     its status.
 
-    Only the session's connector is used (TLS, proxy, connection pool): its
-    default headers, cookies, ``auth`` and middlewares are not applied, and a
-    redirect is never followed.
+    Of *session*, what applies is its connector (TLS settings and CA
+    bundle, connection pool), its proxy (``proxy=``, or the environment's
+    under ``trust_env``) and the mocking tools that replace its requests
+    (aioresponses). Never its default headers, cookies, ``auth`` (nor a
+    ``.netrc`` entry), middlewares, ``raise_for_status``, redirect following,
+    decompression or ``timeout``: the request carries the core's headers
+    exactly, and *timeout* is this call's. Two things of the session's
+    cannot be kept out (module notes): a ``Set-Cookie`` of the answer goes
+    into its cookie jar, and its trace hooks see the request.
 
     Args:
-      session: the ``aiohttp.ClientSession`` to send it through.
       request: what to send, exactly.
+      session: the open ``aiohttp.ClientSession`` to send it through.
       timeout: seconds the whole exchange may take.
       max_response_bytes: the largest body read; a larger one is an error.
 
     Returns:
-      The response; a 3xx is returned, never followed.
+      The response; a 3xx is returned, never followed. The body is as sent
+      (no ``Accept-Encoding`` is asked for, nothing is decoded).
 
     Raises:
       TransportError: the exchange failed (refused, DNS, TLS verification,
-        timeout, reset, body too large, malformed HTTP).
-      TypeError: *session* is not a ``ClientSession``.
+        timeout, reset, body too large, malformed HTTP), in our own words.
+      TypeError: *session* is not a ``ClientSession``, or *timeout* or
+        *max_response_bytes* is not a number.
+      ValueError: *timeout* or *max_response_bytes* is out of range.
       RuntimeError: *session* is closed.
     """
     check_send_args(timeout, max_response_bytes)

@@ -15,7 +15,7 @@ import httpx
 from sansio_auth import Flow, HttpRequest, HttpResponse
 
 from . import anyio as anyio_adapter
-from ._httpx_send import send, send_async
+from ._httpx_send import check_client, send, send_async
 from ._sync import SyncClientBase
 
 __all__ = ["AsyncOverHttpx", "Options", "SyncOverHttpx"]
@@ -53,7 +53,10 @@ class SyncOverHttpx(SyncClientBase):
         # ssl_context is ours, for our own transports: the user's client
         # verifies TLS as it was configured.
         return send(
-            self._http, request, timeout=timeout, max_response_bytes=max_response_bytes
+            request,
+            client=self._http,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
         )
 
 
@@ -77,6 +80,12 @@ class AsyncOverHttpx(anyio_adapter.TokenClient):
         ssl_context: object,
         max_response_bytes: int,
     ) -> HttpResponse:
+        # Checked here first, so that a closed client is named as TokenAuth
+        # took it (send_async would call it "client").
+        check_client(self._http, httpx.AsyncClient, "async_client")
         return await send_async(
-            self._http, request, timeout=timeout, max_response_bytes=max_response_bytes
+            request,
+            client=self._http,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
         )

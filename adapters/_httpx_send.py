@@ -60,7 +60,7 @@ from ._failures import (
     transport_error,
     where,
 )
-from ._limits import check_send_args
+from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
 from ._target import target
 
 __all__ = ["check_client", "send", "send_async"]
@@ -98,7 +98,7 @@ def check_client(client: object, kind: type[Any], argument: str) -> None:
     if client.is_closed:
         raise RuntimeError(
             f"{argument} (the httpx client for token requests) is closed; keep "
-            "it open while its TokenAuth is in use"
+            "it open while token requests go through it"
         )
 
 
@@ -112,27 +112,43 @@ def _response(response: httpx.Response, body: bytes) -> HttpResponse:
 
 @detached
 def send(
-    client: httpx.Client,
     request: HttpRequest,
     *,
-    timeout: float,
-    max_response_bytes: int,
+    client: httpx.Client,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> HttpResponse:
-    """Send *request* through *client*'s transport; the response, any status.
+    """Send *request* through *client*'s transport and return the response,
+    whatever its status.
+
+    Of *client*, only the transport it picks for the URL applies: its
+    proxies (and, with ``trust_env``, the environment's), its TLS
+    verification and client certificate (``verify=``, ``cert=``), its
+    mounted transports, HTTP/2, and the mocking tools installed there
+    (``httpx.MockTransport``, respx). Never its ``base_url``, default
+    headers, ``params``, cookies (none sent, none stored in its jar),
+    ``auth``, event hooks, redirect following or ``timeout``: the request
+    goes as the core built it, and *timeout* is this call's.
 
     Args:
-      client: the user's client; only its transport for the URL is used.
       request: what to send, exactly.
-      timeout: seconds each phase may take; the deadline is checked between
-        phases and between the body's pieces.
+      client: the ``httpx.Client`` whose transport to use; open.
+      timeout: seconds each phase may take (pool, connect, write, each
+        read); the deadline is checked once the head is in and between the
+        body's pieces, so the whole exchange ends before about twice
+        *timeout*.
       max_response_bytes: the largest body read; a larger one is an error.
 
     Returns:
-      The response; a 3xx is returned, never followed.
+      The response; a 3xx is returned, never followed. The body is as sent
+      (no ``Accept-Encoding`` is asked for, nothing is decoded).
 
     Raises:
       TransportError: the exchange failed (refused, DNS, TLS verification,
-        timeout, body too large, a broken answer).
+        timeout, body too large, a broken answer), in our own words.
+      TypeError: *client* is not an ``httpx.Client``, or *timeout* or
+        *max_response_bytes* is not a number.
+      ValueError: *timeout* or *max_response_bytes* is out of range.
       RuntimeError: *client* is closed.
     """
     check_send_args(timeout, max_response_bytes)
@@ -183,18 +199,44 @@ def _read(
 
 @detached_async
 async def send_async(
-    client: httpx.AsyncClient,
     request: HttpRequest,
     *,
-    timeout: float,
-    max_response_bytes: int,
+    client: httpx.AsyncClient,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> HttpResponse:
-    """:func:`send` for an ``httpx.AsyncClient``, on asyncio or trio.
+    """Send *request* through *client*'s transport and return the response,
+    whatever its status; on asyncio or trio.
 
-    One cancel scope bounds the whole exchange by *timeout*.
+    Of *client*, only the transport it picks for the URL applies: its
+    proxies (and, with ``trust_env``, the environment's), its TLS
+    verification and client certificate (``verify=``, ``cert=``), its
+    mounted transports, HTTP/2, and the mocking tools installed there
+    (``httpx.MockTransport``, respx). Never its ``base_url``, default
+    headers, ``params``, cookies (none sent, none stored in its jar),
+    ``auth``, event hooks, redirect following or ``timeout``: the request
+    goes as the core built it, and *timeout* is this call's.
+
+    Args:
+      request: what to send, exactly.
+      client: the ``httpx.AsyncClient`` whose transport to use; open.
+      timeout: seconds the whole exchange may take (one cancel scope).
+      max_response_bytes: the largest body read; a larger one is an error.
+
+    Returns:
+      The response; a 3xx is returned, never followed. The body is as sent
+      (no ``Accept-Encoding`` is asked for, nothing is decoded).
+
+    Raises:
+      TransportError: the exchange failed (refused, DNS, TLS verification,
+        timeout, body too large, a broken answer), in our own words.
+      TypeError: *client* is not an ``httpx.AsyncClient``, or *timeout* or
+        *max_response_bytes* is not a number.
+      ValueError: *timeout* or *max_response_bytes* is out of range.
+      RuntimeError: *client* is closed.
     """
     check_send_args(timeout, max_response_bytes)
-    check_client(client, httpx.AsyncClient, "async_client")
+    check_client(client, httpx.AsyncClient, "client")
     name = where(target(request))
     outgoing = _request(request, timeout)
     transport = client._transport_for_url(outgoing.url)  # see send

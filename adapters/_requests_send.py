@@ -86,16 +86,26 @@ def send(
     timeout: float = DEFAULT_TIMEOUT,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> HttpResponse:
-    """Send *request* through *session*'s transport and return the response.
+    """Send *request* through *session*'s transport and return the response,
+    whatever its status.
 
-    Only the session's proxies, TLS verification, client certificate and
-    mounted adapters apply (see the module notes); never its headers,
-    cookies, auth, hooks or params.
+    Of *session*, what applies is what ``session.post(url)`` would merge in
+    for the transport: its proxies (with ``trust_env``, the environment's
+    too, ``no_proxy`` included; a loopback URL takes none), its TLS
+    verification (``verify``; with ``trust_env``, ``REQUESTS_CA_BUNDLE`` as
+    requests reads it), its client
+    certificate, and the transport adapter it has mounted for the URL (a
+    test's ``responses`` or ``requests-mock``). Never its default headers,
+    ``params``, cookies (none sent, none stored in its jar), ``auth`` (nor
+    a ``.netrc`` entry), hooks or redirect following: the request carries
+    the core's method, URL, headers and body exactly (module notes).
 
     Args:
       request: what to send, exactly.
       session: the ``requests.Session`` whose transport to use.
-      timeout: seconds the whole exchange may take.
+      timeout: seconds the whole exchange may take (module notes for what
+        only requests' own timeouts bound: name resolution, each address's
+        connect, a trickled head).
       max_response_bytes: the largest body read; a larger one is an error.
 
     Returns:
@@ -104,6 +114,9 @@ def send(
     Raises:
       TransportError: the exchange failed (refused, DNS, TLS verification,
         timeout, reset, body too large), in our own words.
+      TypeError: *session* is not a ``requests.Session``, or *timeout* or
+        *max_response_bytes* is not a number.
+      ValueError: *timeout* or *max_response_bytes* is out of range.
     """
     check_send_args(timeout, max_response_bytes)
     if not isinstance(session, requests.Session):

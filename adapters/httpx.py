@@ -1,4 +1,6 @@
-"""The httpx integration: :class:`TokenAuth`, an ``httpx.Auth`` of tokens.
+"""The httpx integration: :class:`TokenAuth`, an ``httpx.Auth`` of tokens, and
+:func:`send` / :func:`send_async`, one token request over the user's own
+``httpx.Client`` / ``httpx.AsyncClient``.
 
 Theory of operation. httpx drives an ``Auth`` as a generator: it takes the
 request the flow yields, sends it, and sends the response back in; when the
@@ -32,9 +34,10 @@ header's bytes made once per token. It costs less than a static header set
 through ``httpx.Auth``'s default flow (``benchmarks/case_httpx_auth.py``).
 
 Token requests go through the user's ``client`` / ``async_client`` when
-given (see ``_httpx_send.py``: its transport only, never its headers,
-cookies, auth, hooks or redirects), else through our own adapters' ``send``
-(urllib's for the sync flow, anyio's for the async one).
+given, by :func:`send` / :func:`send_async` (``_httpx_send.py``: its
+transport only, never its headers, cookies, auth, hooks or redirects), else
+through our own adapters' ``send`` (urllib's for the sync flow, anyio's for
+the async one).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ try:
     from . import anyio as anyio_adapter
     from ._httpx_clients import AsyncOverHttpx, Options, SyncOverHttpx
     from ._httpx_headers import NOTHING_SENT, has_authorization, put, sendable
-    from ._httpx_send import check_client
+    from ._httpx_send import check_client, send, send_async
 except ImportError as exc:
     raise missing_extra(__name__, "httpx", ("httpx", "anyio", "h11"), exc) from None
 
@@ -66,7 +69,7 @@ from . import urllib as urllib_adapter
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
 from ._sync import SyncClientBase
 
-__all__ = ["TokenAuth"]
+__all__ = ["TokenAuth", "send", "send_async"]
 
 
 class TokenAuth(httpx.Auth):

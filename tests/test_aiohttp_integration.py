@@ -521,7 +521,7 @@ async def test_send_bounds_the_whole_exchange_by_the_timeout() -> None:
         async with aiohttp.ClientSession() as session:
             started = time.monotonic()
             with pytest.raises(TransportError) as caught:
-                await send(session, request, timeout=0.5)
+                await send(request, session=session, timeout=0.5)
             elapsed = time.monotonic() - started
     assert str(caught.value).startswith("timed out after 0.5 s")
     assert elapsed < 0.5 + 1.0
@@ -540,7 +540,7 @@ async def test_send_is_bounded_whatever_the_session_does() -> None:
         async with aiohttp.ClientSession() as session:
             started = time.monotonic()
             with pytest.raises(TransportError) as caught:
-                await send(session, request, timeout=0.5)
+                await send(request, session=session, timeout=0.5)
             elapsed = time.monotonic() - started
     assert (
         str(caught.value) == "timed out after 0.5 s waiting for auth.example.test:443"
@@ -770,4 +770,4 @@ async def test_a_closed_token_session_is_a_caller_mistake() -> None:
     with pytest.raises(
         RuntimeError, match="ClientSession for token requests is closed"
     ):
-        await send(tokens, request)
+        await send(request, session=tokens)

@@ -32,8 +32,7 @@ from sansio_auth import (
     TokenError,
     TransportError,
 )
-from sansio_auth.adapters._httpx_send import send, send_async
-from sansio_auth.adapters.httpx import TokenAuth
+from sansio_auth.adapters.httpx import TokenAuth, send, send_async
 from sansio_auth.adapters.server import TokenServer
 
 CLIENT_ID = "client-4Qm"
@@ -260,7 +259,7 @@ def test_endless_body_cut_at_the_cap_sync() -> None:
     with serving([ENDLESS]) as server, httpx.Client() as client:
         request = flow_to(server.url()).token_request()
         with pytest.raises(TransportError, match="over the 100000-byte limit"):
-            send(client, request, timeout=10, max_response_bytes=100_000)
+            send(request, client=client, timeout=10, max_response_bytes=100_000)
 
 
 @pytest.mark.anyio
@@ -270,7 +269,7 @@ async def test_endless_body_cut_at_the_cap_async() -> None:
             request = flow_to(server.url()).token_request()
             with pytest.raises(TransportError, match="over the 100000-byte limit"):
                 await send_async(
-                    client, request, timeout=10, max_response_bytes=100_000
+                    request, client=client, timeout=10, max_response_bytes=100_000
                 )
 
 
@@ -288,7 +287,7 @@ def test_slow_token_endpoint_ends_by_the_timeout_sync(reply: Reply) -> None:
         request = flow_to(server.url()).token_request()
         started = time.monotonic()
         with pytest.raises(TransportError, match=r"timed out after 0\.5 s") as raised:
-            send(client, request, timeout=0.5, max_response_bytes=100_000)
+            send(request, client=client, timeout=0.5, max_response_bytes=100_000)
         elapsed = time.monotonic() - started
     assert elapsed < 2.0  # about the timeout; sync phases may overrun it once
     assert raised.value.retryable
@@ -303,7 +302,7 @@ async def test_slow_token_endpoint_ends_by_the_timeout_async(reply: Reply) -> No
             started = time.monotonic()
             with pytest.raises(TransportError, match=r"timed out after 0\.5 s"):
                 await send_async(
-                    client, request, timeout=0.5, max_response_bytes=100_000
+                    request, client=client, timeout=0.5, max_response_bytes=100_000
                 )
             elapsed = time.monotonic() - started
     assert elapsed < 1.5
@@ -466,7 +465,7 @@ def test_transport_error_detached_from_httpx_exceptions() -> None:
     with serving([Reply(fault="garbage")]) as server, httpx.Client() as client:
         request = flow_to(server.url()).token_request()
         with pytest.raises(TransportError) as raised:
-            send(client, request, timeout=5, max_response_bytes=1000)
+            send(request, client=client, timeout=5, max_response_bytes=1000)
     check_detached(raised.value)
 
 
@@ -476,7 +475,9 @@ async def test_transport_error_detached_from_httpx_exceptions_async() -> None:
         async with httpx.AsyncClient() as client:
             request = flow_to(server.url()).token_request()
             with pytest.raises(TransportError) as raised:
-                await send_async(client, request, timeout=5, max_response_bytes=1000)
+                await send_async(
+                    request, client=client, timeout=5, max_response_bytes=1000
+                )
     check_detached(raised.value)
 
 

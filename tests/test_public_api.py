@@ -108,3 +108,51 @@ def test_importing_the_core_leaves_the_rare_paths_modules_alone() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     )
     assert out.stdout.split() == []
+
+
+# One shape for each integration's send over its library's own client: the
+# request first, the client as a keyword named as the library names it.
+INTEGRATION_SENDS = [
+    pytest.param("httpx", "send", "client", id="httpx.send"),
+    pytest.param("httpx", "send_async", "client", id="httpx.send_async"),
+    pytest.param("requests", "send", "session", id="requests.send"),
+    pytest.param("aiohttp", "send", "session", id="aiohttp.send"),
+]
+
+
+@pytest.mark.parametrize(("library", "name", "client"), INTEGRATION_SENDS)
+def test_integration_sends_take_the_request_then_the_client_by_keyword(
+    library: str, name: str, client: str
+) -> None:
+    import importlib
+    import inspect
+
+    from sansio_auth.adapters._limits import (
+        DEFAULT_MAX_RESPONSE_BYTES,
+        DEFAULT_TIMEOUT,
+    )
+
+    module = importlib.import_module(f"sansio_auth.adapters.{library}")
+    assert name in module.__all__
+    send = getattr(module, name)
+    signature = inspect.signature(send)
+    empty = inspect.Parameter.empty
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    assert [(p.name, p.kind, p.default) for p in signature.parameters.values()] == [
+        ("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, empty),
+        (client, keyword, empty),
+        ("timeout", keyword, DEFAULT_TIMEOUT),
+        ("max_response_bytes", keyword, DEFAULT_MAX_RESPONSE_BYTES),
+    ]
+    assert signature.return_annotation == "HttpResponse"
+    doc = inspect.getdoc(send) or ""
+    for section in ("Args:", "Returns:", "Raises:", "TransportError:"):
+        assert section in doc, section
+    for parameter in signature.parameters:
+        assert f"\n  {parameter}: " in doc, parameter
+
+
+def test_the_httpx_integration_exports_its_auth_and_both_sends() -> None:
+    from sansio_auth.adapters import httpx
+
+    assert httpx.__all__ == ["TokenAuth", "send", "send_async"]
