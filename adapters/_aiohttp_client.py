@@ -38,12 +38,6 @@ from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 __all__ = ["TokenClient"]
 
 
-async def _in_thread(
-    function: Callable[[], ssl.SSLContext],
-) -> ssl.SSLContext:
-    return await asyncio.to_thread(function)
-
-
 def _loop_closed(loop: object) -> bool:
     assert isinstance(loop, asyncio.AbstractEventLoop)
     return loop.is_closed()
@@ -65,9 +59,12 @@ class TokenClient(AsyncClientBase):
     __slots__ = ("_http",)
 
     _driver = "an aiohttp TokenMiddleware"
+    # Neither road wants a context built on the loop's behalf: a session's
+    # connector verifies TLS as it was configured, and urllib's send, in its
+    # worker thread, builds the shared default context there if need be.
+    _own_tls = True
     _new_event = staticmethod(asyncio.Event)
     _sleep = staticmethod(asyncio.sleep)
-    _in_thread = staticmethod(_in_thread)
     _current_loop = staticmethod(asyncio.get_running_loop)
     _loop_is_over = staticmethod(_loop_closed)
 
@@ -104,6 +101,7 @@ class TokenClient(AsyncClientBase):
         max_response_bytes: int,
     ) -> HttpResponse:
         if self._http is None:
+            # Off the loop: the default context, when built, is built here.
             return await asyncio.to_thread(
                 urllib_adapter.send,
                 request,
@@ -111,8 +109,7 @@ class TokenClient(AsyncClientBase):
                 ssl_context=ssl_context,
                 max_response_bytes=max_response_bytes,
             )
-        # The session's connector decides TLS (as the user configured it);
-        # the default context the loop built is not forced on it.
+        # The session's connector decides TLS, as the user configured it.
         return await _aiohttp_send.send(
             request,
             session=self._http,

@@ -67,6 +67,7 @@ class AsyncOverHttpx(anyio_adapter.TokenClient):
     __slots__ = ("_http",)
 
     _driver = "an httpx TokenAuth"
+    _own_tls = True  # the user's client verifies TLS as it was configured
 
     def __init__(self, http: httpx.AsyncClient, **options: Unpack[Options]) -> None:
         self._http = http

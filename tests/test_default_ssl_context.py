@@ -6,6 +6,9 @@ loop, a stall of the loop. So the adapters build one, on first use, and
 share it: two threads racing to build it build it once, a fork waits for
 a build under way (a child forked inside OpenSSL could hang), and
 the trio and anyio TokenClients build it in a worker thread, off the loop.
+A token client whose requests go through the user's own client (httpx's,
+requests', aiohttp's) builds none: that client verifies TLS as it was
+configured.
 
 Each test builds the context afresh (the module's cached one is put aside,
 and restored after), trusting a ``trustme`` CA through ``SSL_CERT_FILE``,
@@ -23,9 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import attrs
+import httpx
 import pytest
+import requests
 import trio
 import trustme
 from forking import fork_children
@@ -33,7 +39,10 @@ from http_server import serving, token_reply
 
 from sansio_auth import ClientCredentials
 from sansio_auth.adapters import _tls
+from sansio_auth.adapters import aiohttp as aiohttp_adapter
 from sansio_auth.adapters import anyio as anyio_adapter
+from sansio_auth.adapters import httpx as httpx_adapter
+from sansio_auth.adapters import requests as requests_adapter
 from sansio_auth.adapters import trio as trio_adapter
 from sansio_auth.adapters import urllib as urllib_adapter
 
@@ -185,3 +194,112 @@ def test_async_client_builds_it_off_the_loop(
         assert run_in(world, main) == ["tok-1", "tok-2"]
     assert len(builds.threads) == 1
     assert builds.threads[0] != loop_thread
+
+
+# -- token requests through the user's own client ------------------------------
+
+API_URL = "https://api.example.test/v1/things"
+
+
+def trusting(ca: trustme.CA) -> ssl.SSLContext:
+    """A client context trusting *ca*, made without ssl.create_default_context
+    (the spy's): only our default context's build is counted."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(context)
+    return context
+
+
+async def through_an_httpx_async_client(url: str, ca: trustme.CA) -> str:
+    async with httpx.AsyncClient(verify=trusting(ca)) as users:
+        auth = httpx_adapter.TokenAuth(flow_for(url), timeout=10, async_client=users)
+        flow = auth.async_auth_flow(httpx.Request("GET", API_URL))
+        try:
+            sent = await flow.__anext__()
+        finally:
+            await flow.aclose()
+    return sent.headers["Authorization"]
+
+
+def through_an_httpx_client(url: str, ca: trustme.CA) -> str:
+    with httpx.Client(verify=trusting(ca)) as users:
+        auth = httpx_adapter.TokenAuth(flow_for(url), timeout=10, client=users)
+        flow = auth.sync_auth_flow(httpx.Request("GET", API_URL))
+        try:
+            sent = next(flow)
+        finally:
+            flow.close()
+    return sent.headers["Authorization"]
+
+
+async def through_an_aiohttp_session(url: str, ca: trustme.CA) -> str:
+    connector = aiohttp.TCPConnector(ssl=trusting(ca))
+    async with aiohttp.ClientSession(connector=connector) as users:
+        middleware = aiohttp_adapter.TokenMiddleware(
+            flow_for(url), timeout=10, session=users
+        )
+        return await middleware.client.authorization()
+
+
+def through_a_requests_session(url: str, ca: trustme.CA) -> str:
+    with requests.Session() as users:
+        # Else a REQUESTS_CA_BUNDLE of the environment's would win, as it
+        # does for session.post.
+        users.trust_env = False
+        users.verify = os.environ["SSL_CERT_FILE"]  # the ca fixture's
+        auth = requests_adapter.TokenAuth(flow_for(url), timeout=10, session=users)
+        sent = auth(requests.Request("GET", API_URL).prepare())
+    return str(sent.headers["Authorization"])
+
+
+USERS_CLIENTS = [
+    pytest.param(
+        lambda url, ca: anyio.run(through_an_httpx_async_client, url, ca),
+        id="httpx.AsyncClient on asyncio",
+    ),
+    pytest.param(
+        lambda url, ca: anyio.run(
+            through_an_httpx_async_client, url, ca, backend="trio"
+        ),
+        id="httpx.AsyncClient on trio",
+    ),
+    pytest.param(
+        lambda url, ca: anyio.run(through_an_aiohttp_session, url, ca),
+        id="aiohttp.ClientSession",
+    ),
+    pytest.param(through_an_httpx_client, id="httpx.Client"),
+    pytest.param(through_a_requests_session, id="requests.Session"),
+]
+
+
+@pytest.mark.parametrize("through", USERS_CLIENTS)
+def test_a_token_request_through_the_users_client_builds_none(
+    through: Callable[[str, trustme.CA], str], builds: Builds, ca: trustme.CA
+) -> None:
+    # An https token URL, and a client of the user's that verifies it: the
+    # token clients' loop would build a default context for nothing.
+    with serving([token_reply("tok")], ca=ca) as tls:
+        assert through(tls.url(), ca) == "Bearer tok"
+        assert len(tls.requests) == 1
+    assert _tls.built_default_ssl_context() is None
+    assert builds.threads == []
+
+
+def test_aiohttp_without_a_session_builds_it_off_the_loop(
+    builds: Builds, ca: trustme.CA
+) -> None:
+    # Its token requests take urllib's send, in a worker thread: the one
+    # default context is built there, once, not on the loop.
+    with serving([token_reply("tok-1"), token_reply("tok-2")], ca=ca) as tls:
+        middleware = aiohttp_adapter.TokenMiddleware(flow_for(tls.url()), timeout=10)
+        loop_thread = threading.get_ident()
+
+        async def main() -> list[str]:
+            first = await middleware.client.token()
+            middleware.client.invalidate(first)
+            second = await middleware.client.token()
+            return [first.access_token, second.access_token]
+
+        assert anyio.run(main) == ["tok-1", "tok-2"]
+    assert len(builds.threads) == 1
+    assert builds.threads[0] != loop_thread
+    assert _tls.built_default_ssl_context() is not None
