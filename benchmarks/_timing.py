@@ -3,7 +3,8 @@
 The machines are noisy, so no figure stands alone: every case times its
 baseline in the same process, the candidates are interleaved (each sample
 runs every candidate once, in a rotating order), and a figure is the median
-of the samples.
+of the samples. Where one call is long and its cost drifts (a whole request),
+``per_round_ratios`` takes each round's ratios rather than the medians'.
 
 Here too are the values every case returns (``Row``, one per case, and its
 ``Candidate`` lines) and what turns medians into them.
@@ -11,11 +12,17 @@ Here too are the values every case returns (``Row``, one per case, and its
 
 from __future__ import annotations
 
+import gc
+import itertools
+import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TypeVar
 
 import attrs
+
+T = TypeVar("T")
 
 
 def per_call(func: Callable[[], object], number: int) -> float:
@@ -33,13 +40,144 @@ def interleaved(
 
     Each candidate is a function that takes one sample and returns it.
     """
-    names = list(candidates)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(repeat):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for order in itertools.islice(rotations(list(candidates)), repeat):
+        for name in order:
             samples[name].append(candidates[name]())
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+async def interleaved_async(
+    candidates: Mapping[str, Callable[[], Awaitable[float]]], repeat: int
+) -> dict[str, float]:
+    """``interleaved`` for samplers that are awaited."""
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for order in itertools.islice(rotations(list(candidates)), repeat):
+        for name in order:
+            samples[name].append(await candidates[name]())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def rotations(names: list[str]) -> Iterator[list[str]]:
+    """*names* in a rotating order, one rotation a round, without end."""
+    for i in itertools.count():
+        shift = i % len(names)
+        yield names[shift:] + names[:shift]
+
+
+def shuffles(names: list[str], seed: int) -> Iterator[list[str]]:
+    """*names* in a new random order each round (the same orders for the
+    same *seed*), without end."""
+    orders = random.Random(seed)  # noqa: S311 (an order to time in, not a secret)
+    while True:
+        yield orders.sample(names, k=len(names))
+
+
+def fresh_samples(
+    steps: Mapping[str, Callable[[T], object]],
+    fresh: Callable[[], T],
+    number: int,
+) -> dict[str, Callable[[], float]]:
+    """One sampler per step (for ``interleaved``): seconds per call over
+    *number* fresh inputs, built before the clock starts, the garbage
+    collector off while timing (as ``timeit`` has it)."""
+
+    def sampler(step: Callable[[T], object]) -> Callable[[], float]:
+        def sample() -> float:
+            inputs = [fresh() for _ in range(number)]
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                for one in inputs:
+                    step(one)
+                return (time.perf_counter() - start) / number
+            finally:
+                gc.enable()
+
+        return sample
+
+    return {name: sampler(step) for name, step in steps.items()}
+
+
+class _Rounds:
+    """Each candidate's times, and each round's ratios to the first's."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.times: dict[str, list[float]] = {name: [] for name in names}
+        self.ratios: dict[str, list[float]] = {name: [] for name in names}
+
+    def end_round(self) -> None:
+        first = self.times[self.names[0]][-1]
+        for name in self.names:
+            self.ratios[name].append(self.times[name][-1] / first)
+
+    def medians(self) -> dict[str, float]:
+        out = {name: statistics.median(values) for name, values in self.times.items()}
+        for name, values in self.ratios.items():
+            out[f"{name} ratio"] = statistics.median(values)
+        return out
+
+
+def per_round_ratios(
+    call: Callable[[T], object],
+    candidates: Mapping[str, T],
+    orders: Iterator[list[str]],
+    rounds: int,
+) -> dict[str, float]:
+    """The median time of ``call(candidate)`` for each of *candidates*, and
+    under "NAME ratio" the median of its ratio to the first's within a round.
+
+    Each round calls every candidate once, in the round's order from
+    *orders* (``rotations`` or ``shuffles`` of the names): on a loaded
+    machine, medians of batches drift by several percent between two
+    identical candidates, and a round's calls share its conditions. The
+    garbage collector is off while timing (as ``timeit`` has it): its pauses
+    land on whichever call crosses its threshold.
+    """
+    clock = time.perf_counter
+    kept = _Rounds(list(candidates))
+    gc.collect()
+    gc.disable()
+    try:
+        for order in itertools.islice(orders, rounds):
+            for name in order:
+                start = clock()
+                call(candidates[name])
+                kept.times[name].append(clock() - start)
+            kept.end_round()
+    finally:
+        gc.enable()
+    return kept.medians()
+
+
+async def per_round_ratios_async(
+    call: Callable[[T], Awaitable[object]],
+    candidates: Mapping[str, T],
+    orders: Iterator[list[str]],
+    rounds: int,
+) -> dict[str, float]:
+    """``per_round_ratios`` for a call that is awaited; the garbage collector
+    is left on."""
+    clock = time.perf_counter
+    kept = _Rounds(list(candidates))
+    for order in itertools.islice(orders, rounds):
+        for name in order:
+            start = clock()
+            await call(candidates[name])
+            kept.times[name].append(clock() - start)
+        kept.end_round()
+    return kept.medians()
+
+
+def round_ratio_lines(medians: dict[str, float], names: list[str]) -> list[Candidate]:
+    """A line per name of ``per_round_ratios``' *medians*: its median time,
+    and its median ratio to the first candidate's within a round."""
+    return [
+        Candidate(name, fmt_time(medians[name]), f"{medians[f'{name} ratio']:.3f}")
+        for name in names
+    ]
 
 
 def calibrate(func: Callable[[], object], target: float = 0.02) -> int:

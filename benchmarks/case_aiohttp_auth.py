@@ -24,13 +24,34 @@ within 1.01x; one token request for the burst.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from _fixtures import generic_flow
-from _timing import Candidate, Row, Settings, fmt_time
+from _fixtures import (
+    Burst,
+    burst_counts,
+    fast_api_on_loop,
+    generic_flow,
+    revoke_last_token,
+)
+from _integrations import (
+    STATIC,
+    add_auth_steps,
+    add_burst,
+    concurrent_burst_note,
+    integration_row,
+    targets_met,
+)
+from _timing import (
+    Candidate,
+    Row,
+    Settings,
+    fmt_time,
+    interleaved_async,
+    per_round_ratios_async,
+    rotations,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -38,28 +59,6 @@ if TYPE_CHECKING:
     from sansio_auth.adapters.server import TokenServer
 
 Middleware = Callable[[Any, Any], Awaitable[Any]]
-
-_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
-
-
-class _OkProtocol(asyncio.Protocol):
-    """A minimal keep-alive HTTP/1.1 API: 200 ``ok`` to each request head,
-    so that the client's own cost is most of what a GET costs."""
-
-    def __init__(self) -> None:
-        self.pending = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.pending += data
-        while b"\r\n\r\n" in self.pending:
-            _, _, self.pending = self.pending.partition(b"\r\n\r\n")
-            self.transport.write(_OK)
 
 
 class _Answered:
@@ -78,7 +77,7 @@ def run(settings: Settings) -> Row:
         with TokenServer() as server:
             flow = generic_flow(server)
             ours = TokenMiddleware(flow, timeout=10)
-            steps, whole = loop.run_until_complete(_timed(server, ours, settings, loop))
+            steps, whole = loop.run_until_complete(_timed(server, ours, settings))
             burst = loop.run_until_complete(
                 _burst_of_401s(server, TokenMiddleware(flow, timeout=10))
             )
@@ -89,16 +88,11 @@ def run(settings: Settings) -> Row:
 
 
 async def _timed(
-    server: TokenServer,
-    ours: Any,
-    settings: Settings,
-    loop: asyncio.AbstractEventLoop,
+    server: TokenServer, ours: Any, settings: Settings
 ) -> tuple[dict[str, float], dict[str, float]]:
     import aiohttp
 
-    listener = await loop.create_server(_OkProtocol, "127.0.0.1", 0)
-    api_url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/v1/things"
-    try:
+    async with fast_api_on_loop() as api_url:
         async with (
             aiohttp.ClientSession(middlewares=(ours,)) as warm,
             warm.get(server.resource_url) as response,
@@ -114,14 +108,25 @@ async def _timed(
             return await handler(request)
 
         steps = await _auth_steps(
-            {"static header": static, "sansio_auth TokenMiddleware": ours},
+            {STATIC: static, "sansio_auth TokenMiddleware": ours},
             api_url,
             settings,
         )
-        whole = await _whole_gets(api_url, ours, static, settings.pick(3_000, 30))
-    finally:
-        listener.close()
-        await listener.wait_closed()
+        async with aiohttp.ClientSession() as session:
+
+            async def get(middleware: Middleware) -> None:
+                async with session.get(api_url, middlewares=(middleware,)) as got:
+                    await got.read()
+
+            await get(static)  # connected before timing
+            # The two given per request, alternated (in turn first).
+            gets = {
+                "GET, static header": static,
+                "GET, sansio_auth TokenMiddleware": ours,
+            }
+            whole = await per_round_ratios_async(
+                get, gets, rotations(list(gets)), settings.pick(3_000, 30)
+            )
     return steps, whole
 
 
@@ -144,60 +149,22 @@ async def _auth_steps(
     def fresh() -> aiohttp.ClientRequest:
         return aiohttp.ClientRequest("GET", url, loop=loop)
 
-    async def sample(middleware: Middleware) -> float:
-        requests = [fresh() for _ in range(number)]
-        start = time.perf_counter()
-        for request in requests:
-            await middleware(request, handler)
-        return (time.perf_counter() - start) / number
+    def sampler(middleware: Middleware) -> Callable[[], Awaitable[float]]:
+        async def sample() -> float:
+            requests = [fresh() for _ in range(number)]
+            start = time.perf_counter()
+            for request in requests:
+                await middleware(request, handler)
+            return (time.perf_counter() - start) / number
 
-    # As _timing.interleaved rotates sync samplers; these are awaited.
-    results: dict[str, list[float]] = {name: [] for name in middlewares}
-    names = list(middlewares)
-    for i in range(settings.pick(41, 3)):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            results[name].append(await sample(middlewares[name]))
-    return {name: statistics.median(values) for name, values in results.items()}
+        return sample
+
+    samplers = {name: sampler(mw) for name, mw in middlewares.items()}
+    return await interleaved_async(samplers, settings.pick(41, 3))
 
 
-async def _whole_gets(
-    api_url: str, ours: Middleware, static: Middleware, pairs: int
-) -> dict[str, float]:
-    """The median GET with each middleware, and the median of their ratio.
-
-    One session and one connection for both, the middleware given per
-    request and alternated request by request (in turn first), each pair's
-    ratio taken: on a loaded machine, medians of batches drift by several
-    percent between two identical candidates, and a pair's two GETs share
-    their conditions.
-    """
-    import aiohttp
-
-    clock = time.perf_counter
-    times: dict[Middleware, list[float]] = {ours: [], static: []}
-    ratios = []
-    async with aiohttp.ClientSession() as session:
-        async with session.get(api_url, middlewares=(static,)) as response:
-            await response.read()  # connected before timing
-        for i in range(pairs):
-            for middleware in (ours, static) if i % 2 else (static, ours):
-                start = clock()
-                async with session.get(api_url, middlewares=(middleware,)) as got:
-                    await got.read()
-                times[middleware].append(clock() - start)
-            ratios.append(times[ours][-1] / times[static][-1])
-    return {
-        "GET, static header": statistics.median(times[static]),
-        "GET, sansio_auth TokenMiddleware": statistics.median(times[ours]),
-        "ratio": statistics.median(ratios),
-    }
-
-
-async def _burst_of_401s(server: TokenServer, ours: Any) -> tuple[int, int, int]:
-    """For a burst of 100 concurrent requests whose token was revoked: the
-    token requests made, the requests refused (that carried the revoked
-    token) and the API requests in all."""
+async def _burst_of_401s(server: TokenServer, ours: Any) -> Burst:
+    """A burst of 100 concurrent requests whose token was revoked."""
     import aiohttp
 
     async def get(session: aiohttp.ClientSession) -> None:
@@ -206,42 +173,27 @@ async def _burst_of_401s(server: TokenServer, ours: Any) -> tuple[int, int, int]
 
     async with aiohttp.ClientSession(middlewares=(ours,)) as session:
         await get(session)
-        revoked = server.requests[-1].header("Authorization") or ""
-        server.revoke(revoked.partition(" ")[2])
-        server.clear()
+        revoked = revoke_last_token(server)
         await asyncio.gather(*(get(session) for _ in range(100)))
-    sent = [
-        r.header("Authorization") for r in server.requests if r.endpoint == "resource"
-    ]
-    return len(server.token_requests()), sent.count(revoked), len(sent)
+    return burst_counts(server, revoked)
 
 
-def _row(
-    steps: dict[str, float], whole: dict[str, float], burst: tuple[int, int, int]
-) -> Row:
-    base = steps["static header"]
-    mine = steps["sansio_auth TokenMiddleware"]
-    row = Row(
-        case="aiohttp TokenMiddleware",
-        baseline="static header (a middleware)",
-        target="≤ static + 0.5 µs; GET ≤ 1.01; 1 token request per 401 burst",
-    )
-    row.candidates.append(Candidate("static header", fmt_time(base), "1.00"))
-    row.candidates.append(
-        Candidate("sansio_auth TokenMiddleware", fmt_time(mine), f"{mine / base:.2f}")
+def _row(steps: dict[str, float], whole: dict[str, float], burst: Burst) -> Row:
+    row = integration_row("aiohttp TokenMiddleware", "static header (a middleware)")
+    add_auth_steps(
+        row,
+        steps,
+        ["sansio_auth TokenMiddleware"],
+        detail=" (each called with a fresh ClientRequest and a handler that "
+        "answers at once)",
     )
     row.candidates.append(Candidate("peers with an aiohttp client", "none", "-"))
-    row.notes.append(
-        f"auth step, sansio_auth TokenMiddleware: {(mine - base) * 1e6:+.2f} µs "
-        "per request over the static header (each called with a fresh "
-        "ClientRequest and a handler that answers at once)"
-    )
     row.notes.append(
         "no peer: authlib, httpx-auth and requests-oauth2client have no aiohttp client"
     )
     get_base = whole["GET, static header"]
     get_ours = whole["GET, sansio_auth TokenMiddleware"]
-    get_ratio = whole["ratio"]
+    get_ratio = whole["GET, sansio_auth TokenMiddleware ratio"]
     row.candidates.append(Candidate("GET, static header", fmt_time(get_base), "1.00"))
     row.candidates.append(
         Candidate(
@@ -255,12 +207,7 @@ def _row(
         f"{get_base * (get_ratio - 1) * 1e6:+.2f} µs per GET (the auth step's "
         "work costs more inside a whole request than in a tight loop)"
     )
-    tokens, refused, api_requests = burst
-    row.candidates.append(Candidate("401 burst: token requests", str(tokens), "-"))
-    row.notes.append(
-        f"401 burst: {refused} of 100 concurrent requests carried the revoked "
-        f"token and were refused; {api_requests} API requests in all (each "
-        f"refused one sent once more); {tokens} token request"
-    )
-    row.met = mine - base <= 0.5e-6 and get_ratio <= 1.01 and tokens == 1
+    add_burst(row, burst)
+    row.notes.append(concurrent_burst_note(burst))
+    row.met = targets_met(steps, "sansio_auth TokenMiddleware", get_ratio, burst)
     return row

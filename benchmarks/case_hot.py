@@ -10,12 +10,19 @@ Target: sansio_auth at most 5x its baseline, sync and async. Issue 6.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 
-from _fixtures import generic_flow, load_peer
-from _timing import Candidate, Row, Settings, fmt_time, ratios, timed
+from _fixtures import authlib_peer, generic_flow, httpx_auth_peer, load_peer
+from _timing import (
+    Candidate,
+    Row,
+    Settings,
+    fmt_time,
+    interleaved_async,
+    ratios,
+    timed,
+)
 
 
 def _async_per_call(
@@ -57,13 +64,8 @@ def run(settings: Settings) -> Row:
             "sansio_auth (urllib)": sync_client.authorization,
         }
         httpx = load_peer("httpx")
-        httpx_auth = load_peer("httpx_auth")
-        if httpx is not None and httpx_auth is not None:
-            auth = httpx_auth.OAuth2ClientCredentials(
-                server.generic_token_url,
-                server.credentials.generic_client_id,
-                server.credentials.generic_client_secret,
-            )
+        auth = httpx_auth_peer(server)
+        if httpx is not None and auth is not None:
             request = httpx.Request("GET", server.resource_url)
             next(auth.auth_flow(request))  # fetch once
 
@@ -71,15 +73,8 @@ def run(settings: Settings) -> Row:
                 return next(auth.auth_flow(request))
 
             funcs["httpx-auth"] = httpx_auth_hot
-        authlib_httpx = load_peer("authlib.integrations.httpx_client")
-        if httpx is not None and authlib_httpx is not None:
-            a_client = authlib_httpx.OAuth2Client(
-                server.credentials.generic_client_id,
-                server.credentials.generic_client_secret,
-                token_endpoint=server.generic_token_url,
-                grant_type="client_credentials",
-            )
-            a_client.fetch_token(server.generic_token_url)
+        a_client = authlib_peer("httpx_client", "OAuth2Client", server)
+        if httpx is not None and a_client is not None:
             a_request = httpx.Request("GET", server.resource_url)
 
             def authlib_hot() -> object:
@@ -97,14 +92,7 @@ def run(settings: Settings) -> Row:
                 "async baseline": _async_per_call(async_baseline, number),
                 "sansio_auth (anyio)": _async_per_call(client.authorization, number),
             }
-            values: dict[str, list[float]] = {name: [] for name in samples}
-            for i in range(repeat):
-                names = list(samples)
-                if i % 2:
-                    names.reverse()
-                for name in names:
-                    values[name].append(await samples[name]())
-            return {name: statistics.median(v) for name, v in values.items()}
+            return await interleaved_async(samples, repeat)
 
         medians.update(anyio.run(async_medians))
     base = medians["dict lookup + clock read"]

@@ -24,16 +24,35 @@ within 1.01x; one token request for the burst.
 
 from __future__ import annotations
 
-import gc
-import statistics
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from _fixtures import generic_flow, load_peer
-from _timing import NOT_INSTALLED, Candidate, Row, Settings, fmt_time, interleaved
-from case_httpx_auth import _auth_step_samples, _fast_api
+from _fixtures import (
+    Burst,
+    authlib_peer,
+    burst_counts,
+    fast_api,
+    generic_flow,
+    load_peer,
+    revoke_last_token,
+)
+from _integrations import (
+    STATIC,
+    add_auth_steps,
+    add_burst,
+    integration_row,
+    targets_met,
+)
+from _timing import (
+    Row,
+    Settings,
+    fresh_samples,
+    interleaved,
+    per_round_ratios,
+    rotations,
+    round_ratio_lines,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -62,7 +81,7 @@ def run(settings: Settings) -> Row:
 
     repeat = settings.pick(41, 3)
     number = settings.pick(5_000, 200)
-    with TokenServer() as server, _fast_api() as api_url:
+    with TokenServer() as server, fast_api() as api_url:
         flow = generic_flow(server)
         ours = TokenAuth(flow, timeout=10)
         with requests.Session() as warm:
@@ -113,21 +132,26 @@ def run(settings: Settings) -> Row:
             return step
 
         steps: dict[str, Step] = {
-            "static header": stepped(static),
+            STATIC: stepped(static),
             "static header + no-op hook": stepped(StaticHeaderAndHook()),
             "sansio_auth TokenAuth": stepped(ours),
         }
         steps.update(_peers(server, fresh, stepped))
-        # httpx's case times any auth step on fresh requests the same way.
-        samplers = _auth_step_samples(steps, fresh, number)  # type: ignore[arg-type]
-        medians = interleaved(samplers, repeat)
+        medians = interleaved(fresh_samples(steps, fresh, number), repeat)
 
         gets = {
             "GET, static header": static,
             "GET, sansio_auth TokenAuth": ours,
             "GET, static header again": StaticHeader(),
         }
-        whole = _whole_gets(api_url, gets, settings.pick(4_000, 30))
+        with requests.Session() as session:
+            session.get(api_url)  # connected before timing
+            whole = per_round_ratios(
+                lambda auth: session.get(api_url, auth=auth),
+                gets,
+                rotations(list(gets)),
+                settings.pick(4_000, 30),
+            )
         burst = _burst_of_401s(server, TokenAuth(flow, timeout=10))
     return _row(medians, whole, burst)
 
@@ -150,71 +174,29 @@ def _peers(
         peer = rocl.OAuth2ClientCredentialsAuth(client)
         peer(fresh())  # fetch once: cached from then on
         found["requests-oauth2client"] = stepped(peer)
-    authlib_requests = load_peer("authlib.integrations.requests_client")
-    if authlib_requests is not None:
-        a_session = authlib_requests.OAuth2Session(
-            creds.generic_client_id,
-            creds.generic_client_secret,
-            token_endpoint=server.generic_token_url,
-            grant_type="client_credentials",
-        )
-        a_session.fetch_token(server.generic_token_url)
+    a_session = authlib_peer("requests_client", "OAuth2Session", server)
+    if a_session is not None:
         # What OAuth2Session.request hands requests as the auth: it checks
         # the token is active, then signs.
         found["authlib"] = stepped(a_session.token_auth)
     return found
 
 
-def _whole_gets(
-    api_url: str, auths: dict[str, requests.auth.AuthBase], rounds: int
-) -> dict[str, float]:
-    """The median GET with each of *auths* through one keep-alive Session,
-    rotated request by request, and the median of each one's ratio to the
-    first's within a round (a round's GETs share the machine's conditions;
-    batches drift apart by several percent on a loaded one)."""
-    import requests
-
-    clock = time.perf_counter
-    names = list(auths)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    ratios: dict[str, list[float]] = {name: [] for name in names}
-    with requests.Session() as session:
-        session.get(api_url)  # connected before timing
-        gc.collect()
-        gc.disable()
-        try:
-            for i in range(rounds):
-                shift = i % len(names)
-                for name in names[shift:] + names[:shift]:
-                    start = clock()
-                    session.get(api_url, auth=auths[name])
-                    times[name].append(clock() - start)
-                for name in names:
-                    ratios[name].append(times[name][-1] / times[names[0]][-1])
-        finally:
-            gc.enable()
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in ratios.items():
-        medians[f"{name} ratio"] = statistics.median(values)
-    return medians
-
-
-def _burst_of_401s(server: TokenServer, auth: requests.auth.AuthBase) -> int:
-    """The token requests made for 100 threads whose requests were prepared
-    with a token that is then revoked (each is refused, and sent once more)."""
+def _burst_of_401s(server: TokenServer, auth: requests.auth.AuthBase) -> Burst:
+    """100 threads whose requests were prepared with a token that is then
+    revoked (each is refused, and sent once more)."""
     import requests
     import requests.adapters
 
     with requests.Session() as session:
         session.auth = auth
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=100))
-        old = session.get(server.resource_url).request.headers["Authorization"]
+        session.get(server.resource_url)
         prepared = [
             session.prepare_request(requests.Request("GET", server.resource_url))
             for _ in range(100)
         ]
-        server.revoke(old.partition(" ")[2])
-        server.clear()
+        revoked = revoke_last_token(server)
         barrier = threading.Barrier(100)
 
         def one(request: requests.PreparedRequest) -> None:
@@ -226,48 +208,32 @@ def _burst_of_401s(server: TokenServer, auth: requests.auth.AuthBase) -> int:
             thread.start()
         for thread in threads:
             thread.join()
-    return len(server.token_requests())
+    return burst_counts(server, revoked)
 
 
-def _row(steps: dict[str, float], whole: dict[str, float], tokens: int) -> Row:
-    base = steps["static header"]
-    row = Row(
-        case="requests TokenAuth",
-        baseline="static header (AuthBase)",
-        target="≤ static + 0.5 µs; GET ≤ 1.01; 1 token request per 401 burst",
-    )
-    row.candidates.append(Candidate("static header", fmt_time(base), "1.00"))
-    names = (
+def _row(steps: dict[str, float], whole: dict[str, float], burst: Burst) -> Row:
+    row = integration_row("requests TokenAuth", "static header (AuthBase)")
+    names = [
         "static header + no-op hook",
         "sansio_auth TokenAuth",
         "requests-oauth2client",
         "authlib",
+    ]
+    add_auth_steps(row, steps, names)
+    row.candidates += round_ratio_lines(
+        whole, ["GET, static header", "GET, sansio_auth TokenAuth"]
     )
-    for name in names:
-        if name not in steps:
-            row.candidates.append(Candidate(name, NOT_INSTALLED, "-"))
-            continue
-        value = steps[name]
-        row.candidates.append(Candidate(name, fmt_time(value), f"{value / base:.2f}"))
-        row.notes.append(
-            f"auth step, {name}: {(value - base) * 1e6:+.2f} µs per request "
-            "over the static header"
-        )
-    for name in ("GET, static header", "GET, sansio_auth TokenAuth"):
-        ratio = whole[f"{name} ratio"]
-        row.candidates.append(Candidate(name, fmt_time(whole[name]), f"{ratio:.3f}"))
     control = whole["GET, static header again ratio"]
     row.notes.append(
         "GET: one keep-alive Session to a minimal loopback API, the auths "
         "rotated request by request; a ratio is the median of the rounds' "
         f"ratios. The same static header again, as a control: {control:.3f}"
     )
-    row.candidates.append(Candidate("401 burst: token requests", str(tokens), "-"))
+    add_burst(row, burst)
     row.notes.append(
         f"401 burst: 100 threads, each request refused once and sent once "
-        f"more; {tokens} token request"
+        f"more; {burst.tokens} token request"
     )
-    added = steps["sansio_auth TokenAuth"] - base
     own = steps["sansio_auth TokenAuth"] - steps["static header + no-op hook"]
     row.notes.append(
         "requests runs a response hook at a cost of its own (a check that the "
@@ -277,5 +243,5 @@ def _row(steps: dict[str, float], whole: dict[str, float], tokens: int) -> Row:
         "register no hook: they do not retry a 401"
     )
     get_ratio = whole["GET, sansio_auth TokenAuth ratio"]
-    row.met = added <= 0.5e-6 and get_ratio <= 1.01 and tokens == 1
+    row.met = targets_met(steps, "sansio_auth TokenAuth", get_ratio, burst)
     return row
