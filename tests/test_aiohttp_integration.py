@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import attrs
@@ -29,9 +28,11 @@ import pytest
 import trustme
 from aioresponses import aioresponses
 from http_server import Reply, serving, token_reply
+from integrations import Ticker, api_requests, closed_port, flow_for, in_tasks
 from yarl import URL
 
 from sansio_auth import (
+    ClientAuth,
     ClientCredentials,
     HttpError,
     HttpRequest,
@@ -44,8 +45,6 @@ from sansio_auth.adapters.aiohttp import TokenMiddleware, send
 from sansio_auth.adapters.server import TokenServer
 
 pytestmark = pytest.mark.anyio
-
-T = TypeVar("T")
 
 WRONG_SECRET = "cs-wrong-Qx81-secret-value"
 API_KEY = "ak-Vb27-the-apis-own-key"
@@ -69,18 +68,6 @@ def through(request: pytest.FixtureRequest) -> str:
 
 
 # -- helpers ----------------------------------------------------------------
-
-
-def flow_for(
-    server: TokenServer, *, secret: str | None = None, auth: str = "client_secret_post"
-) -> ClientCredentials:
-    creds = server.credentials
-    return ClientCredentials(
-        token_url=server.generic_token_url,
-        client_id=creds.generic_client_id,
-        client_secret=creds.generic_client_secret if secret is None else secret,
-        auth=auth,  # type: ignore[arg-type]
-    )
 
 
 def flow_at(url: str) -> ClientCredentials:
@@ -118,18 +105,10 @@ async def get(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> int:
         return response.status
 
 
-async def gather(n: int, fn: Callable[[], Awaitable[T]]) -> list[T]:
-    return list(await asyncio.gather(*(fn() for _ in range(n))))
-
-
 def bearer(request: Any) -> str:
     """The bearer token a recorded request carried ("" for none)."""
     scheme, _, token = (request.header("Authorization") or "").partition(" ")
     return token if scheme == "Bearer" else ""
-
-
-def resource_requests(server: TokenServer) -> list[Any]:
-    return [r for r in server.requests if r.endpoint == "resource"]
 
 
 def secrets_of(server: TokenServer) -> list[str]:
@@ -163,14 +142,6 @@ class MockedResponse(aiohttp.ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
-def closed_port() -> int:
-    """A loopback port that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def tls_pair(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a certificate from *ca* for 127.0.0.1, and a
     client context trusting *ca*."""
@@ -192,7 +163,7 @@ async def test_each_request_carries_the_token() -> None:
             assert await get(session, server.resource_url) == 200
         token = middleware.client.session.token
         assert token is not None
-        sent = resource_requests(server)
+        sent = api_requests(server)
         assert [bearer(r) for r in sent] == [token.access_token] * 2
         assert len(server.token_requests()) == 1  # the second used the cache
 
@@ -241,26 +212,16 @@ async def test_500_tasks_on_a_cold_session_make_one_token_request() -> None:
     async with TokenServer() as server:
         middleware = TokenMiddleware(flow_for(server), timeout=10)
         async with api(middleware) as session:
-            statuses = await gather(500, lambda: get(session, server.resource_url))
+            statuses = await in_tasks(500, lambda: get(session, server.resource_url))
         assert statuses == [200] * 500
         assert len(server.token_requests()) == 1
         token = middleware.client.session.token
         assert token is not None
-        assert {bearer(r) for r in resource_requests(server)} == {token.access_token}
+        assert {bearer(r) for r in api_requests(server)} == {token.access_token}
 
 
 async def test_the_loop_is_never_blocked_during_the_burst() -> None:
-    gaps: list[float] = []
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        last = time.monotonic()
-        while not done.is_set():
-            await asyncio.sleep(0.005)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
-
+    ticker = Ticker()
     # A token endpoint that takes half a second: a fetch that blocked the
     # loop would stop the ticker for as long.
     with (
@@ -269,19 +230,19 @@ async def test_the_loop_is_never_blocked_during_the_burst() -> None:
     ):
         middleware = TokenMiddleware(flow_at(token_server.url()), timeout=10)
         async with api(middleware) as session:
-            ticking = asyncio.create_task(ticker())
+            ticking = asyncio.create_task(ticker.run())
             try:
-                statuses = await gather(500, lambda: get(session, api_server.url()))
+                statuses = await in_tasks(500, lambda: get(session, api_server.url()))
             finally:
-                done.set()
+                ticker.done.set()
                 await ticking
     assert statuses == [200] * 500
     assert len(token_server.requests) == 1
     assert {r.header("Authorization") for r in api_server.requests} == {
         "Bearer at-burst"
     }
-    assert len(gaps) > 50
-    assert max(gaps) < 0.25
+    assert len(ticker.gaps) > 50
+    assert ticker.max_gap < 0.25
 
 
 # -- 401 ----------------------------------------------------------------------
@@ -332,13 +293,13 @@ def fail_resource(server: TokenServer, count: int, status: int, *headers: str) -
 async def test_a_revoked_token_is_replaced_once_for_100_concurrent_401s() -> None:
     async with warm(revoke=True) as w:
         url = w.server.resource_url
-        statuses = await gather(100, lambda: get(w.session, url))
+        statuses = await in_tasks(100, lambda: get(w.session, url))
         assert statuses == [200] * 100
         assert len(w.server.token_requests()) == 1
         new = w.current()
         assert new is not None
         assert new is not w.token
-        sent = [bearer(r) for r in resource_requests(w.server)]
+        sent = [bearer(r) for r in api_requests(w.server)]
     # Each was sent with the revoked token, refused, and sent once more with
     # the new one.
     assert sent.count(w.token.access_token) == 100
@@ -350,7 +311,7 @@ async def test_a_401_on_the_retry_goes_back_to_the_caller() -> None:
     async with warm() as w:
         fail_resource(w.server, 2, 401)
         assert await get(w.session, w.server.resource_url) == 401
-        assert len(resource_requests(w.server)) == 2  # never a third send
+        assert len(api_requests(w.server)) == 2  # never a third send
         assert len(w.server.token_requests()) == 1  # for the one retry
 
 
@@ -385,7 +346,7 @@ async def test_a_bytes_body_is_sent_again_whole() -> None:
         async with w.session.put(w.server.resource_url, data=b"x" * 1000) as response:
             assert response.status == 200
             answer = json.loads(await response.read())
-        sent = resource_requests(w.server)
+        sent = api_requests(w.server)
     assert answer["method"] == "PUT"
     assert answer["body_bytes"] == 1000
     assert [len(r.body) for r in sent] == [1000, 1000]
@@ -395,7 +356,7 @@ async def test_a_403_is_not_retried() -> None:
     async with warm() as w:
         fail_resource(w.server, 1, 403)
         assert await get(w.session, w.server.resource_url) == 403
-        assert len(resource_requests(w.server)) == 1
+        assert len(api_requests(w.server)) == 1
         assert w.server.token_requests() == []
         assert w.current() is w.token  # kept
 
@@ -404,7 +365,7 @@ async def test_a_bearer_invalid_token_challenge_is_retried() -> None:
     async with warm() as w:
         fail_resource(w.server, 1, 401, 'Bearer realm="api", error="invalid_token"')
         assert await get(w.session, w.server.resource_url) == 200
-        assert len(resource_requests(w.server)) == 2
+        assert len(api_requests(w.server)) == 2
         assert len(w.server.token_requests()) == 1
         assert w.current() is not w.token
 
@@ -415,7 +376,7 @@ async def test_another_schemes_challenge_goes_back_untouched() -> None:
         async with w.session.get(w.server.resource_url) as response:
             assert response.status == 401
             assert response.headers.getall("WWW-Authenticate") == ['Basic realm="x"']
-        assert len(resource_requests(w.server)) == 1
+        assert len(api_requests(w.server)) == 1
         assert w.server.token_requests() == []
         assert w.current() is w.token  # kept
 
@@ -432,7 +393,7 @@ async def test_a_wrong_secret_raises_the_oauth_error(through: str) -> None:
                 with pytest.raises(OAuthError) as caught:
                     await get(session, server.resource_url)
         assert caught.value.error == "invalid_client"
-        assert resource_requests(server) == []
+        assert api_requests(server) == []
         assert_clean(caught.value, secrets_of(server))
 
 
@@ -446,7 +407,7 @@ async def test_a_5xx_through_the_retries_raises_the_http_error(through: str) -> 
                     await get(session, server.resource_url)
         assert caught.value.status == 503
         assert len(server.token_requests()) == 4  # the default policy's attempts
-        assert resource_requests(server) == []
+        assert api_requests(server) == []
         assert_clean(caught.value, secrets_of(server))
 
 
@@ -457,7 +418,7 @@ async def test_a_refused_port_raises_the_transport_error(through: str) -> None:
         async with api(middleware) as session:
             with pytest.raises(TransportError) as caught:
                 await get(session, server.resource_url)
-        assert resource_requests(server) == []
+        assert api_requests(server) == []
     assert "connection refused by 127.0.0.1" in str(caught.value)
     assert_clean(caught.value, ["cs-9Zq4-very-secret"])
 
@@ -590,7 +551,7 @@ def assert_only_ours(sent: Any, auth: str, client_id: str) -> None:
 
 
 async def fetch_through(
-    tokens: aiohttp.ClientSession, server: TokenServer, auth: str
+    tokens: aiohttp.ClientSession, server: TokenServer, auth: ClientAuth
 ) -> None:
     """An API request whose token request goes through *tokens*."""
     middleware = TokenMiddleware(
@@ -602,7 +563,7 @@ async def fetch_through(
 
 @pytest.mark.parametrize("auth", ["client_secret_post", "client_secret_basic"])
 async def test_the_sessions_defaults_are_not_sent_to_the_token_endpoint(
-    auth: str,
+    auth: ClientAuth,
 ) -> None:
     async with TokenServer() as server:
         jar = aiohttp.CookieJar(unsafe=True)  # unsafe: it holds 127.0.0.1's
@@ -625,7 +586,7 @@ async def test_the_sessions_defaults_are_not_sent_to_the_token_endpoint(
 )
 @pytest.mark.parametrize("auth", ["client_secret_post", "client_secret_basic"])
 async def test_the_sessions_default_auth_is_not_sent_to_the_token_endpoint(
-    auth: str,
+    auth: ClientAuth,
 ) -> None:
     async with TokenServer() as server:
         async with aiohttp.ClientSession(

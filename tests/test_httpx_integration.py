@@ -13,13 +13,19 @@ requests and API requests were made, and with which token.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import httpx
 import pytest
+from integrations import (
+    Ticker,
+    api_requests,
+    closed_port,
+    flow_for,
+    in_tasks,
+    in_threads,
+)
 
 from sansio_auth import (
     ClientCredentials,
@@ -29,7 +35,7 @@ from sansio_auth import (
     TransportError,
 )
 from sansio_auth.adapters.httpx import TokenAuth
-from sansio_auth.adapters.server import RecordedRequest, TokenServer
+from sansio_auth.adapters.server import TokenServer
 
 TIMEOUT = 10.0
 
@@ -40,21 +46,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return backend
 
 
-def flow_for(server: TokenServer, *, secret: str | None = None) -> ClientCredentials:
-    creds = server.credentials
-    return ClientCredentials(
-        token_url=server.generic_token_url,
-        client_id=creds.generic_client_id,
-        client_secret=creds.generic_client_secret if secret is None else secret,
-    )
-
-
 def auth_for(server: TokenServer) -> TokenAuth:
     return TokenAuth(flow_for(server), timeout=TIMEOUT)
-
-
-def api_requests(server: TokenServer) -> list[RecordedRequest]:
-    return [r for r in server.requests if r.endpoint == "resource"]
 
 
 def bearers(server: TokenServer) -> list[str | None]:
@@ -81,42 +74,6 @@ def revoke_current(server: TokenServer) -> str:
     server.revoke(value.partition(" ")[2])
     server.clear()
     return value
-
-
-def threaded(n: int, call: Callable[[], httpx.Response]) -> list[int]:
-    """*call* in *n* threads started together; the statuses, within 60 s."""
-    barrier = threading.Barrier(n)
-    statuses: list[int] = []
-    errors: list[BaseException] = []
-
-    def one() -> None:
-        barrier.wait()
-        try:
-            statuses.append(call().status_code)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors[0]
-    return statuses
-
-
-async def tasks(n: int, call: Callable[[], Awaitable[httpx.Response]]) -> list[int]:
-    """*call* in *n* tasks; the statuses, within 60 s."""
-    statuses: list[int] = []
-
-    async def one() -> None:
-        statuses.append((await call()).status_code)
-
-    with anyio.fail_after(60):
-        async with anyio.create_task_group() as group:
-            for _ in range(n):
-                group.start_soon(one)
-    return statuses
 
 
 # -- every request carries a token's Authorization ---------------------------
@@ -194,7 +151,9 @@ def test_callers_authorization_found_without_the_header_list(
 
 def test_cold_burst_of_32_threads_one_token_request(token_server: TokenServer) -> None:
     with httpx.Client(auth=auth_for(token_server)) as client:
-        statuses = threaded(32, lambda: client.get(token_server.resource_url))
+        statuses = in_threads(
+            32, lambda _: client.get(token_server.resource_url).status_code
+        )
     assert statuses == [200] * 32
     assert token_count(token_server) == 1
 
@@ -204,25 +163,10 @@ async def test_cold_burst_of_500_tasks_one_token_request(
     token_server: TokenServer,
 ) -> None:
     async with httpx.AsyncClient(auth=auth_for(token_server), timeout=60) as client:
-        statuses = await tasks(500, lambda: client.get(token_server.resource_url))
+        responses = await in_tasks(500, lambda: client.get(token_server.resource_url))
+        statuses = [r.status_code for r in responses]
     assert statuses == [200] * 500
     assert token_count(token_server) == 1
-
-
-class Ticker:
-    """The longest gap between the wake-ups of a task sleeping 5 ms a time."""
-
-    def __init__(self) -> None:
-        self.max_gap = 0.0
-        self.done = anyio.Event()
-
-    async def run(self) -> None:
-        last = time.perf_counter()
-        while not self.done.is_set():
-            await anyio.sleep(0.005)
-            now = time.perf_counter()
-            self.max_gap = max(self.max_gap, now - last)
-            last = now
 
 
 @pytest.mark.anyio
@@ -242,8 +186,11 @@ async def test_loop_keeps_running_while_a_burst_waits_for_the_token(
         )
         async with anyio.create_task_group() as group:
             group.start_soon(ticker.run)
-            statuses = await tasks(50, lambda: client.get(token_server.resource_url))
+            responses = await in_tasks(
+                50, lambda: client.get(token_server.resource_url)
+            )
             ticker.done.set()
+    statuses = [r.status_code for r in responses]
     assert statuses == [200] * 50
     assert token_count(token_server) == 1
     assert ticker.max_gap < 0.25
@@ -261,7 +208,9 @@ def test_revoked_token_burst_of_100_threads_one_token_request(
         # Held answers: all 100 are sent with the revoked token before the
         # first 401 comes back.
         token_server.set_latency(0.3)
-        statuses = threaded(100, lambda: client.get(token_server.resource_url))
+        statuses = in_threads(
+            100, lambda _: client.get(token_server.resource_url).status_code
+        )
     check_revoked_burst(token_server, old, statuses)
 
 
@@ -273,7 +222,8 @@ async def test_revoked_token_burst_of_100_tasks_one_token_request(
         assert (await client.get(token_server.resource_url)).status_code == 200
         old = revoke_current(token_server)
         token_server.set_latency(0.3)
-        statuses = await tasks(100, lambda: client.get(token_server.resource_url))
+        responses = await in_tasks(100, lambda: client.get(token_server.resource_url))
+        statuses = [r.status_code for r in responses]
     check_revoked_burst(token_server, old, statuses)
 
 
@@ -470,15 +420,6 @@ def failing(server: TokenServer, how: str) -> tuple[TokenAuth, type[TokenError]]
         client_secret="secret-of-a-refused-port",
     )
     return TokenAuth(refused, timeout=TIMEOUT), TransportError
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 HOW = ["wrong secret", "5xx", "refused port"]

@@ -24,6 +24,7 @@ import pytest
 import respx
 import trustme
 from http_server import Received, Reply, Server, serving, token_reply
+from integrations import flow_for
 
 from sansio_auth import (
     ClientCredentials,
@@ -182,7 +183,7 @@ def test_users_client_default_headers_not_sent_to_the_token_endpoint(
     token_server: TokenServer,
 ) -> None:
     with httpx.Client(headers={"X-Api-Key": API_KEY}) as client:
-        client.auth = TokenAuth(tls_flow(token_server), timeout=2, client=client)
+        client.auth = TokenAuth(flow_for(token_server), timeout=2, client=client)
         assert client.get(token_server.resource_url).status_code == 200
     token_request, api_request = token_server.requests
     assert token_request.endpoint == "generic"
@@ -338,21 +339,11 @@ def trusting(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-def tls_flow(server: TokenServer) -> ClientCredentials:
-    """The token server's generic endpoint (https or not)."""
-    creds = server.credentials
-    return ClientCredentials(
-        token_url=server.generic_token_url,
-        client_id=creds.generic_client_id,
-        client_secret=creds.generic_client_secret,
-    )
-
-
 def test_tls_verified_as_the_users_client_says_sync(
     tls_server: TokenServer, ca: trustme.CA
 ) -> None:
     with httpx.Client(verify=trusting(ca)) as client:
-        client.auth = TokenAuth(tls_flow(tls_server), timeout=5, client=client)
+        client.auth = TokenAuth(flow_for(tls_server), timeout=5, client=client)
         assert client.get(tls_server.resource_url).status_code == 200
     assert len(tls_server.token_requests()) == 1
 
@@ -362,7 +353,7 @@ async def test_tls_verified_as_the_users_client_says_async(
     tls_server: TokenServer, ca: trustme.CA
 ) -> None:
     async with httpx.AsyncClient(verify=trusting(ca)) as client:
-        client.auth = TokenAuth(tls_flow(tls_server), timeout=5, async_client=client)
+        client.auth = TokenAuth(flow_for(tls_server), timeout=5, async_client=client)
         assert (await client.get(tls_server.resource_url)).status_code == 200
     assert len(tls_server.token_requests()) == 1
 
@@ -377,7 +368,7 @@ def test_untrusted_certificate_refused_by_default_sync(
     tls_server: TokenServer, ca: trustme.CA
 ) -> None:
     # The API client trusts the CA; our own token transport does not.
-    auth = TokenAuth(tls_flow(tls_server), timeout=5)
+    auth = TokenAuth(flow_for(tls_server), timeout=5)
     with (
         httpx.Client(auth=auth, verify=trusting(ca)) as client,
         pytest.raises(TransportError) as raised,
@@ -390,7 +381,7 @@ def test_untrusted_certificate_refused_by_default_sync(
 async def test_untrusted_certificate_refused_by_default_async(
     tls_server: TokenServer, ca: trustme.CA
 ) -> None:
-    auth = TokenAuth(tls_flow(tls_server), timeout=5)
+    auth = TokenAuth(flow_for(tls_server), timeout=5)
     async with httpx.AsyncClient(auth=auth, verify=trusting(ca)) as client:
         with pytest.raises(TransportError) as raised:
             await client.get(tls_server.resource_url)
@@ -401,7 +392,7 @@ def test_untrusted_certificate_refused_by_a_verifying_users_client(
     tls_server: TokenServer,
 ) -> None:
     with httpx.Client() as users:  # httpx's own default: certifi's roots
-        auth = TokenAuth(tls_flow(tls_server), timeout=5, client=users)
+        auth = TokenAuth(flow_for(tls_server), timeout=5, client=users)
         with httpx.Client(auth=auth) as client, pytest.raises(TransportError) as raised:
             client.get(tls_server.resource_url)
     check_untrusted(raised.value, tls_server)

@@ -13,14 +13,14 @@ from the API call. Token requests through the user's own Session are in
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 import requests.adapters
 from http_server import Reply, serving
+from integrations import api_requests, flow_for, in_threads
 
 from sansio_auth import (
     ClientCredentials,
@@ -30,16 +30,7 @@ from sansio_auth import (
     TransportError,
 )
 from sansio_auth.adapters.requests import TokenAuth
-from sansio_auth.adapters.server import RecordedRequest, TokenServer
-
-
-def flow_for(server: TokenServer, *, secret: str | None = None) -> ClientCredentials:
-    creds = server.credentials
-    return ClientCredentials(
-        token_url=server.generic_token_url,
-        client_id=creds.generic_client_id,
-        client_secret=creds.generic_client_secret if secret is None else secret,
-    )
+from sansio_auth.adapters.server import TokenServer
 
 
 def api_session(auth: TokenAuth, *, pool: int = 10) -> requests.Session:
@@ -50,35 +41,6 @@ def api_session(auth: TokenAuth, *, pool: int = 10) -> requests.Session:
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool)
     session.mount("http://", adapter)
     return session
-
-
-def resource_calls(server: TokenServer) -> list[RecordedRequest]:
-    return [r for r in server.requests if r.endpoint == "resource"]
-
-
-def in_threads(count: int, call: Callable[[int], Any]) -> list[Any]:
-    """*call(i)* in *count* threads started together; their results in order
-    (an exception is raised here, in the test)."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = call(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    if errors:
-        raise errors[0]
-    return results
 
 
 @pytest.fixture
@@ -124,7 +86,7 @@ def test_every_request_carries_the_token(
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json()["body_bytes"] == 3
     assert len(token_server.token_requests()) == 1
-    calls = resource_calls(token_server)
+    calls = api_requests(token_server)
     assert len(calls) == 2
     for call in calls:
         scheme, _, token = (call.header("Authorization") or "").partition(" ")
@@ -145,7 +107,7 @@ def test_an_authorization_the_caller_set_is_left_alone(
     assert response.status_code == 401
     assert response.history == []
     assert token_server.token_requests() == []
-    (call,) = resource_calls(token_server)
+    (call,) = api_requests(token_server)
     assert call.header("Authorization") == "Bearer mine"
 
 
@@ -158,7 +120,7 @@ def test_an_authorization_in_the_sessions_headers_is_left_alone(
 
     assert response.status_code == 401
     assert token_server.token_requests() == []
-    (call,) = resource_calls(token_server)
+    (call,) = api_requests(token_server)
     assert call.header("Authorization") == "Basic dXNlcjpwYXNz"
 
 
@@ -178,7 +140,7 @@ def test_32_threads_on_a_cold_session_make_one_token_request(
 
     assert statuses == [200] * 32
     assert len(token_server.token_requests()) == 1
-    assert len(resource_calls(token_server)) == 32
+    assert len(api_requests(token_server)) == 32
 
 
 def test_100_concurrent_401s_make_one_token_request_and_one_retry_each(
@@ -198,7 +160,7 @@ def test_100_concurrent_401s_make_one_token_request_and_one_retry_each(
     assert [r.status_code for r in responses] == [200] * 100
     assert [[h.status_code for h in r.history] for r in responses] == [[401]] * 100
     assert len(token_server.token_requests()) == 2  # the first, and one new
-    calls = resource_calls(token_server)
+    calls = api_requests(token_server)
     assert len(calls) == 1 + 100 + 100
     fresh = {r.request.headers["Authorization"] for r in responses}
     assert len(fresh) == 1
@@ -223,7 +185,7 @@ def test_a_revoked_token_is_replaced_and_the_request_sent_once_more(
     assert refused.request.headers["Authorization"] == f"Bearer {old}"
     assert response.request.headers["Authorization"] != f"Bearer {old}"
     assert len(token_server.token_requests()) == 2
-    assert len(resource_calls(token_server)) == 3
+    assert len(api_requests(token_server)) == 3
 
 
 def test_a_bearer_invalid_token_challenge_is_retried(
@@ -249,7 +211,7 @@ def test_a_401_on_the_retry_goes_back_and_is_never_sent_a_third_time(
 
     assert response.status_code == 401
     assert [h.status_code for h in response.history] == [401]
-    assert len(resource_calls(token_server)) == 1 + 2
+    assert len(api_requests(token_server)) == 1 + 2
     assert len(token_server.token_requests()) == 2
 
 
@@ -264,7 +226,7 @@ def test_the_retry_sent_again_by_the_caller_is_not_retried_again(
 
     assert again.status_code == 401
     assert again.history == []
-    assert len(resource_calls(token_server)) == 1 + 3
+    assert len(api_requests(token_server)) == 1 + 3
 
 
 REFUSED = Reply(
@@ -313,7 +275,7 @@ def test_a_file_that_can_seek_back_is_rewound_and_sent_again(
     assert response.json()["body_bytes"] == 10_000
     (refused,) = response.history
     assert refused.status_code == 401
-    first, second = resource_calls(token_server)[1:]
+    first, second = api_requests(token_server)[1:]
     assert first.body == second.body == b"x" * 10_000
 
 
@@ -342,7 +304,7 @@ def test_a_403_is_not_retried_and_keeps_the_token(
 
     assert response.status_code == 403
     assert response.history == []
-    assert len(resource_calls(token_server)) == 2
+    assert len(api_requests(token_server)) == 2
     assert session.get(token_server.resource_url, timeout=10).status_code == 200
     assert len(token_server.token_requests()) == 1
 
@@ -358,7 +320,7 @@ def test_another_schemes_challenge_is_passed_back_untouched(
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Basic realm="x"'
     assert response.history == []
-    assert len(resource_calls(token_server)) == 2
+    assert len(api_requests(token_server)) == 2
     # The token is kept: the next request uses it without a token request.
     assert session.get(token_server.resource_url, timeout=10).status_code == 200
     assert len(token_server.token_requests()) == 1
@@ -420,7 +382,7 @@ def test_a_refused_secret_raises_the_oauth_error_from_the_api_call(
         session.get(token_server.resource_url, timeout=10)
 
     assert caught.value.error == "invalid_client"
-    assert resource_calls(token_server) == []
+    assert api_requests(token_server) == []
     assert_no_secret(caught.value, "wrong-secret-4417")
 
 
@@ -434,7 +396,7 @@ def test_a_token_endpoint_failing_through_its_retries_raises_http_error(
 
     assert caught.value.status == 503
     assert len(token_server.token_requests()) > 1  # retried first
-    assert resource_calls(token_server) == []
+    assert api_requests(token_server) == []
     assert_no_secret(caught.value, token_server.credentials.generic_client_secret)
 
 
@@ -452,7 +414,7 @@ def test_a_refused_token_port_raises_transport_error(
         session.get(token_server.resource_url, timeout=10)
 
     assert "connection refused" in caught.value.reason
-    assert resource_calls(token_server) == []
+    assert api_requests(token_server) == []
     assert_no_secret(caught.value, "secret-refused-8812")
 
 
@@ -465,7 +427,7 @@ def test_a_token_error_on_the_retry_is_raised_from_the_api_call(
 
     with pytest.raises(TokenError):
         session.get(token_server.resource_url, timeout=10)
-    assert len(resource_calls(token_server)) == 2
+    assert len(api_requests(token_server)) == 2
 
 
 def assert_no_secret(error: BaseException, *secrets: str) -> None:
