@@ -23,8 +23,14 @@ The challenge grammar (RFC 9110 §11.6.1)::
     auth-param  = token BWS "=" BWS ( token / quoted-string )
     token68     = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 
-The parser reads what a server sends and never raises: a challenge it cannot
-read is skipped, and what follows it is read from the next comma on.
+The parser reads what a server sends and never raises. It is lenient where
+servers are sloppy, so that a challenge's scheme is never lost to a slip in
+its params (it is the scheme that says whether a 401 is about our token): a
+param it cannot read ends that challenge's params, with those read so far
+kept, and reading goes on from the next comma; params separated by spaces
+instead of commas are read as params. Only the first 8 KiB of the header's
+values are read: a hostile server's megabyte of challenges must not stall an
+event loop, and no real challenge comes near it.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ _OWS: Final = re.compile(r"[ \t]*")
 # A quoted-string's body: qdtext or a quoted pair (RFC 9110 §5.6.4).
 _QUOTED: Final = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
 _UNQUOTE: Final = re.compile(r"\\(.)", re.S)
+MAX_CHALLENGE_TEXT: Final = 8192
+"""The characters of ``WWW-Authenticate`` values read, in all."""
 # Errors of RFC 6750 §3.1 that a fresh token does not cure.
 _NOT_THE_TOKEN: Final = frozenset({"insufficient_scope", "invalid_request"})
 
@@ -106,9 +114,13 @@ def parse_challenges(values: str | Iterable[str]) -> tuple[Challenge, ...]:
     if isinstance(values, str):
         values = (values,)
     found: list[Challenge] = []
+    budget = MAX_CHALLENGE_TEXT
     for value in values:
+        if budget <= 0:
+            break
         if isinstance(value, str):
-            found.extend(_parse(value))
+            found.extend(_parse(value[:budget]))
+            budget -= len(value)
     return tuple(found)
 
 
@@ -121,7 +133,9 @@ def _parse(text: str) -> list[Challenge]:
         while pos < end and text[pos] in " \t,":
             pos += 1
         scheme = _TOKEN.match(text, pos)
-        if scheme is None:
+        if scheme is None or text.startswith("=", scheme.end()):
+            # Not a scheme: a stray byte, or a param (name=value) left over
+            # from a challenge that could not be read to its end.
             pos = _next_comma(text, pos)
             continue
         pos = scheme.end()
@@ -141,27 +155,36 @@ def _parse(text: str) -> list[Challenge]:
                 found.append(Challenge(scheme=scheme[0], token68=token68[0]))
                 pos = after.end()
                 continue
-        params, pos = _params(text, pos)
-        if params is None:
-            pos = _next_comma(text, pos)
-            continue
+        params, pos, whole = _params(text, pos)
         found.append(Challenge(scheme=scheme[0], params=params))
+        if not whole:
+            pos = _next_comma(text, pos)
     return found
 
 
-def _params(text: str, pos: int) -> tuple[list[tuple[str, str]] | None, int]:
-    """The auth-params from *pos* on, up to the next challenge; None for
-    ones that cannot be read."""
+def _is_param(text: str, pos: int) -> bool:
+    """Whether an auth-param (``token BWS "="``) starts at *pos*."""
+    name = _TOKEN.match(text, pos)
+    if name is None:
+        return False
+    equals = _OWS.match(text, name.end())
+    assert equals is not None
+    return text.startswith("=", equals.end())
+
+
+def _params(text: str, pos: int) -> tuple[list[tuple[str, str]], int, bool]:
+    """The auth-params from *pos* on, up to the next challenge; and whether
+    they were read to their end (False: stopped at what could not be
+    read, the params before it kept)."""
     params: list[tuple[str, str]] = []
     end = len(text)
     while True:
+        if not _is_param(text, pos):
+            return params, pos, False
         name = _TOKEN.match(text, pos)
-        if name is None:
-            return None, pos
+        assert name is not None
         equals = _OWS.match(text, name.end())
         assert equals is not None
-        if equals.end() >= end or text[equals.end()] != "=":
-            return None, pos
         start = _OWS.match(text, equals.end() + 1)
         assert start is not None
         quoted = _QUOTED.match(text, start.end())
@@ -171,31 +194,31 @@ def _params(text: str, pos: int) -> tuple[list[tuple[str, str]] | None, int]:
         else:
             token = _TOKEN.match(text, start.end())
             if token is None:
-                return None, start.end()
+                return params, start.end(), False
             value = token[0]
             pos = token.end()
         params.append((name[0], value))
         after = _OWS.match(text, pos)
         assert after is not None
+        if after.end() >= end:
+            return params, after.end(), True
+        if text[after.end()] != ",":
+            # Params separated by spaces, not commas: read on if another
+            # param follows.
+            if after.end() > pos and _is_param(text, after.end()):
+                pos = after.end()
+                continue
+            return params, after.end(), False
         pos = after.end()
-        if pos >= end:
-            return params, pos
-        if text[pos] != ",":
-            return None, pos
         # After a comma: another param of this challenge (token "="), or the
         # next challenge (a scheme), or empty elements.
         following = pos + 1
         while following < end and text[following] in " \t,":
             following += 1
-        name = _TOKEN.match(text, following)
-        if name is None:
-            return params, following
-        equals = _OWS.match(text, name.end())
-        assert equals is not None
-        if equals.end() < end and text[equals.end()] == "=":
+        if _is_param(text, following):
             pos = following
             continue
-        return params, following
+        return params, following, True
 
 
 def _next_comma(text: str, pos: int) -> int:

@@ -59,10 +59,17 @@ CASES: list[tuple[str, list[Challenge]]] = [
         [Challenge(scheme="bearer", params=(("error", "invalid_token"),))],
     ),
     (",, Bearer ,,", [Challenge(scheme="Bearer")]),
-    # Unreadable pieces are skipped; what follows the next comma is read.
-    ('Bearer error="unterminated', []),
-    ("Bearer =x, Basic", [Challenge(scheme="Basic")]),
-    ('Bearer a="1" b="2", Basic', [Challenge(scheme="Basic")]),
+    # What cannot be read ends a challenge's params, the scheme and the
+    # params before it kept; reading goes on from the next comma.
+    ('Bearer error="unterminated', [Challenge(scheme="Bearer")]),
+    ("Bearer =x, Basic", [Challenge(scheme="Bearer"), Challenge(scheme="Basic")]),
+    ("Basic realm=My Realm", [Challenge(scheme="Basic", params=(("realm", "My"),))]),
+    (
+        "Basic realm=My Realm, charset=x",
+        [
+            Challenge(scheme="Basic", params=(("realm", "My"),)),
+        ],
+    ),
     ("@@@, Bearer", [Challenge(scheme="Bearer")]),
     (
         'Bearer realm="a,b", Basic',
@@ -71,13 +78,37 @@ CASES: list[tuple[str, list[Challenge]]] = [
             Challenge(scheme="Basic"),
         ],
     ),
-    ("Bearer x=@, Basic", [Challenge(scheme="Basic")]),
+    ("Bearer x=@, Basic", [Challenge(scheme="Bearer"), Challenge(scheme="Basic")]),
     ("Bearer a=1,", [Challenge(scheme="Bearer", params=(("a", "1"),))]),
     ("Bearer a=1, @", [Challenge(scheme="Bearer", params=(("a", "1"),))]),
     ('@"a,b", Basic', [Challenge(scheme="Basic")]),
     ('@"a', []),
     ("Bearer a", [Challenge(scheme="Bearer", token68="a")]),
-    ("Bearer a b", []),
+    ("Bearer a b", [Challenge(scheme="Bearer")]),
+    ("realm=x", []),
+    # Params separated by spaces, not commas: read all the same.
+    (
+        'Bearer a="1" b="2", Basic',
+        [
+            Challenge(scheme="Bearer", params=(("a", "1"), ("b", "2"))),
+            Challenge(scheme="Basic"),
+        ],
+    ),
+    (
+        'Basic realm="api" charset="UTF-8"',
+        [
+            Challenge(scheme="Basic", params=(("realm", "api"), ("charset", "UTF-8"))),
+        ],
+    ),
+    (
+        'Bearer realm="api" error="insufficient_scope"',
+        [
+            Challenge(
+                scheme="Bearer",
+                params=(("realm", "api"), ("error", "insufficient_scope")),
+            ),
+        ],
+    ),
 ]
 
 
@@ -169,6 +200,33 @@ def test_any_lines_parse_without_raising(lines: list[str]) -> None:
     assert isinstance(parse_challenges(lines), tuple)
 
 
+@given(TOKEN.filter(lambda t: not t.endswith("=")), st.text(max_size=200))
+def test_a_scheme_is_never_lost_to_what_follows_it(scheme: str, rest: str) -> None:
+    # The scheme decides whether a 401 is about our token: whatever a
+    # sloppy or hostile server writes after it, it is read.
+    got = parse_challenges(f"{scheme} {rest}")
+    assert got
+    assert got[0].scheme == scheme.lower()
+
+
+@given(st.text(min_size=1, max_size=50), st.integers(1, 4))
+def test_only_the_first_8_kib_is_read(piece: str, lines: int) -> None:
+    from sansio_auth._challenge import MAX_CHALLENGE_TEXT
+
+    huge = ["Bearer " + piece * (MAX_CHALLENGE_TEXT // len(piece) + 1)] * lines
+    cut = [huge[0][:MAX_CHALLENGE_TEXT]]
+    assert parse_challenges(huge) == parse_challenges(cut)
+
+
+def test_a_megabyte_of_challenges_is_read_quickly() -> None:
+    import time
+
+    header = ["Bearer " + "a=b, " * 200_000] * 2
+    started = time.perf_counter()
+    parse_challenges(header)
+    assert time.perf_counter() - started < 0.5  # a generous bound: ~1 ms
+
+
 # -- what a response means for the token ---------------------------------------------
 
 ACTIONS: list[tuple[int, list[str], bool, bool, ApiAction]] = [
@@ -192,6 +250,16 @@ ACTIONS: list[tuple[int, list[str], bool, bool, ApiAction]] = [
     (401, ['Basic realm="x", Bearer'], False, True, ApiAction.RETRY),
     # Unreadable: no challenge of any scheme was read, as if none was sent.
     (401, ["@@@"], False, True, ApiAction.RETRY),
+    # A slip in the params does not hide the scheme, nor a later error.
+    (401, ["Basic realm=My Realm"], False, True, ApiAction.KEEP),
+    (401, ['Basic realm="api" charset="UTF-8"'], False, True, ApiAction.KEEP),
+    (
+        401,
+        ['Bearer realm="api" error="insufficient_scope"'],
+        False,
+        True,
+        ApiAction.KEEP,
+    ),
 ]
 
 
