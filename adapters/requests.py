@@ -26,7 +26,10 @@ response before redirects are followed. :class:`TokenAuth` uses both:
   transport adapter with the same settings, the 401 kept in ``history``.
   The transport adapter runs no hooks, and the copy is marked as the retry,
   so that no request is sent a third time, even if a caller sends the copy
-  again.
+  again. The request the 401 answered gets the fresh value too (the 401
+  keeps a copy of it as it was sent): requests follows a redirect of the
+  retry with a copy of that request, which would otherwise send the refused
+  token again.
 
 A body can be sent again when it is ``None``, bytes or str (what ``data=`` a
 dict, bytes, str or ``files=`` become), or a file whose start position
@@ -268,10 +271,17 @@ class TokenAuth(requests.auth.AuthBase):
         response.close()
         fresh = self._client.token()
         retry = request.copy()
-        retry.headers["Authorization"] = self._note(fresh)
+        value = self._note(fresh)
+        retry.headers["Authorization"] = value
         retry.__dict__[_RETRIED] = True
         if not _rewind(retry):
             return None
+        # requests follows the retry's redirect with a copy of the request
+        # it sent, this one, not of the retry: the refused value would go
+        # out again. It gets the fresh one too (not the retry's mark), and
+        # the 401 keeps a copy of it as it was sent.
+        response.request = request.copy()
+        request.headers["Authorization"] = value
         assert connection is not None  # else not replayable, never RETRY
         resent: requests.Response = connection.send(retry, **send_kwargs)
         resent.history.append(response)

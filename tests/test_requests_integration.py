@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 import requests.adapters
-from http_server import Reply, serving
+from http_server import Received, Reply, serving
 from integrations import api_requests, flow_for, in_threads
 
 from sansio_auth import (
@@ -227,6 +227,37 @@ def test_the_retry_sent_again_by_the_caller_is_not_retried_again(
     assert again.status_code == 401
     assert again.history == []
     assert len(api_requests(token_server)) == 1 + 3
+
+
+def test_a_redirect_after_the_retry_carries_the_fresh_token(
+    token_server: TokenServer, session: requests.Session
+) -> None:
+    # requests follows the retry's redirect with a copy of the request the
+    # caller sent, not of the retry: that one must carry the fresh token
+    # too, or the refused token goes out again (and a third send follows).
+    refused: set[str] = set()
+
+    def script(received: Received) -> Reply:
+        sent = received.header("Authorization") or ""
+        if not refused:
+            refused.add(sent)
+        if sent in refused:
+            return Reply(
+                status=401,
+                headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')],
+            )
+        if received.target == "/a":
+            return Reply(status=302, headers=[("Location", "/b")])
+        return Reply(body=b"{}")
+
+    with serving(script) as api:
+        response = session.get(api.url("/a"), timeout=10)
+
+        assert response.status_code == 200
+        sent = [(r.target, r.header("Authorization") in refused) for r in api.requests]
+    assert sent == [("/a", True), ("/a", False), ("/b", False)]
+    assert [h.status_code for h in response.history] == [302]
+    assert len(token_server.token_requests()) == 2
 
 
 REFUSED = Reply(
