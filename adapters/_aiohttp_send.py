@@ -15,6 +15,13 @@ core's ``Authorization`` (``client_secret_basic``) is set there only, never
 passed as ``headers=``: aiohttp refuses an ``Authorization`` header beside a
 default ``auth`` of its own.
 
+A request to this machine (``resolves_to_loopback``) goes through no proxy,
+the session's (``proxy=``) or the environment's (``trust_env``): a proxy
+would take it, and the client secret in it, off the machine. ``proxy=None``
+cannot say so (it means the session's default, then the environment's), so
+the same middleware takes the proxy aiohttp chose off the request
+(``ClientRequest.update_proxy``) before the connector reads it.
+
 The rest is per request: ``allow_redirects=False`` (a 3xx comes back, with
 its ``Location``), ``raise_for_status=False`` (whatever the session's
 default), ``auto_decompress=False`` (the body as sent; no ``Accept-Encoding``
@@ -50,7 +57,7 @@ from ._failures import (
     where,
 )
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
-from ._target import target
+from ._target import resolves_to_loopback, target
 
 __all__ = ["send"]
 
@@ -63,12 +70,14 @@ _COMPUTED = (hdrs.HOST, hdrs.CONTENT_LENGTH, hdrs.TRANSFER_ENCODING)
 
 class _ExactHeaders:
     """A per-request middleware: the request's headers become exactly
-    *headers*, plus what aiohttp computed for the framing (module notes)."""
+    *headers*, plus what aiohttp computed for the framing; and if *direct*,
+    the request goes through no proxy (module notes)."""
 
-    __slots__ = ("headers",)
+    __slots__ = ("direct", "headers")
 
-    def __init__(self, headers: tuple[tuple[str, str], ...]) -> None:
+    def __init__(self, headers: tuple[tuple[str, str], ...], *, direct: bool) -> None:
         self.headers = headers
+        self.direct = direct
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
@@ -78,6 +87,8 @@ class _ExactHeaders:
         sent.clear()
         sent.extend(computed)
         sent.extend(self.headers)
+        if self.direct:
+            request.update_proxy(None, None, None)
         return await handler(request)
 
 
@@ -94,7 +105,8 @@ async def send(
 
     Of *session*, what applies is its connector (TLS settings and CA
     bundle, connection pool), its proxy (``proxy=``, or the environment's
-    under ``trust_env``) and the mocking tools that replace its requests
+    under ``trust_env``; never for a request to this machine, which goes
+    direct) and the mocking tools that replace its requests
     (aioresponses). Never its default headers, cookies, ``auth`` (nor a
     ``.netrc`` entry), middlewares, ``raise_for_status``, redirect following,
     decompression or ``timeout``: the request carries the core's headers
@@ -127,7 +139,8 @@ async def send(
         )
     if session.closed:
         raise RuntimeError("the aiohttp.ClientSession for token requests is closed")
-    name = where(target(request))  # refuses any scheme but http and https
+    place = target(request)  # refuses any scheme but http and https
+    name = where(place)
     # Given as headers= too (not Authorization, see the module notes): a
     # mocking tool that replaces the session's request method sees them.
     shown = [(k, v) for k, v in request.headers if k.lower() != "authorization"]
@@ -143,7 +156,11 @@ async def send(
                 raise_for_status=False,
                 auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=timeout),
-                middlewares=(_ExactHeaders(request.headers),),
+                middlewares=(
+                    _ExactHeaders(
+                        request.headers, direct=resolves_to_loopback(place.host)
+                    ),
+                ),
             ) as response,
         ):
             body = bytearray()

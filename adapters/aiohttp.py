@@ -30,17 +30,29 @@ request, call the handler (again, for a retry) and return a response.
   ``TransportError``), not as an aiohttp exception.
 
 Redirects. aiohttp calls the session's middlewares again for each redirect it
-follows, with a new request; for a redirect to another origin it drops the
-caller's ``Authorization`` and cookies, and a middleware that set a token on
-every request would send the token there (an open redirect on the API would
-hand it to anyone). So when a response to a request that carried our token
-is a redirect to another origin, the middleware notes that origin in a
-context variable of the task, and the task's next request, if it goes to
-that origin, gets no token (nor does the rest of the chain until it is back
-at the first origin). The note is read and cleared by the next request
-through the middleware whatever it is: a caller who does not follow
-redirects and sends its next request to that very origin sends it without
-a token (a 401 comes back: it fails closed).
+follows, with a new request (and again for a hop it sends once more after the
+server closed without an answer); for a redirect to another origin it drops
+the caller's ``Authorization`` and cookies, and a middleware that set a token
+on every request would send the token there (an open redirect on the API
+would hand it to anyone). So after any redirect answer, to a request with
+our token or with the caller's own ``Authorization``, the middleware
+remembers the chain's first origin (its home), and no later hop of that
+chain whose origin is not home gets a token, until an answer that is no
+redirect ends the chain. It fails closed rather than guess how aiohttp reads
+a ``Location`` (requoted or not, relative, odd): it compares the origin each
+hop is actually sent to, its scheme and host lowercased and its default port
+filled in; a host aiohttp keeps percent-encoded or not ASCII is compared as
+written, never decoded (the resolver would read it its own way), so such a
+hop is home only if home was spelt the same. A hop is told from a request of
+its own by what aiohttp gives every request of one ``session.request`` call
+(its timer: ``_chain_key``); the note lives in a context variable of the
+task, so concurrent tasks, and a request a middleware sends within a hop,
+are chains apart. It is updated only once a hop's handler has returned:
+a hop that raises (aiohttp then sends it again) leaves it as it was. Should
+aiohttp give no such mark, the task's requests are taken for one chain: a
+hop away gets no token, nor a request of the caller's own to another origin
+after a redirect it did not follow (it fails closed) until an answer that
+is no redirect.
 
 Token requests go through *session* when one is given (its connector, TLS
 settings, proxy and mocking tools; not its default headers, cookies, auth
@@ -77,12 +89,41 @@ __all__ = ["TokenMiddleware", "send"]
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 """The statuses aiohttp follows."""
 
-_AWAY: Final[ContextVar[tuple[TokenMiddleware, URL, URL] | None]] = ContextVar(
-    "sansio_auth_aiohttp_away", default=None
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+_MAX_CHAINS: Final = 16
+"""Chains a task keeps notes of: one per redirect not followed (its chain
+ends without an answer that is no redirect), the oldest dropped first. A
+chain's note moves to the newest place at each of its hops."""
+
+_Origin = tuple[str, str, "int | None"]
+_Chain = tuple["TokenMiddleware", object, _Origin]
+
+_CHAINS: Final[ContextVar[tuple[_Chain, ...]]] = ContextVar(
+    "sansio_auth_aiohttp_chains", default=()
 )
-"""In a task whose last request through a middleware was redirected to
-another origin: (that middleware, the origin the token was for, the origin
-the redirect points to). Read and cleared by the next request."""
+"""The redirect chains of the task under way: (the middleware, the chain's
+mark, its home origin), newest last (module notes). Immutable: a task
+started within a hop copies the context, and must not change the caller's."""
+
+
+def _chain_key(request: aiohttp.ClientRequest) -> object:
+    """What every hop of *request*'s chain, and every attempt of each, has in
+    common and no other request has: the timer aiohttp makes for one
+    ``session.request`` call and gives each request it builds for it. None
+    when aiohttp has none: the task's requests are then one chain."""
+    return getattr(request, "_timer", None)
+
+
+def _origin(url: URL) -> _Origin:
+    """Where *url* is sent: its scheme and host, lowercased, and its port,
+    the default one filled in. A host that is not ASCII, or percent-encoded,
+    is kept as written (module notes)."""
+    scheme = url.scheme.lower()
+    host = url.raw_host or ""
+    if host.isascii():
+        host = host.lower()
+    return (scheme, host, url.explicit_port or _DEFAULT_PORTS.get(scheme))
 
 
 def _replayable(request: aiohttp.ClientRequest) -> bool:
@@ -160,14 +201,17 @@ class TokenMiddleware:
         Raises:
           TokenError: no token could be had (the session's error).
         """
-        away = _AWAY.get()
-        if away is not None and away[0] is self:
-            _AWAY.set(None)
-            if request.url.origin() == away[2]:
-                return await self._withheld(request, handler, away[1])
+        chains = _CHAINS.get()
+        chain = self._chain_of(request, chains) if chains else None
         headers = request.headers
-        if hdrs.AUTHORIZATION in headers:
-            return await handler(request)
+        if hdrs.AUTHORIZATION in headers or (
+            chain is not None and _origin(request.url) != chain[2]
+        ):
+            # The caller's own Authorization, left alone; or a hop of a
+            # redirect chain away from its home, sent without a token.
+            response = await handler(request)
+            self._chain_goes_on(request, chain, response.status)
+            return response
         client = self._client
         # The client's hot cache, inlined as its own token() inlines it: a
         # usable token without a call, an await or a lock.
@@ -203,8 +247,8 @@ class TokenMiddleware:
                 del headers[hdrs.AUTHORIZATION]
             except KeyError:  # an inner middleware took it off already
                 pass
-        if status in _REDIRECTS:
-            self._note_redirect(request, response, request.url.origin())
+        if chain is not None or status in _REDIRECTS:
+            self._chain_goes_on(request, chain, status)
         return response
 
     async def _refused(
@@ -241,32 +285,30 @@ class TokenMiddleware:
             retried = True
         return response
 
-    async def _withheld(
-        self,
-        request: aiohttp.ClientRequest,
-        handler: aiohttp.ClientHandlerType,
-        home: URL,
-    ) -> aiohttp.ClientResponse:
-        """A hop of a redirect chain away from *home*: sent without a token."""
-        response = await handler(request)
-        if response.status in _REDIRECTS:
-            self._note_redirect(request, response, home)
-        return response
+    def _chain_of(
+        self, request: aiohttp.ClientRequest, chains: tuple[_Chain, ...]
+    ) -> _Chain | None:
+        """The redirect chain of this middleware's that *request* is a hop
+        of, if any (module notes)."""
+        key = _chain_key(request)
+        for chain in chains:
+            if chain[0] is self and chain[1] is key:
+                return chain
+        return None
 
-    def _note_redirect(
-        self,
-        request: aiohttp.ClientRequest,
-        response: aiohttp.ClientResponse,
-        home: URL,
+    def _chain_goes_on(
+        self, request: aiohttp.ClientRequest, chain: _Chain | None, status: int
     ) -> None:
-        """If aiohttp may follow *response* to another origin than *home*,
-        note it for the next hop (module notes)."""
-        location = response.headers.get(hdrs.LOCATION) or response.headers.get(hdrs.URI)
-        if location is None:
-            return  # aiohttp follows none
-        try:
-            there = request.url.join(URL(location)).origin()
-        except ValueError:
-            return  # aiohttp refuses to follow it
-        if there != home:
-            _AWAY.set((self, home, there))
+        """After *request* (a hop of *chain*, or the first request of a
+        chain if None) was answered with *status*: note the chain, from its
+        home, if aiohttp may follow the answer; forget it if the answer ends
+        it. Called once the handler has returned, never before (module
+        notes)."""
+        if status not in _REDIRECTS:
+            if chain is not None:
+                _CHAINS.set(tuple(c for c in _CHAINS.get() if c is not chain))
+            return
+        home = _origin(request.url) if chain is None else chain[2]
+        key = _chain_key(request)
+        kept = tuple(c for c in _CHAINS.get() if not (c[0] is self and c[1] is key))
+        _CHAINS.set((*kept[-(_MAX_CHAINS - 1) :], (self, key, home)))

@@ -41,6 +41,7 @@ from sansio_auth import (
     TokenError,
     TransportError,
 )
+from sansio_auth.adapters import aiohttp as aiohttp_adapter
 from sansio_auth.adapters.aiohttp import TokenMiddleware, send
 from sansio_auth.adapters.server import TokenServer
 
@@ -598,6 +599,34 @@ async def test_the_sessions_default_auth_is_not_sent_to_the_token_endpoint(
     assert "api-user" not in repr(sent.headers)
 
 
+@pytest.mark.parametrize("proxied", ["trust_env", "session_proxy"])
+async def test_a_loopback_token_request_never_goes_through_a_proxy(
+    proxied: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The session's proxy, its own or the environment's, would take the
+    # client secret off the machine: a loopback request goes direct.
+    with serving([token_reply("at-via-proxy")]) as proxy:
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.url(""))
+        options: dict[str, Any] = (
+            {"trust_env": True} if proxied == "trust_env" else {"proxy": proxy.url("")}
+        )
+        with serving([token_reply("at-direct")]) as token_server:
+            flow = flow_at(token_server.url())
+            async with aiohttp.ClientSession(**options) as tokens:
+                middleware = TokenMiddleware(flow, timeout=10, session=tokens)
+                assert (await middleware.client.token()).access_token == "at-direct"
+                # Another host than this machine still goes through it.
+                away = HttpRequest(
+                    method="POST", url="http://auth.example.test/token", headers=()
+                )
+                assert (await send(away, session=tokens, timeout=10)).status == 200
+    assert len(token_server.requests) == 1
+    assert [r.target for r in proxy.requests] == ["http://auth.example.test/token"]
+
+
 async def test_a_session_raising_for_status_still_gives_the_oauth_error() -> None:
     async with (
         TokenServer() as server,
@@ -669,6 +698,191 @@ async def test_a_redirect_within_the_origin_keeps_the_token() -> None:
     tokens = {r.header("Authorization") for r in here.requests}
     assert len(tokens) == 1
     assert None not in tokens
+
+
+def moved_to(url: str, status: int = 302) -> Reply:
+    """A redirect to *url*."""
+    return Reply(status=status, headers=(("Location", url),))
+
+
+async def test_a_hop_sent_again_after_a_disconnect_carries_no_token() -> None:
+    # aiohttp sends an idempotent request again, as a new request through
+    # the middlewares, when the server closes without an answer: that second
+    # attempt of the hop is still a hop away from the first origin.
+    dropped = Reply(fault="close_without_answer")
+    with serving([dropped, Reply(body=b"{}")]) as there:
+        moved = moved_to(there.url("/landing"))
+        with serving([moved]) as here:
+            async with TokenServer() as server:
+                middleware = TokenMiddleware(flow_for(server), timeout=10)
+                async with api(middleware) as session:
+                    assert await get(session, here.url("/start")) == 200
+    assert [r.target for r in there.requests] == ["/landing", "/landing"]
+    assert [r.header("Authorization") for r in there.requests] == [None, None]
+    assert here.requests[0].header("Authorization")
+
+
+async def test_a_redirect_of_the_callers_own_authorization_gets_no_token() -> None:
+    # aiohttp drops the caller's Authorization on a hop to another origin;
+    # the middleware must not put its token there instead.
+    with serving([Reply(body=b"{}")]) as there:
+        moved = moved_to(there.url("/landing"))
+        with serving([moved]) as here:
+            async with TokenServer() as server:
+                middleware = TokenMiddleware(flow_for(server), timeout=10)
+                async with api(middleware) as session:
+                    own = {"Authorization": f"Bearer {API_KEY}"}
+                    assert await get(session, here.url("/x"), headers=own) == 200
+        assert server.token_requests() == []
+    assert here.requests[0].header("Authorization") == f"Bearer {API_KEY}"
+    assert there.requests[0].header("Authorization") is None
+
+
+@pytest.mark.parametrize("requote", [True, False])
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "LocalHost"])
+async def test_a_location_spelled_any_way_gets_no_token(
+    requote: bool, host: str
+) -> None:
+    # Without requoting, aiohttp follows the Location's host as written.
+    with serving([Reply(body=b"{}")]) as there:
+        moved = moved_to(there.url("/steal", host=host))
+        with serving([moved]) as here:
+            async with TokenServer() as server:
+                middleware = TokenMiddleware(flow_for(server), timeout=10)
+                async with api(middleware, requote_redirect_url=requote) as session:
+                    assert await get(session, here.url("/start")) == 200
+    assert [r.target for r in there.requests] == ["/steal"]
+    assert there.requests[0].header("Authorization") is None
+    assert here.requests[0].header("Authorization")
+
+
+async def test_a_chain_back_at_its_first_origin_has_the_token_again() -> None:
+    homes: list[str] = []
+    with (
+        serving(lambda r: moved_to(homes[0])) as there,
+        serving(
+            lambda r: (
+                moved_to(there.url("/away"))
+                if r.target == "/start"
+                else Reply(body=b"{}")
+            )
+        ) as here,
+    ):
+        homes.append(here.url("/back"))
+        async with TokenServer() as server:
+            middleware = TokenMiddleware(flow_for(server), timeout=10)
+            async with api(middleware) as session:
+                assert await get(session, here.url("/start")) == 200
+    assert [r.target for r in here.requests] == ["/start", "/back"]
+    assert all(r.header("Authorization") for r in here.requests)
+    assert there.requests[0].header("Authorization") is None
+
+
+async def test_the_next_call_to_the_other_origin_has_its_token() -> None:
+    # A redirect the caller does not follow ends its chain: the caller's
+    # next request, wherever it goes, is a request of its own.
+    with serving([Reply(body=b"{}")]) as there:
+        moved = moved_to(there.url("/landing"))
+        with serving([moved]) as here:
+            async with TokenServer() as server:
+                middleware = TokenMiddleware(flow_for(server), timeout=10)
+                async with api(middleware) as session:
+                    first = await get(session, here.url("/a"), allow_redirects=False)
+                    assert first == 302
+                    assert await get(session, there.url("/b")) == 200
+    assert [r.target for r in there.requests] == ["/b"]
+    assert there.requests[0].header("Authorization")
+
+
+async def test_chains_in_concurrent_tasks_are_apart() -> None:
+    with serving([Reply(body=b"{}")]) as there:
+        moved = moved_to(there.url("/landing"))
+        with serving([moved]) as here:
+            async with TokenServer() as server:
+                middleware = TokenMiddleware(flow_for(server), timeout=10)
+                async with api(middleware) as session:
+                    calls = [get(session, here.url("/start")) for _ in range(10)]
+                    calls += [get(session, there.url("/own")) for _ in range(10)]
+                    assert await asyncio.gather(*calls) == [200] * 20
+    for request in there.requests:
+        carried = request.header("Authorization") is not None
+        assert carried == (request.target == "/own")
+    assert len(there.requests) == 20
+
+
+async def test_a_request_nested_in_a_hop_does_not_end_its_chain() -> None:
+    # A middleware of the caller's sends a request of its own (to the first
+    # origin, answered 200) before each hop to the other origin: that
+    # request ends nothing of the chain it is sent within.
+    with (
+        serving([Reply(body=b"{}")]) as there,
+        serving(
+            lambda r: (
+                moved_to(there.url("/landing"))
+                if r.target == "/start"
+                else Reply(body=b"{}")
+            )
+        ) as here,
+    ):
+        sessions: list[aiohttp.ClientSession] = []
+
+        async def side_request(
+            request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+        ) -> aiohttp.ClientResponse:
+            if request.url.path == "/landing":
+                assert await get(sessions[0], here.url("/side")) == 200
+            return await handler(request)
+
+        async with TokenServer() as server:
+            middleware = TokenMiddleware(flow_for(server), timeout=10)
+            async with aiohttp.ClientSession(
+                middlewares=(side_request, middleware)
+            ) as session:
+                sessions.append(session)
+                assert await get(session, here.url("/start")) == 200
+    assert [r.target for r in here.requests] == ["/start", "/side"]
+    assert all(r.header("Authorization") for r in here.requests)
+    assert there.requests[0].header("Authorization") is None
+
+
+async def test_without_aiohttps_chain_mark_a_task_is_one_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Should aiohttp no longer give its hops a mark in common, the task's
+    # requests are taken for one chain: a hop away gets no token (nor the
+    # next request to that origin, failing closed), same-origin use is as
+    # ever.
+    monkeypatch.setattr(aiohttp_adapter, "_chain_key", lambda request: None)
+    dropped = Reply(fault="close_without_answer")
+    with (
+        serving([dropped, Reply(body=b"{}")]) as there,
+        serving(
+            lambda r: (
+                moved_to(there.url("/landing"))
+                if r.target == "/away"
+                else moved_to("/landing")
+                if r.target == "/start"
+                else Reply(body=b"{}")
+            )
+        ) as here,
+    ):
+        async with TokenServer() as server:
+            middleware = TokenMiddleware(flow_for(server), timeout=10)
+            async with api(middleware) as session:
+                assert await get(session, here.url("/start")) == 200
+                assert await get(session, here.url("/again")) == 200
+                assert await get(session, here.url("/away")) == 200
+                assert await get(session, here.url("/later")) == 200
+                away = await get(session, here.url("/away"), allow_redirects=False)
+                assert away == 302
+                assert await get(session, there.url("/own")) == 200
+                assert await get(session, there.url("/own")) == 200
+    targets = ["/start", "/landing", "/again", "/away", "/later", "/away"]
+    assert [r.target for r in here.requests] == targets
+    assert all(r.header("Authorization") for r in here.requests)
+    assert [r.target for r in there.requests] == ["/landing", "/landing"] + ["/own"] * 2
+    carried = [r.header("Authorization") is not None for r in there.requests]
+    assert carried == [False, False, False, True]
 
 
 def test_one_middleware_serves_one_event_loop_after_another() -> None:
