@@ -28,13 +28,26 @@ follows redirects and never touches cookies. The body is read raw (no
 ``Accept-Encoding`` is sent, and the other adapters read bytes as they come
 too) in pieces, up to the cap.
 
+Loopback. A loopback URL is allowed plain http because nothing leaves the
+machine; a proxy would take the request (and the secret in it) off it. So
+when the transport httpx picks for a loopback URL is a proxy's (the
+client's ``proxy=``, or the environment's with ``trust_env``), the request
+goes through the client's direct transport instead, as requests' ``send``
+drops the proxies for it; any other transport (a mount, a mocking tool) is
+used as picked.
+
 Timeouts. Async: one cancel scope (anyio's, on asyncio and trio alike)
 bounds the whole exchange. Sync: httpx has no such scope, so each phase
 (pool, connect, write, each read) is bounded by ``timeout`` through the
-request's ``timeout`` extension, and the deadline is checked once the head
-is in and between the body's pieces: a server that trickles its answer is
-cut at the deadline, and the whole exchange ends before about twice the
-timeout in the worst case (a phase begun just before the deadline).
+request's ``timeout`` extension, and a watchdog (``_watchdog.py``) shuts the
+request's connection down at the deadline: a server that drips its head, a
+chunk-size line or its body keeps every read short, and only the cut ends
+the read loop. The connection is found in the transport's pool by the
+request (httpcore's internals, read only at the deadline) before the head
+is in, and from the response's ``network_stream`` after. An HTTP/2
+connection (shared with the API's requests) is never cut, nor is anything
+under a transport other than httpx's own; there the deadline is checked
+once the head is in and between the body's pieces only.
 
 Errors are ours: an httpx exception's text may quote what a server or a
 proxy sent, so it is worded by ``_failures`` (from its ``__cause__``: the
@@ -44,10 +57,13 @@ OS error, the TLS verification message) and detached.
 from __future__ import annotations
 
 import contextlib
+import socket
+import ssl
 import time
-from typing import Any
+from typing import Any, Final
 
 import anyio
+import httpcore
 import httpx
 
 from sansio_auth import HttpRequest, HttpResponse
@@ -61,7 +77,8 @@ from ._failures import (
     where,
 )
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
-from ._target import target
+from ._target import Target, resolves_to_loopback, target
+from ._watchdog import Watchdog, shut_down
 
 __all__ = ["check_client", "send", "send_async"]
 
@@ -125,7 +142,8 @@ def send(
     proxies (and, with ``trust_env``, the environment's), its TLS
     verification and client certificate (``verify=``, ``cert=``), its
     mounted transports, HTTP/2, and the mocking tools installed there
-    (``httpx.MockTransport``, respx). Never its ``base_url``, default
+    (``httpx.MockTransport``, respx); a loopback URL takes no proxy.
+    Never its ``base_url``, default
     headers, ``params``, cookies (none sent, none stored in its jar),
     ``auth``, event hooks, redirect following or ``timeout``: the request
     goes as the core built it, and *timeout* is this call's.
@@ -133,10 +151,9 @@ def send(
     Args:
       request: what to send, exactly.
       client: the ``httpx.Client`` whose transport to use; open.
-      timeout: seconds each phase may take (pool, connect, write, each
-        read); the deadline is checked once the head is in and between the
-        body's pieces, so the whole exchange ends before about twice
-        *timeout*.
+      timeout: seconds the whole exchange may take: each phase (pool,
+        connect, write, each read) is bounded by it, and the connection is
+        cut at the deadline (module notes for what is not cut).
       max_response_bytes: the largest body read; a larger one is an error.
 
     Returns:
@@ -153,25 +170,150 @@ def send(
     """
     check_send_args(timeout, max_response_bytes)
     check_client(client, httpx.Client, "client")
-    name = where(target(request))
+    dest = target(request)
+    name = where(dest)
     deadline = time.monotonic() + timeout
     outgoing = _request(request, timeout)
-    # Private, and the one way to the transport httpx itself would pick
-    # (mounts, proxies): see the module notes for why not Client.send.
-    transport = client._transport_for_url(outgoing.url)
+    transport, owned = _transport(client, outgoing.url, dest)
+    cut = _Cut(transport, outgoing)
+    watchdog = Watchdog(deadline, cut)
     try:
         response = transport.handle_request(outgoing)
+        cut.response = response
         try:
-            if time.monotonic() > deadline:
+            if watchdog.fired or time.monotonic() > deadline:
                 raise timeout_error(timeout, name)
             body = _read(response, max_response_bytes, deadline, timeout, name)
+            if watchdog.fired:  # the body may have ended at the cut
+                raise timeout_error(timeout, name)
         finally:
+            watchdog.cancel()  # before the close: no cut of a reused socket
             response.close()
     except httpx.TimeoutException:
         raise timeout_error(timeout, name) from None
     except (httpx.TransportError, OSError) as exc:
+        if watchdog.fired:
+            raise timeout_error(timeout, name) from None
         raise transport_error(exc, name) from None
+    finally:
+        watchdog.cancel()
+        if owned:
+            transport.close()
     return _response(response, body)
+
+
+_PROXIES: Final = (
+    httpcore.HTTPProxy,
+    httpcore.SOCKSProxy,
+    httpcore.AsyncHTTPProxy,
+    httpcore.AsyncSOCKSProxy,
+)
+
+
+def _is_proxy(transport: object) -> bool:
+    """Whether *transport* is httpx's own, sending through a proxy."""
+    return isinstance(
+        transport, (httpx.HTTPTransport, httpx.AsyncHTTPTransport)
+    ) and isinstance(transport._pool, _PROXIES)
+
+
+def _verify(proxy: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -> ssl.SSLContext:
+    # The proxy transport's context for the remote end: the client's verify=.
+    context = getattr(proxy._pool, "_ssl_context", None)
+    return (
+        context if isinstance(context, ssl.SSLContext) else httpx.create_ssl_context()
+    )
+
+
+def _transport(
+    client: httpx.Client, url: httpx.URL, dest: Target
+) -> tuple[httpx.BaseTransport, bool]:
+    """The transport for *url* as httpx picks it, but never a proxy's for a
+    loopback URL (module notes); True when it is ours to close."""
+    # Private, and the one way to the transport httpx itself would pick
+    # (mounts, proxies): see the module notes for why not Client.send.
+    transport = client._transport_for_url(url)
+    if not (_is_proxy(transport) and resolves_to_loopback(dest.host)):
+        return transport, False
+    direct = client._transport
+    if not _is_proxy(direct):
+        return direct, False
+    assert isinstance(transport, httpx.HTTPTransport)
+    return httpx.HTTPTransport(verify=_verify(transport)), True
+
+
+def _transport_async(
+    client: httpx.AsyncClient, url: httpx.URL, dest: Target
+) -> tuple[httpx.AsyncBaseTransport, bool]:
+    """:func:`_transport` for an ``AsyncClient``."""
+    transport = client._transport_for_url(url)
+    if not (_is_proxy(transport) and resolves_to_loopback(dest.host)):
+        return transport, False
+    direct = client._transport
+    if not _is_proxy(direct):
+        return direct, False
+    assert isinstance(transport, httpx.AsyncHTTPTransport)
+    return httpx.AsyncHTTPTransport(verify=_verify(transport)), True
+
+
+class _Cut:
+    """What the watchdog does at the deadline: shut down the connection
+    *request* is on (module notes); True once done, or once nothing of ours
+    can be cut, False to be tried again (not connected yet)."""
+
+    __slots__ = ("_extensions", "_pool", "response")
+
+    def __init__(self, transport: httpx.BaseTransport, request: httpx.Request) -> None:
+        self._pool = (
+            transport._pool if isinstance(transport, httpx.HTTPTransport) else None
+        )
+        self._extensions = request.extensions
+        self.response: httpx.Response | None = None
+        """The response once its head is in."""
+
+    def __call__(self) -> bool:
+        if self._pool is None:
+            return True  # another transport: the checks between reads only
+        response = self.response
+        if response is not None:
+            if response.extensions.get("http_version") != b"HTTP/1.1":
+                return True
+            stream = response.extensions.get("network_stream")
+            if stream is None:
+                return True
+            sock = stream.get_extra_info("socket")
+        else:
+            found = self._socket()
+            if found is _NOT_YET:
+                return False
+            sock = found
+        if isinstance(sock, socket.socket):
+            shut_down(sock)
+        return True
+
+    def _socket(self) -> object:
+        """The socket of the connection the pool gave our request: _NOT_YET
+        if none yet, None if it is not ours to cut (HTTP/2)."""
+        for pending in list(getattr(self._pool, "_requests", ())):
+            if getattr(pending.request, "extensions", None) is not self._extensions:
+                continue
+            # A proxy's connection wraps the one to the proxy (or, once
+            # tunnelled, the one through it).
+            connection = getattr(pending, "connection", None)
+            for _ in range(4):
+                if isinstance(connection, httpcore.HTTP11Connection):
+                    stream = getattr(connection, "_network_stream", None)
+                    return (
+                        _NOT_YET if stream is None else stream.get_extra_info("socket")
+                    )
+                if isinstance(connection, httpcore.HTTP2Connection):
+                    return None
+                connection = getattr(connection, "_connection", None)
+            return _NOT_YET
+        return _NOT_YET
+
+
+_NOT_YET: Final = object()
 
 
 def _read(
@@ -212,7 +354,8 @@ async def send_async(
     proxies (and, with ``trust_env``, the environment's), its TLS
     verification and client certificate (``verify=``, ``cert=``), its
     mounted transports, HTTP/2, and the mocking tools installed there
-    (``httpx.MockTransport``, respx). Never its ``base_url``, default
+    (``httpx.MockTransport``, respx); a loopback URL takes no proxy.
+    Never its ``base_url``, default
     headers, ``params``, cookies (none sent, none stored in its jar),
     ``auth``, event hooks, redirect following or ``timeout``: the request
     goes as the core built it, and *timeout* is this call's.
@@ -237,25 +380,31 @@ async def send_async(
     """
     check_send_args(timeout, max_response_bytes)
     check_client(client, httpx.AsyncClient, "client")
-    name = where(target(request))
+    dest = target(request)
+    name = where(dest)
     outgoing = _request(request, timeout)
-    transport = client._transport_for_url(outgoing.url)  # see send
-    with anyio.move_on_after(timeout):
-        try:
-            response = await transport.handle_async_request(outgoing)
+    transport, owned = _transport_async(client, outgoing.url, dest)
+    try:
+        with anyio.move_on_after(timeout):
             try:
-                body = await _read_async(response, max_response_bytes)
-            finally:
-                # Shielded: a close cut by the scope's cancellation could
-                # leave the connection in the client's pool half-read.
-                with anyio.move_on_after(_CLOSE_BOUND, shield=True):
-                    await response.aclose()
-        except httpx.TimeoutException:
-            raise timeout_error(timeout, name) from None
-        except (httpx.TransportError, OSError) as exc:
-            raise transport_error(exc, name) from None
-        return _response(response, body)
-    raise timeout_error(timeout, name)
+                response = await transport.handle_async_request(outgoing)
+                try:
+                    body = await _read_async(response, max_response_bytes)
+                finally:
+                    # Shielded: a close cut by the scope's cancellation could
+                    # leave the connection in the client's pool half-read.
+                    with anyio.move_on_after(_CLOSE_BOUND, shield=True):
+                        await response.aclose()
+            except httpx.TimeoutException:
+                raise timeout_error(timeout, name) from None
+            except (httpx.TransportError, OSError) as exc:
+                raise transport_error(exc, name) from None
+            return _response(response, body)
+        raise timeout_error(timeout, name)
+    finally:
+        if owned:
+            with anyio.move_on_after(_CLOSE_BOUND, shield=True):
+                await transport.aclose()
 
 
 async def _read_async(response: httpx.Response, max_response_bytes: int) -> bytes:

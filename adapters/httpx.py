@@ -16,7 +16,12 @@ session.
 Per request: a request whose caller set ``Authorization`` is left alone (no
 token, no 401 handling). Otherwise it gets the ``Authorization`` of a usable
 token, from the hot cache without a lock or a checkpoint when there is one.
-A 401 is handed to the core (``sansio_auth.api_action``), which says whether
+A 401 is about our token only if it answers the request we authorised:
+httpx follows redirects inside one step of the flow, and a 401 from another
+origin (which never got the token: httpx drops ``Authorization`` there) is
+given back untouched, the token kept. One that came back through a redirect
+to the same host, carrying our value, is ours. Such a 401 is handed to the
+core (``sansio_auth.api_action``), which says whether
 it is about our token and whether to send again; the flow only maps its
 answer: KEEP gives the response back, DROP invalidates the token (if it is
 still the current one) and gives it back, RETRY invalidates it, gets a token
@@ -246,6 +251,13 @@ def _refused(
 ) -> bool:
     """Map the core's answer to a 401: invalidate *token* unless the 401 is
     not about it; True when the request is to be sent once more."""
+    answered = response.request
+    if answered is not request and not (
+        # A redirect httpx followed: the token went only where it kept it.
+        answered.url.host == request.url.host
+        and answered.headers.get("authorization") == value
+    ):
+        return False  # another host's 401: the token never went there
     action = api_action(
         response.status_code,
         response.headers.get_list("www-authenticate"),

@@ -8,10 +8,13 @@ own helpers (its sessions, its retries, its error checks) stay in its tests.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import anyio
@@ -23,6 +26,7 @@ __all__ = [
     "Ticker",
     "api_requests",
     "closed_port",
+    "dripping",
     "flow_for",
     "in_tasks",
     "in_threads",
@@ -122,3 +126,54 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@contextmanager
+def dripping(head: bytes, drip: bytes, *, seconds: float = 6.0) -> Iterator[str]:
+    """A loopback server that answers each request with *head* at once, then
+    *drip* over and over, one byte every 0.05 s, for *seconds*; yields its
+    URL. Every read of such an answer is short: only a bound on the whole
+    exchange ends it before the drip does."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                received += piece
+            conn.sendall(head)
+            end = time.monotonic() + seconds
+            for byte in itertools.cycle(drip):
+                if time.monotonic() > end or stop.wait(0.05):
+                    return
+                conn.sendall(bytes([byte]))
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=_quietly, args=(answer, conn), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/token"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def _quietly(answer: Callable[[socket.socket], None], conn: socket.socket) -> None:
+    # The client cutting the connection is the point: not an error here.
+    with contextlib.suppress(OSError):
+        answer(conn)

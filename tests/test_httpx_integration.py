@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 import httpx
 import pytest
+from http_server import Received, Reply, Server, serving
 from integrations import (
     Ticker,
     api_requests,
@@ -402,6 +403,85 @@ async def test_other_schemes_401_passed_back_untouched_async(
         assert len(api_requests(token_server)) == 1
         assert (await client.get(token_server.resource_url)).status_code == 200
     assert token_count(token_server) == 1
+
+
+# -- a 401 reached through a redirect httpx followed ----------------------------
+
+REFUSED_THERE = Reply(
+    status=401, headers=(("WWW-Authenticate", 'Bearer error="invalid_token"'),)
+)
+
+
+def redirect(location: str) -> Reply:
+    return Reply(status=302, headers=(("Location", location),))
+
+
+def check_foreign_401(api: Server, other: Server, server: TokenServer) -> None:
+    """Each of 3 calls went to the API with our token, was redirected to
+    the other origin without it, got its 401 back; one token request."""
+    assert len(api.requests) == 3
+    assert {r.header("Authorization") for r in api.requests} != {None}
+    assert len(other.requests) == 3
+    assert all(r.header("Authorization") is None for r in other.requests)
+    assert token_count(server) == 1  # the token kept: no request, no resend
+
+
+def test_another_origins_401_after_a_redirect_keeps_the_token_sync(
+    token_server: TokenServer,
+) -> None:
+    with serving([REFUSED_THERE]) as other, serving([redirect(other.url())]) as api:
+        auth = auth_for(token_server)
+        with httpx.Client(auth=auth, follow_redirects=True) as client:
+            for _ in range(3):
+                assert client.get(api.url("/download")).status_code == 401
+        check_foreign_401(api, other, token_server)
+
+
+@pytest.mark.anyio
+async def test_another_origins_401_after_a_redirect_keeps_the_token_async(
+    token_server: TokenServer,
+) -> None:
+    with serving([REFUSED_THERE]) as other, serving([redirect(other.url())]) as api:
+        auth = auth_for(token_server)
+        async with httpx.AsyncClient(auth=auth, follow_redirects=True) as client:
+            for _ in range(3):
+                assert (await client.get(api.url("/download"))).status_code == 401
+        check_foreign_401(api, other, token_server)
+
+
+def same_origin_redirect(received: Received) -> Reply:
+    """/start redirects to /end, which refuses the token."""
+    return redirect("/end") if received.target == "/start" else REFUSED_THERE
+
+
+def check_same_origin_401(api: Server, server: TokenServer) -> None:
+    # Our token went to /end with the redirect: its 401 is about it, so the
+    # request was sent once more (/start, /end again) with a new token.
+    assert [r.target for r in api.requests] == ["/start", "/end"] * 2
+    assert token_count(server) == 2
+    first, second = api.requests[1], api.requests[3]
+    assert first.header("Authorization") != second.header("Authorization")
+
+
+def test_same_origins_401_after_a_redirect_refreshes_the_token_sync(
+    token_server: TokenServer,
+) -> None:
+    with serving(same_origin_redirect) as api:
+        auth = auth_for(token_server)
+        with httpx.Client(auth=auth, follow_redirects=True) as client:
+            assert client.get(api.url("/start")).status_code == 401
+        check_same_origin_401(api, token_server)
+
+
+@pytest.mark.anyio
+async def test_same_origins_401_after_a_redirect_refreshes_the_token_async(
+    token_server: TokenServer,
+) -> None:
+    with serving(same_origin_redirect) as api:
+        auth = auth_for(token_server)
+        async with httpx.AsyncClient(auth=auth, follow_redirects=True) as client:
+            assert (await client.get(api.url("/start"))).status_code == 401
+        check_same_origin_401(api, token_server)
 
 
 # -- a token endpoint that fails raises the session's TokenError ---------------

@@ -24,11 +24,12 @@ import pytest
 import respx
 import trustme
 from http_server import Received, Reply, Server, serving, token_reply
-from integrations import flow_for
+from integrations import dripping, flow_for
 
 from sansio_auth import (
     ClientCredentials,
     HttpError,
+    HttpRequest,
     OAuthError,
     TokenError,
     TransportError,
@@ -309,12 +310,174 @@ async def test_slow_token_endpoint_ends_by_the_timeout_async(reply: Reply) -> No
     assert elapsed < 1.5
 
 
+DRIPS = [
+    # A head that never ends: a header line after another.
+    pytest.param(b"HTTP/1.1 200 OK\r\n", b"X-Slow: a\r\n", id="a dripped head"),
+    pytest.param(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"a", id="a dripped body"
+    ),
+    # A chunk-size line that never ends.
+    pytest.param(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"0",
+        id="a dripped chunk-size line",
+    ),
+]
+
+
+@pytest.mark.parametrize(("head", "drip"), DRIPS)
+def test_dripped_answer_cut_at_the_timeout_sync(head: bytes, drip: bytes) -> None:
+    # A byte every 0.05 s for 6 s: no read ever waits long, whatever the
+    # client's own timeout.
+    with dripping(head, drip) as url, httpx.Client(timeout=60) as client:
+        request = flow_to(url).token_request()
+        started = time.monotonic()
+        with pytest.raises(TransportError, match=r"timed out after 1 s"):
+            send(request, client=client, timeout=1, max_response_bytes=100_000)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.5  # the timeout, and a margin for a loaded machine
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("head", "drip"), DRIPS)
+async def test_dripped_answer_cut_at_the_timeout_async(
+    head: bytes, drip: bytes
+) -> None:
+    with dripping(head, drip) as url:
+        async with httpx.AsyncClient(timeout=60) as client:
+            request = flow_to(url).token_request()
+            started = time.monotonic()
+            with pytest.raises(TransportError, match=r"timed out after 1 s"):
+                await send_async(
+                    request, client=client, timeout=1, max_response_bytes=100_000
+                )
+            elapsed = time.monotonic() - started
+    assert elapsed < 2.5
+
+
 def test_slow_token_endpoint_raised_from_the_api_call() -> None:
     with serving([Reply(fault="hang")]) as server, httpx.Client() as users:
         auth = TokenAuth(flow_to(server.url()), timeout=0.3, client=users)
         with httpx.Client(auth=auth) as client, pytest.raises(TransportError) as raised:
             client.get(server.url("/api"))
     assert "timed out" in raised.value.reason
+
+
+# -- loopback never through a proxy -------------------------------------------------
+
+PROXIES = ["proxy=", "HTTP_PROXY"]
+
+
+def unset_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def proxied(
+    how: str, proxy: Server, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, object]:
+    """The options of a client whose http:// requests take *proxy*: given
+    to it, or from the environment."""
+    unset_proxies(monkeypatch)
+    if how == "proxy=":
+        return {"proxy": proxy.url(""), "trust_env": False}
+    monkeypatch.setenv("HTTP_PROXY", proxy.url(""))
+    return {"trust_env": True}
+
+
+ELSEWHERE = HttpRequest(
+    method="POST", url="http://auth.example/t", headers=(), body=b"x"
+)
+
+
+def access_token(body: bytes) -> object:
+    return json.loads(body)["access_token"]
+
+
+@pytest.mark.parametrize("how", PROXIES)
+def test_loopback_token_request_never_through_the_proxy_sync(
+    how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (
+        serving([token_reply("from-the-proxy")]) as proxy,
+        serving([token_reply("direct")]) as server,
+    ):
+        with httpx.Client(**proxied(how, proxy, monkeypatch)) as client:  # type: ignore[arg-type]
+            loopback = send(flow_to(server.url()).token_request(), client=client)
+            # Anywhere else, the proxy as the client says.
+            elsewhere = send(ELSEWHERE, client=client)
+        assert access_token(loopback.body) == "direct"
+        assert len(server.requests) == 1
+        assert access_token(elsewhere.body) == "from-the-proxy"
+        assert [r.target for r in proxy.requests] == ["http://auth.example/t"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", PROXIES)
+async def test_loopback_token_request_never_through_the_proxy_async(
+    how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (
+        serving([token_reply("from-the-proxy")]) as proxy,
+        serving([token_reply("direct")]) as server,
+    ):
+        options = proxied(how, proxy, monkeypatch)
+        async with httpx.AsyncClient(**options) as client:  # type: ignore[arg-type]
+            loopback = await send_async(
+                flow_to(server.url()).token_request(), client=client
+            )
+            elsewhere = await send_async(ELSEWHERE, client=client)
+        assert access_token(loopback.body) == "direct"
+        assert len(server.requests) == 1
+        assert access_token(elsewhere.body) == "from-the-proxy"
+        assert [r.target for r in proxy.requests] == ["http://auth.example/t"]
+
+
+def test_loopback_token_request_through_a_proxy_transport_given_as_transport() -> None:
+    # The client's own transport is the proxy's: a direct one of ours.
+    with (
+        serving([token_reply("from-the-proxy")]) as proxy,
+        serving([token_reply("direct")]) as server,
+    ):
+        transport = httpx.HTTPTransport(proxy=proxy.url(""))
+        with httpx.Client(transport=transport, trust_env=False) as client:
+            response = send(flow_to(server.url()).token_request(), client=client)
+        assert access_token(response.body) == "direct"
+        assert proxy.requests == []
+
+
+LOOPBACK_TOKEN_URL = "http://127.0.0.1:8/oauth/token"
+
+
+def test_loopback_token_requests_still_seen_by_the_users_mocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A mocking tool is no proxy: a loopback token request still reaches
+    # it, whether a mount, the client's transport under a proxy, or respx.
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json=token_body())
+
+    seen: list[str] = []
+    request = flow_to(LOOPBACK_TOKEN_URL).token_request()
+    with serving() as proxy:
+        mounted = {"http://127.0.0.1": httpx.MockTransport(answer)}
+        with httpx.Client(proxy=proxy.url(""), mounts=mounted) as client:
+            assert send(request, client=client).status == 200
+        with httpx.Client(
+            proxy=proxy.url(""), transport=httpx.MockTransport(answer)
+        ) as client:
+            assert send(request, client=client).status == 200
+        assert seen == [LOOPBACK_TOKEN_URL] * 2
+        unset_proxies(monkeypatch)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url(""))
+        with respx.mock(assert_all_called=True) as router:
+            route = router.post(LOOPBACK_TOKEN_URL).respond(200, json=token_body())
+            with httpx.Client() as client:
+                assert send(request, client=client).status == 200
+            assert route.call_count == 1
+        assert proxy.requests == []
 
 
 # -- TLS as the user's client verifies it ------------------------------------------
