@@ -30,21 +30,24 @@ exception: a loopback URL goes through no proxy, as with the default
 transport, since plain http to loopback is allowed only because nothing
 leaves the machine.
 
-The whole exchange is bounded by *timeout*: it is both the connect and the
-read timeout, and once the head has come, a watchdog shuts the connection
-down at the deadline while the body is read as it comes (``read1``), with a
-deadline check before each read. What stays bounded only by requests' and
-urllib3's own timeouts comes before the body: name resolution (no timeout
-at all), one connect timeout per address tried, and a head trickled in
-pieces less than a read timeout apart (up to http.client's limits on header
-lines); a head that ends past the deadline is refused as a timeout. So the
-worst case against a server that answers slowly but steadily is the DNS
-lookup plus ``timeout`` per address plus the head's trickle; against one
-that stops answering, about ``timeout`` per stage it stops in.
+The whole exchange is bounded by *timeout*, whatever the Session's
+settings and however the server trickles its answer. The transport
+adapter's send (name resolution, connect, request, the response's head)
+runs in a worker thread the caller waits for until the deadline and no
+longer (``_Head`` says why a thread: nothing outside requests reaches the
+socket while the head comes); requests is given *timeout* as its connect
+and read timeouts too, so that an abandoned worker ends once the server
+stalls that long (one that keeps trickling holds the worker, never the
+caller, until http.client's limits on a head end it). Once the head
+has come, a watchdog shuts the connection down at the deadline while the
+body is read as it comes (``read1``), with a deadline check before each
+read.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import http.client
 import socket
 import threading
@@ -103,9 +106,8 @@ def send(
     Args:
       request: what to send, exactly.
       session: the ``requests.Session`` whose transport to use.
-      timeout: seconds the whole exchange may take (module notes for what
-        only requests' own timeouts bound: name resolution, each address's
-        connect, a trickled head).
+      timeout: seconds the whole exchange may take, a trickled head or
+        body included (module notes).
       max_response_bytes: the largest body read; a larger one is an error.
 
     Returns:
@@ -142,16 +144,21 @@ def send(
         # None is no setting at all (requests would then skip verification):
         # verified, as by default.
         verify = True if settings["verify"] is None else settings["verify"]
-        response = adapter.send(
-            prepared,
-            stream=True,
-            timeout=(timeout, timeout),
-            verify=verify,
-            cert=settings["cert"],
-            proxies=settings["proxies"],
-        )
+        response = _Head(
+            functools.partial(
+                adapter.send,
+                prepared,
+                stream=True,
+                timeout=(timeout, timeout),
+                verify=verify,
+                cert=settings["cert"],
+                proxies=settings["proxies"],
+            )
+        ).by(deadline)
     except _FAILURES as exc:
         raise _failure(exc, name, timeout) from None
+    if response is None:
+        raise timeout_error(timeout, name)
     watchdog = _Watchdog(response, deadline)
     try:
         body = _read_body(response, max_response_bytes, deadline, timeout, name)
@@ -167,6 +174,69 @@ def send(
     finally:
         watchdog.cancel()
         response.close()
+
+
+class _Head:
+    """The transport adapter's send (connect, request, the response's head)
+    in a worker thread, so that the caller waits for it no longer than the
+    deadline, however the server trickles the head.
+
+    A thread, because nothing outside requests reaches the socket while the
+    head comes: a kept-alive connection leaves the user's pool with no
+    connect (no connect hook, socket option or audit event sees it), the
+    pool does not track the connections in use, and a mounted adapter (a
+    mock, a custom transport) may have no socket at all; patching urllib3's
+    classes would change every other request of the process. The worker
+    runs in a copy of the caller's context (instrumentation, context-local
+    settings). Abandoned at the deadline, it keeps the connection until
+    requests' own timeouts or the server end the head, then closes the
+    response it got; its failure goes nowhere. A token request is rare: one
+    thread each costs nothing that counts.
+    """
+
+    def __init__(self, call: Callable[[], requests.Response]) -> None:
+        self._call = call
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._abandoned = False
+        self._response: requests.Response | None = None
+        self._error: BaseException | None = None
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run,
+            args=(self._run,),
+            name="sansio-auth requests send",
+            daemon=True,
+        ).start()
+
+    def _run(self) -> None:
+        try:
+            response = self._call()
+        except BaseException as exc:  # the caller's, unless abandoned
+            with self._lock:
+                if not self._abandoned:
+                    self._error = exc
+                    self._done.set()
+            return
+        with self._lock:
+            if not self._abandoned:
+                self._response = response
+                self._done.set()
+                return
+        response.close()
+
+    def by(self, deadline: float) -> requests.Response | None:
+        """The response, with its head, if it came by *deadline*; else None
+        (and the worker abandoned). Raises what the send raised."""
+        try:
+            self._done.wait(max(0.0, deadline - time.monotonic()))
+        finally:
+            with self._lock:
+                self._abandoned = not self._done.is_set()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self._response
 
 
 class _Watchdog:

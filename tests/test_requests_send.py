@@ -15,12 +15,15 @@ mocked Session.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import socket
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import requests
@@ -338,6 +341,97 @@ def test_a_slow_token_endpoint_times_out_within_about_the_timeout(
     )
     assert caught.value.retryable
     assert elapsed < 2.5  # a generous bound on a shared machine
+    assert_detached(caught.value)
+
+
+class Dripping:
+    """A loopback server answering every request with *pieces*, *gap*
+    seconds apart (a head or a body trickled in, slower than any timeout
+    allows, each piece well within a read timeout); a context manager."""
+
+    def __init__(self, pieces: Sequence[bytes], *, gap: float = 0.1) -> None:
+        self._pieces = tuple(pieces)
+        self._gap = gap
+        self._stop = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._sock.getsockname()[1]}"
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> Self:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self._spawn(self._drip, conn)
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # the client cutting it
+            head = b""
+            while b"\r\n\r\n" not in head:
+                got = conn.recv(65536)
+                if not got:
+                    return
+                head += got
+            for piece in self._pieces:
+                conn.sendall(piece)
+                if self._stop.wait(self._gap):
+                    return
+
+
+_OK = b"HTTP/1.1 200 OK\r\n"
+_DRIPS = {
+    "head, a line at a time": [_OK, *[b"X-Slow: a\r\n"] * 80, b"\r\n"],
+    "head, a byte at a time": [bytes([b]) for b in _OK + b"X-Slow: " + b"a" * 80],
+    "body": [_OK + b"Content-Length: 100\r\n\r\n", *[b"x"] * 100],
+    "chunks": [
+        _OK + b"Transfer-Encoding: chunked\r\n\r\n",
+        *[b"1\r\nx\r\n"] * 80,
+        b"0\r\n\r\n",
+    ],
+    "a chunk-size line": [
+        _OK + b"Transfer-Encoding: chunked\r\n\r\n",
+        *[b"0"] * 80,
+        b"1\r\nx\r\n0\r\n\r\n",
+    ],
+}
+
+
+@pytest.mark.parametrize("pieces", _DRIPS.values(), ids=_DRIPS.keys())
+def test_a_dripping_token_endpoint_is_cut_at_the_timeout(
+    pieces: list[bytes],
+) -> None:
+    # Each piece 0.1 s after the last, far within a read timeout: only a
+    # bound on the whole exchange, the head's wait included, ends it.
+    with Dripping(pieces, gap=0.1) as tokens:
+        started = time.monotonic()
+        with pytest.raises(TransportError) as caught:
+            send(
+                token_request(f"http://{tokens.address}/token"),
+                session=requests.Session(),
+                timeout=1,
+            )
+        elapsed = time.monotonic() - started
+
+    assert caught.value.reason == f"timed out after 1 s waiting for {tokens.address}"
+    assert elapsed < 2.5  # a generous bound on a loaded 2-CPU machine
     assert_detached(caught.value)
 
 
