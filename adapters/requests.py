@@ -31,6 +31,11 @@ response before redirects are followed. :class:`TokenAuth` uses both:
   retry with a copy of that request, which would otherwise send the refused
   token again.
 
+The values set lately are kept under a lock of the TokenAuth's own, built
+again in a forked child (as the token clients rebuild theirs): a thread of
+the parent holding it at the fork would otherwise hold it in the child
+forever.
+
 A body can be sent again when it is ``None``, bytes or str (what ``data=`` a
 dict, bytes, str or ``files=`` become), or a file whose start position
 requests recorded (``_body_position``) and that can seek back to it: the
@@ -61,6 +66,7 @@ except ImportError as exc:
 
 from sansio_auth import ApiAction, Flow, HttpRequest, HttpResponse, Token, api_action
 
+from . import _client as _process
 from . import urllib as _urllib
 from ._client import Clock
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
@@ -147,7 +153,7 @@ class TokenAuth(requests.auth.AuthBase):
     ``TransportError``) from the API call, never an exception of requests.
     """
 
-    __slots__ = ("_client", "_hook", "_last", "_lock", "_set")
+    __slots__ = ("_client", "_forks", "_hook", "_last", "_lock", "_set")
 
     def __init__(
         self,
@@ -179,6 +185,7 @@ class TokenAuth(requests.auth.AuthBase):
         # request is ours only if it carries one of them (module notes).
         self._set: dict[str, Token] = {}
         self._lock = threading.Lock()
+        self._forks = _process.PROCESS.forks
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set ``Authorization`` on *r* and register the 401 hook, unless *r*
@@ -202,9 +209,21 @@ class TokenAuth(requests.auth.AuthBase):
         r.hooks["response"].append(self._hook)
         return r
 
+    def _locked(self) -> threading.Lock:
+        """The lock of the values set; in a forked child, a new one (the
+        parent's may be held by a thread the child does not have), as the
+        token clients rebuild theirs. Only on the slow paths."""
+        if self._forks != _process.PROCESS.forks:
+            process = _process.PROCESS
+            with process.lock:  # the child's own: two threads rebuild once
+                if self._forks != process.forks:
+                    self._lock = threading.Lock()
+                    self._forks = process.forks
+        return self._lock
+
     def _note(self, token: Token) -> str:
         value = token.authorization()
-        with self._lock:
+        with self._locked():
             self._set[value] = token
             while len(self._set) > _KEPT:
                 del self._set[next(iter(self._set))]
@@ -244,7 +263,7 @@ class TokenAuth(requests.auth.AuthBase):
     ) -> requests.Response | None:
         request = response.request
         sent = request.headers.get("Authorization")
-        with self._lock:
+        with self._locked():
             token = self._set.get(sent) if isinstance(sent, str) else None
         if token is None or sent is None:
             # Not a value we set: a redirect's copy of the request, sent to

@@ -13,12 +13,14 @@ from the API call. Token requests through the user's own Session are in
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 import requests.adapters
+from forking import fork_children
 from http_server import Received, Reply, serving
 from integrations import api_requests, flow_for, in_threads
 
@@ -400,6 +402,43 @@ def test_another_hosts_netrc_credentials_on_a_redirect_never_get_our_token(
         (sent,) = other.requests
     assert (sent.header("Authorization") or "").startswith("Basic ")
     assert len(token_server.token_requests()) == 1
+
+
+# -- fork ------------------------------------------------------------------
+
+
+def test_fork_while_a_thread_holds_the_auths_lock(token_server: TokenServer) -> None:
+    # A parent thread is inside the TokenAuth's lock at the fork (held on
+    # purpose, for as long as the children live): in a child nothing will
+    # release it, so the child's 401 and new token must not wait for it.
+    auth = TokenAuth(flow_for(token_server), timeout=10)
+    with api_session(auth) as session:
+        old = warm(session, token_server)
+    token_server.revoke(old)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with auth._lock:
+            holding.set()
+            release.wait(30)
+
+    def in_child() -> str:
+        # Its own Session: the parent's pooled connection is not the child's.
+        with api_session(auth) as session:
+            response = session.get(token_server.resource_url, timeout=10)
+        return f"{response.status_code} {len(response.history)}"
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        children = fork_children(3, in_child, bound=5)
+    finally:
+        release.set()
+        holder.join(timeout=10)
+    for child in children:
+        assert child.ok, child
+        assert child.report == "200 1", child  # the 401, then the retry
 
 
 # -- a failing token endpoint ----------------------------------------------
