@@ -1418,3 +1418,41 @@ def test_a_header_is_refused_exactly_when_it_is_not_a_field(
     else:
         with pytest.raises(ValueError, match="header"):
             server.fail_next(0, headers=[(name, value)])
+
+
+# -- what an attacker's token or an odd status does (review 12) -------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [b"[" * 5000 + b"]" * 5000, b'{"a":' * 4000 + b"1" + b"}" * 4000],
+    ids=["nested lists", "nested objects"],
+)
+def test_deeply_nested_claims_get_the_unknown_challenge(
+    server: TokenServer, claims: bytes
+) -> None:
+    # The claims are never parsed before the MAC is checked: no RecursionError
+    # closes the connection without an answer.
+    header = _b64url(b'{"alg":"HS256","typ":"JWT"}')
+    token = f"{header}.{_b64url(claims)}.{_b64url(b'x' * 32)}"
+    status, headers, _ = get_resource(server, token)
+    assert (status, headers["WWW-Authenticate"]) == (401, challenge(NOT_ISSUED_HERE))
+    assert server.verify(token) is None
+
+
+@settings(max_examples=60)
+@given(status=st.integers(400, 599))
+def test_fail_next_answers_any_4xx_or_5xx(
+    shared_server: TokenServer, status: int
+) -> None:
+    # HTTPStatus knows few of them (no 420, 499, 509, 529, 599): the others
+    # get a generic reason in the page.
+    shared_server.fail_next(1, status, None, endpoint="resource")
+    head, _, body = _raw_answer(shared_server).partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode())
+    assert body.startswith(f"{status} ".encode())
+    assert body.endswith(b"\n")

@@ -48,22 +48,31 @@ def sign(key: bytes, claims: Mapping[str, object]) -> str:
 
 def decode(key: bytes, token: str) -> Mapping[str, object] | None:
     """The claims of *token* if it is signed under *key*, expired or not;
-    None otherwise."""
+    None otherwise.
+
+    The MAC is checked before anything of the token is parsed: a header or
+    claims not signed here are anyone's bytes (JSON nested deep enough to
+    exhaust the parser's recursion). Whatever fails to decode, even signed,
+    is not a token issued here."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
     try:
-        header = json.loads(_unb64url(parts[0]))
         mac = _unb64url(parts[2])
+        signed = f"{parts[0]}.{parts[1]}".encode("ascii")
+    except (ValueError, binascii.Error):  # UnicodeEncodeError is a ValueError
+        return None
+    expected = hmac.new(key, signed, hashlib.sha256).digest()
+    if not hmac.compare_digest(mac, expected):
+        return None
+    try:
+        header = json.loads(_unb64url(parts[0]))
         claims = json.loads(_unb64url(parts[1]))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         return None
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         return None
-    expected = hmac.new(
-        key, f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256
-    ).digest()
-    if not hmac.compare_digest(mac, expected) or not isinstance(claims, dict):
+    if not isinstance(claims, dict):
         return None
     return MappingProxyType(claims)
 
