@@ -112,8 +112,17 @@ def _error_page(
 ) -> Answer:
     if retry_after is not None:
         headers = (("Retry-After", str(retry_after)), *headers)
-    text = f"{status} {http.HTTPStatus(status).phrase}\n".encode()
+    text = f"{status} {_phrase(status)}\n".encode()
     return Answer(status=status, body=text, headers=headers, content_type="text/plain")
+
+
+def _phrase(status: int) -> str:
+    """*status*'s reason phrase; a generic one for a code HTTPStatus does not
+    know (420, 499, 509, 529, 599: valid all the same)."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Client Error" if status < 500 else "Server Error"
 
 
 @final
