@@ -2,7 +2,8 @@
 
 A flow for the local token server's generic endpoint, the API requests its
 record holds, a burst of calls in threads or in tasks, a ticker that sees a
-blocked event loop, and a loopback port nothing listens on. Each library's
+blocked event loop, a loopback port nothing listens on, and servers that
+drip their answers slower than any timeout allows. Each library's
 own helpers (its sessions, its retries, its error checks) stay in its tests.
 """
 
@@ -13,9 +14,9 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import anyio
 
@@ -23,6 +24,7 @@ from sansio_auth import ClientAuth, ClientCredentials
 from sansio_auth.adapters.server import RecordedRequest, TokenServer
 
 __all__ = [
+    "Dripping",
     "Ticker",
     "api_requests",
     "closed_port",
@@ -128,52 +130,68 @@ def closed_port() -> int:
     return port
 
 
+class Dripping:
+    """A loopback server answering every request with *pieces*, *gap*
+    seconds apart (a head or a body trickled in, slower than any timeout
+    allows, each piece well within a read timeout); a context manager."""
+
+    def __init__(self, pieces: Sequence[bytes], *, gap: float = 0.1) -> None:
+        self._pieces = tuple(pieces)
+        self._gap = gap
+        self._stop = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._sock.getsockname()[1]}"
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> Self:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self._spawn(self._drip, conn)
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # the client cutting it
+            head = b""
+            while b"\r\n\r\n" not in head:
+                got = conn.recv(65536)
+                if not got:
+                    return
+                head += got
+            for piece in self._pieces:
+                conn.sendall(piece)
+                if self._stop.wait(self._gap):
+                    return
+
+
 @contextmanager
 def dripping(head: bytes, drip: bytes, *, seconds: float = 6.0) -> Iterator[str]:
     """A loopback server that answers each request with *head* at once, then
     *drip* over and over, one byte every 0.05 s, for *seconds*; yields its
-    URL. Every read of such an answer is short: only a bound on the whole
-    exchange ends it before the drip does."""
-    stop = threading.Event()
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-
-    def answer(conn: socket.socket) -> None:
-        with conn:
-            received = b""
-            while b"\r\n\r\n" not in received:
-                piece = conn.recv(65536)
-                if not piece:
-                    return
-                received += piece
-            conn.sendall(head)
-            end = time.monotonic() + seconds
-            for byte in itertools.cycle(drip):
-                if time.monotonic() > end or stop.wait(0.05):
-                    return
-                conn.sendall(bytes([byte]))
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=_quietly, args=(answer, conn), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/token"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
-
-
-def _quietly(answer: Callable[[socket.socket], None], conn: socket.socket) -> None:
-    # The client cutting the connection is the point: not an error here.
-    with contextlib.suppress(OSError):
-        answer(conn)
+    token URL. Every read of such an answer is short: only a bound on the
+    whole exchange ends it before the drip does."""
+    count = int(seconds / 0.05)
+    pieces = [
+        head,
+        *(bytes([byte]) for byte in itertools.islice(itertools.cycle(drip), count)),
+    ]
+    with Dripping(pieces, gap=0.05) as server:
+        yield f"http://{server.address}/token"

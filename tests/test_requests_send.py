@@ -15,15 +15,12 @@ mocked Session.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import pytest
 import requests
@@ -31,6 +28,7 @@ import requests.adapters
 import responses
 import trustme
 from http_server import Reply, Server, TunnelProxy, serving, token_reply
+from integrations import Dripping
 
 from sansio_auth import (
     USER_AGENT,
@@ -342,58 +340,6 @@ def test_a_slow_token_endpoint_times_out_within_about_the_timeout(
     assert caught.value.retryable
     assert elapsed < 2.5  # a generous bound on a shared machine
     assert_detached(caught.value)
-
-
-class Dripping:
-    """A loopback server answering every request with *pieces*, *gap*
-    seconds apart (a head or a body trickled in, slower than any timeout
-    allows, each piece well within a read timeout); a context manager."""
-
-    def __init__(self, pieces: Sequence[bytes], *, gap: float = 0.1) -> None:
-        self._pieces = tuple(pieces)
-        self._gap = gap
-        self._stop = threading.Event()
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._sock.getsockname()[1]}"
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> Self:
-        self._spawn(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def _spawn(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self._spawn(self._drip, conn)
-
-    def _drip(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):  # the client cutting it
-            head = b""
-            while b"\r\n\r\n" not in head:
-                got = conn.recv(65536)
-                if not got:
-                    return
-                head += got
-            for piece in self._pieces:
-                conn.sendall(piece)
-                if self._stop.wait(self._gap):
-                    return
 
 
 _OK = b"HTTP/1.1 200 OK\r\n"
