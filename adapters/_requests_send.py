@@ -49,7 +49,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import http.client
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -74,6 +73,7 @@ from ._failures import (
 )
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
 from ._target import resolves_to_loopback, target
+from ._watchdog import Watchdog, shut_down_fd
 
 __all__ = ["send"]
 
@@ -159,20 +159,21 @@ def send(
         raise _failure(exc, name, timeout) from None
     if response is None:
         raise timeout_error(timeout, name)
-    watchdog = _Watchdog(response, deadline)
+    watchdog = _watchdog(response, deadline)
     try:
         body = _read_body(response, max_response_bytes, deadline, timeout, name)
-        if watchdog.fired:  # the body may have ended at the cut
+        if watchdog is not None and watchdog.fired:  # ended at the cut
             raise timeout_error(timeout, name)
         return HttpResponse(
             status=response.status_code, headers=_headers(response), body=body
         )
     except _FAILURES as exc:
-        if watchdog.fired:
+        if watchdog is not None and watchdog.fired:
             raise timeout_error(timeout, name) from None
         raise _failure(exc, name, timeout) from None
     finally:
-        watchdog.cancel()
+        if watchdog is not None:
+            watchdog.cancel()
         response.close()
 
 
@@ -239,62 +240,35 @@ class _Head:
         return self._response
 
 
-class _Watchdog:
-    """Shuts the response's connection down at the deadline, so that no read
-    of the body outlasts it: a read waits up to the read timeout for each
-    piece of a line (a chunk-size line trickled a byte at a time never
-    ends), and the deadline check between reads comes only once a read
-    returns.
+def _watchdog(response: requests.Response, deadline: float) -> Watchdog | None:
+    """A watchdog that shuts the response's connection down at the deadline,
+    so that no read of the body outlasts it: a read waits up to the read
+    timeout for each piece of a line (a chunk-size line trickled a byte at a
+    time never ends), and the deadline check between reads comes only once
+    a read returns.
 
     The connection is reached through the response's ``fileno()``: once a
     response that closes its connection has its head, http.client hands the
-    socket to the response and the connection no longer holds it. Armed
-    only for urllib3's responses on a real socket; a mounted adapter of
+    socket to the response and the connection no longer holds it. None for
+    anything but urllib3's responses on a real socket: a mounted adapter of
     another kind has the checks between reads only.
     """
+    raw = response.raw
+    if not isinstance(raw, urllib3.response.HTTPResponse):
+        return None
+    try:
+        fd = raw.fileno()
+    except OSError:  # a mock's body, already read, or no socket
+        return None
 
-    def __init__(self, response: requests.Response, deadline: float) -> None:
-        self.fired = False
-        self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._timer: threading.Timer | None = None
-        raw = response.raw
-        if not isinstance(raw, urllib3.response.HTTPResponse):
-            return
-        try:
-            self._fd = raw.fileno()
-        except OSError:  # a mock's body, already read, or no socket
-            return
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
-        self._timer.daemon = True
-        self._timer.start()
+    def cut() -> bool:
+        # Run under the watchdog's lock, and only until it is cancelled,
+        # before the response closes: a descriptor closed and reused by
+        # another socket is never touched.
+        shut_down_fd(fd)
+        return True
 
-    def _cut(self) -> None:
-        # Under the lock, and only while the response is open: a file
-        # descriptor closed and reused by another socket is never touched.
-        with self._lock:
-            if self._fd is None:
-                return
-            self.fired = True
-            try:
-                sock = socket.socket(fileno=self._fd)
-            except OSError:
-                return
-            try:
-                # The TCP connection's, under TLS too: the reading thread's
-                # TLS read ends at the end of the stream.
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:  # already shut down by the peer
-                pass
-            finally:
-                sock.detach()  # the descriptor stays the response's
-
-    def cancel(self) -> None:
-        """Disarm; before the response is closed."""
-        with self._lock:
-            self._fd = None
-        if self._timer is not None:
-            self._timer.cancel()
+    return Watchdog(deadline, cut)
 
 
 def _read_body(

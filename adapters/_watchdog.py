@@ -12,9 +12,9 @@ error or an end of stream, which it reports as the timeout when
 
 The socket may not be known yet at the deadline (still connecting, still
 waiting for the pool): the cut is tried again every few milliseconds until
-it is done or the watchdog is cancelled. The httpx adapter uses it; the
-requests adapter's ``_Watchdog`` (armed once the head is in) could be built
-on it.
+it is done or the watchdog is cancelled. The httpx send arms one before the
+request; the requests send once the head is in (its head is bounded by a
+worker thread it stops waiting for).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["Watchdog", "shut_down"]
+__all__ = ["Watchdog", "shut_down", "shut_down_fd"]
 
 _AGAIN = 0.02
 """Seconds between tries of a cut that found nothing to cut yet."""
@@ -72,7 +72,11 @@ def shut_down(sock: socket.socket) -> None:
     """Shut *sock*'s TCP connection down both ways, under TLS too (through
     its descriptor: the TLS layer is left alone, and the reading thread's
     TLS read ends at the end of the stream)."""
-    fd = sock.fileno()
+    shut_down_fd(sock.fileno())
+
+
+def shut_down_fd(fd: int) -> None:
+    """:func:`shut_down` for a socket known by its descriptor only."""
     if fd < 0:  # closed already
         return
     try:
