@@ -265,6 +265,21 @@ class ClientCredentials:
         """
         return _refresh(self, refresh_token, self.client_id, self.client_secret)
 
+    def cache_identity(self) -> tuple[tuple[str, str], ...]:
+        """What decides which token the server issues, for a shared store's key.
+
+        The grant, the token URL, the client id, the scopes (sorted, once
+        each) and the extra fields; never the client secret, and not ``auth``
+        (where the credentials travel does not change whose token it is).
+        """
+        return (
+            ("grant", "client_credentials"),
+            ("token_url", self.token_url),
+            ("client_id", self.client_id),
+            ("scope", " ".join(sorted(set(self.scope)))),
+            *((f"extra:{name}", value) for name, value in self.extra),
+        )
+
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, the client secret masked."""
         return parse_token_response(response, now=now, secrets=(self.client_secret,))
@@ -329,6 +344,23 @@ class PasswordGrant:
           ValueError: if *refresh_token* is empty or holds a lone surrogate.
         """
         return _refresh(self, refresh_token, self.client_id, self.client_secret)
+
+    def cache_identity(self) -> tuple[tuple[str, str], ...]:
+        """What decides which token the server issues, for a shared store's key.
+
+        The grant, the token URL, the client id (when there is one), the
+        username, the scopes (sorted, once each) and the extra fields; never
+        the password or the client secret, and not ``auth``.
+        """
+        client = () if self.client_id is None else (("client_id", self.client_id),)
+        return (
+            ("grant", "password"),
+            ("token_url", self.token_url),
+            *client,
+            ("username", self.username),
+            ("scope", " ".join(sorted(set(self.scope)))),
+            *((f"extra:{name}", value) for name, value in self.extra),
+        )
 
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, password and secret masked."""
@@ -396,6 +428,21 @@ class ApiKeyExchange:
 
     def refresh_request(self, refresh_token: str) -> None:
         """None: an API key exchange has no refresh; the key gets a new token."""
+
+    def cache_identity(self) -> tuple[tuple[str, str], ...]:
+        """What decides which token the server issues, for a shared store's key.
+
+        The grant, the token URL and the API key, which is the identity here,
+        as its SHA-256 only; not the header it travels in.
+        """
+        import hashlib  # only a shared store asks: not at package import
+
+        key = hashlib.sha256(self.api_key.encode("utf-8")).hexdigest()
+        return (
+            ("grant", "api_key_exchange"),
+            ("token_url", self.token_url),
+            ("api_key_sha256", key),
+        )
 
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, the API key masked."""

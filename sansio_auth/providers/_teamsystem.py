@@ -114,6 +114,27 @@ class TeamSystemFlow:
         )
         return trusted_request(self.refresh_url, headers, body)
 
+    def cache_identity(self) -> tuple[tuple[str, str], ...]:
+        """What decides which token the server issues, for a shared store's key.
+
+        The token and refresh URLs (the refresh URL issues the next token),
+        the username, the scope field, the language (sent with the request,
+        the server may keep it in what it issues) and the API key, which is
+        the identity here, as the SHA-256 of the key without ``Bearer ``.
+        """
+        import hashlib  # only a shared store asks: not at package import
+
+        key = self.token[len(_BEARER) :].encode("utf-8")
+        return (
+            ("grant", "teamsystem"),
+            ("token_url", self.token_url),
+            ("refresh_url", self.refresh_url),
+            ("username", self.username),
+            ("scope", self.scope),
+            ("language", self.language),
+            ("api_key_sha256", hashlib.sha256(key).hexdigest()),
+        )
+
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, the API key masked."""
         key = self.token[len(_BEARER) :]
