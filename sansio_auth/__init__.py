@@ -51,12 +51,39 @@ if _TYPE_CHECKING:
     from ._challenge import Challenge as Challenge
     from ._challenge import api_action as api_action
     from ._challenge import parse_challenges as parse_challenges
+    from ._fleet import STORE_DOWN as STORE_DOWN
+    from ._fleet import Adopt as Adopt
+    from ._fleet import DiscardToken as DiscardToken
+    from ._fleet import Finished as Finished
+    from ._fleet import Outcome as Outcome
+    from ._fleet import ReadStore as ReadStore
+    from ._fleet import ReleaseLease as ReleaseLease
+    from ._fleet import SendToken as SendToken
+    from ._fleet import Sent as Sent
+    from ._fleet import SharedFetch as SharedFetch
+    from ._fleet import ShareFailure as ShareFailure
+    from ._fleet import StoreOp as StoreOp
+    from ._fleet import TakeLease as TakeLease
+    from ._fleet import WaitForStore as WaitForStore
+    from ._fleet import WriteFailure as WriteFailure
+    from ._fleet import WriteToken as WriteToken
     from ._mask import mask_secrets as mask_secrets
     from ._secrets import request_secrets as request_secrets
+    from ._store_key import check_store_prefix as check_store_prefix
+    from ._store_key import store_key as store_key
+    from ._stored import StoredEntry as StoredEntry
+    from ._stored import decode_failure as decode_failure
+    from ._stored import decode_stored as decode_stored
+    from ._stored import encode_failure as encode_failure
+    from ._stored import encode_stored as encode_stored
+    from ._stored import stored_ttl as stored_ttl
+    from ._stored import token_tag as token_tag
 
 __all__ = [
+    "STORE_DOWN",
     "TRANSITIONS",
     "USER_AGENT",
+    "Adopt",
     "ApiAction",
     "ApiKeyExchange",
     "AwaitInFlight",
@@ -64,38 +91,61 @@ __all__ = [
     "Challenge",
     "ClientAuth",
     "ClientCredentials",
+    "DiscardToken",
     "Failed",
+    "Finished",
     "Flow",
     "HttpError",
     "HttpRequest",
     "HttpResponse",
     "MalformedResponse",
     "OAuthError",
+    "Outcome",
     "PasswordGrant",
+    "ReadStore",
+    "ReleaseLease",
     "RetryPolicy",
     "SendRequest",
+    "SendToken",
+    "Sent",
     "SessionEvent",
     "SessionState",
     "SessionStats",
+    "ShareFailure",
+    "SharedFetch",
     "Step",
+    "StoreOp",
+    "StoredEntry",
+    "TakeLease",
     "Token",
     "TokenError",
     "TokenSession",
     "TransportError",
     "UseToken",
+    "WaitForStore",
+    "WriteFailure",
+    "WriteToken",
     "__version__",
     "api_action",
     "basic_authorization",
+    "check_store_prefix",
     "check_token_url",
+    "decode_failure",
+    "decode_stored",
+    "encode_failure",
     "encode_form",
     "encode_json",
     "encode_multipart",
+    "encode_stored",
     "jwt_claims",
     "mask_secrets",
     "parse_challenges",
     "parse_retry_after",
     "parse_token_response",
     "request_secrets",
+    "store_key",
+    "stored_ttl",
+    "token_tag",
 ]
 
 # Tracebacks and reprs name the public home of each object, not the private
@@ -110,6 +160,43 @@ del _name, _obj
 _CHALLENGE_NAMES = frozenset(
     {"ApiAction", "Challenge", "api_action", "parse_challenges"}
 )
+# The shared stores' parts: only a client given a store asks for them.
+_LAZY_MODULES = {
+    **dict.fromkeys(
+        (
+            "STORE_DOWN",
+            "Adopt",
+            "DiscardToken",
+            "Finished",
+            "Outcome",
+            "ReadStore",
+            "ReleaseLease",
+            "SendToken",
+            "Sent",
+            "ShareFailure",
+            "SharedFetch",
+            "StoreOp",
+            "TakeLease",
+            "WaitForStore",
+            "WriteFailure",
+            "WriteToken",
+        ),
+        "_fleet",
+    ),
+    **dict.fromkeys(
+        (
+            "StoredEntry",
+            "decode_failure",
+            "decode_stored",
+            "encode_failure",
+            "encode_stored",
+            "stored_ttl",
+            "token_tag",
+        ),
+        "_stored",
+    ),
+    **dict.fromkeys(("check_store_prefix", "store_key"), "_store_key"),
+}
 
 
 def __getattr__(name: str) -> object:
@@ -125,8 +212,15 @@ def __getattr__(name: str) -> object:
         from . import _challenge
 
         value = getattr(_challenge, name)
+    elif name in _LAZY_MODULES:
+        import importlib
+
+        value = getattr(
+            importlib.import_module(f".{_LAZY_MODULES[name]}", __name__), name
+        )
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value.__module__ = __name__
+    if isinstance(value, type | _types.FunctionType):
+        value.__module__ = __name__
     globals()[name] = value
     return value

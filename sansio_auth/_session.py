@@ -306,6 +306,10 @@ class SessionStats:
     """Requests whose sender was cancelled before it could report."""
     last_error: TokenError | None
     """The most recent failure, if any."""
+    adopted: int = 0
+    """Fetches settled with a token another process shared through a store
+    (:meth:`TokenSession.adopt`): no request was sent for them, and they are
+    not counted in ``requests_sent``."""
     refresh_rejected: int = 0
     """Refreshes refused with ``invalid_grant`` (not counted in ``failures``):
     the refresh token had expired or been revoked, or had been used already,
@@ -347,6 +351,7 @@ class TokenSession:
 
     __slots__ = (
         "_abandoned",
+        "_adopted",
         "_attempts",
         "_clock",
         "_deadline",
@@ -439,6 +444,7 @@ class TokenSession:
         self._abandoned = 0
         self._last_error: TokenError | None = None
         self._refresh_rejected = 0
+        self._adopted = 0
         self._last_event: SessionEvent | None = None
         self._driver: str | None = None
 
@@ -476,6 +482,7 @@ class TokenSession:
             abandoned=self._abandoned,
             last_error=self._last_error,
             refresh_rejected=self._refresh_rejected,
+            adopted=self._adopted,
         )
 
     def __repr__(self) -> str:
@@ -662,6 +669,124 @@ class TokenSession:
         self._deadline = self._refresh_at = -_INF
         self._apply(SessionEvent.INVALIDATE)
         return True
+
+    # -- a shared store's inputs (see sansio_auth.shared_fetch) ------------
+
+    def times(self, token: Token, now: float) -> tuple[float, float]:
+        """*token*'s refresh point and deadline ``(P, D)`` in the caller's clock.
+
+        Read-only, and the same rule the session applies to its own tokens:
+        ``D = expires_at - min(leeway, L / 4)``, ``P = D - refresh_ahead * L``,
+        both infinite for a token that does not expire. The fleet protocol
+        judges a token read from a store with it.
+        """
+        expires_at = token.expires_at
+        if expires_at is None and self.default_lifetime is not None:
+            expires_at = token.received_at + self.default_lifetime
+        if expires_at is None:
+            return _INF, _INF
+        lifetime = max(0.0, expires_at - token.received_at)
+        deadline = expires_at - min(self.leeway, lifetime / 4)
+        return deadline - self.refresh_ahead * lifetime, deadline
+
+    def adopt(
+        self,
+        token: Token,
+        *,
+        now: float,
+        step: SendRequest,
+        recheck_at: float | None = None,
+    ) -> Token | None:
+        """Settle the fetch in flight with *token*, from a shared store.
+
+        Another process fetched it (or this session's own token is kept
+        while another process refreshes): no request was sent, so the fetch
+        is not counted in ``requests_sent``. The token is handed out until
+        its deadline ``D`` as any other, never after.
+
+        Args:
+          token: the token, its times in the caller's clock.
+          now: the current time (UNIX seconds).
+          step: the :class:`SendRequest` it settles; a stale step is ignored.
+          recheck_at: no refresh is asked for before this time (while another
+            process is refreshing), though never past ``D``.
+
+        Returns:
+          The token now current, or None if the step was not in flight.
+        """
+        if not isinstance(token, Token):
+            raise TypeError("token must be a Token")
+        t = self._tick(now)
+        if not self._is_current(step):
+            return None
+        self._in_flight = None
+        self._requests -= 1
+        self._refreshes -= step.refresh
+        self._adopted += 1
+        self._keep(token)
+        self._refresh_token = token.refresh_token
+        refresh_at, deadline = self.times(token, now)
+        if recheck_at is not None:
+            refresh_at = min(deadline, max(refresh_at, recheck_at))
+        # Into session time: the caller's clock may have stepped back.
+        self._deadline = t + (deadline - now)
+        self._refresh_at = t + (refresh_at - now)
+        self._attempts = 0
+        self._error = self._failed = None
+        self._apply(SessionEvent.TOKEN)
+        return token
+
+    def reissue(
+        self, step: SendRequest, *, refresh_token: str | None, now: float
+    ) -> SendRequest | None:
+        """Replace the request in flight with a refresh with *refresh_token*
+        (read from a shared store under its lease), or with an acquisition.
+
+        With a store, the refresh token to send is the store's, not this
+        session's: another process may have used this session's copy. The
+        new request's lost-request deadline counts from *now*.
+
+        Returns:
+          The step to send and report, or None if *step* is not in flight.
+        """
+        t = self._tick(now)
+        if not self._is_current(step):
+            return None
+        refresh = None
+        if refresh_token is not None:
+            refresh = self.flow.refresh_request(refresh_token)
+        request = self.flow.token_request() if refresh is None else refresh
+        self._refresh_token = refresh_token
+        self._fetch_id += 1
+        again = SendRequest(
+            request=request, refresh=refresh is not None, fetch_id=self._fetch_id
+        )
+        self._refreshes += again.refresh - step.refresh
+        self._in_flight = again
+        self._sent_at = t
+        return again
+
+    def extend(self, step: SendRequest, *, now: float) -> bool:
+        """The fetch in flight is still alive (waiting for another process's
+        lease): its lost-request deadline counts from *now*.
+
+        Returns:
+          Whether *step* was in flight.
+        """
+        t = self._tick(now)
+        if not self._is_current(step):
+            return False
+        self._sent_at = t
+        return True
+
+    def hold_off(self, now: float) -> float:
+        """Seconds from *now* until the session would send again after the
+        failure just reported (0 when it is not waiting one out): how long a
+        shared store keeps the failure for the fleet. Read-only."""
+        if self._state is SessionState.IDLE or self._state is SessionState.FETCHING:
+            return 0.0
+        t = now if self._last_now is None else self._clock + (now - self._last_now)
+        return max(0.0, self._retry_at - t)
 
     # -- the machinery ----------------------------------------------------
 

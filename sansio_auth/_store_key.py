@@ -28,7 +28,7 @@ import json
 import string
 from operator import itemgetter
 
-__all__ = ["STORE_KEY_VERSION", "store_key"]
+__all__ = ["STORE_KEY_VERSION", "check_store_prefix", "store_key"]
 
 STORE_KEY_VERSION = 1
 """The version in every key (``v1``); a new encoding bumps it."""
@@ -39,7 +39,14 @@ _TAG = "sansio-auth store key"
 _PREFIX_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.:")
 
 
-def _check_prefix(prefix: object) -> str:
+def check_store_prefix(prefix: object) -> str:
+    """*prefix*, if it can start a store key; for stores that take one.
+
+    Raises:
+      TypeError: if it is not a str.
+      ValueError: if it is empty or holds a character other than ASCII
+        letters, digits and ``-_.:`` (the message does not repeat it).
+    """
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
     if not prefix or not _PREFIX_CHARACTERS.issuperset(prefix):
@@ -89,7 +96,7 @@ def store_key(flow: object, *, prefix: str = "sansio-auth") -> str:
       ValueError: if the identity is empty, or *prefix* is empty or holds a
         character other than ASCII letters, digits and ``-_.:``.
     """
-    prefix = _check_prefix(prefix)
+    prefix = check_store_prefix(prefix)
     pairs = _identity(flow)
     encoding = json.dumps(
         [_TAG, STORE_KEY_VERSION, pairs], ensure_ascii=True, separators=(",", ":")

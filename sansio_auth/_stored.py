@@ -17,13 +17,32 @@ bad entry is a cache miss, never a failed call.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from typing import NoReturn
+from typing import NoReturn, final
 
+import attrs
+
+from ._errors import (
+    HttpError,
+    MalformedResponse,
+    OAuthError,
+    TokenError,
+    TransportError,
+)
 from ._token import Token
 
-__all__ = ["STORED_VERSION", "decode_stored", "encode_stored", "stored_ttl"]
+__all__ = [
+    "STORED_VERSION",
+    "StoredEntry",
+    "decode_failure",
+    "decode_stored",
+    "encode_failure",
+    "encode_stored",
+    "stored_ttl",
+    "token_tag",
+]
 
 STORED_VERSION = 1
 """The format version inside every stored value."""
@@ -143,3 +162,160 @@ def stored_ttl(token: Token, now: float) -> float | None:
     if token.expires_at is None:
         return None
     return max(0.0, token.expires_at - now)
+
+
+def token_tag(token: Token | str) -> str:
+    """The name a store keeps beside a token: its access token's SHA-256 (hex).
+
+    A 401 deletes the stored token only if its tag is still the refused
+    one's, and the tag says nothing of the token itself.
+    """
+    access_token = token.access_token if isinstance(token, Token) else token
+    return hashlib.sha256(access_token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_ttl(value: object) -> bool:
+    return value is None or (_is_number(value) and math.isfinite(value))  # type: ignore[arg-type]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class StoredEntry:
+    """What a store holds under a key, as one read returned it.
+
+    Times to live are seconds from the read, measured by the store: a token's
+    expiry in the reader's clock is the time the read began plus
+    ``token_ttl``, whatever the writer's clock said.
+    """
+
+    token: bytes | None = None
+    """The bytes of :func:`encode_stored`, or None."""
+    token_ttl: float | None = attrs.field(default=None)
+    """Seconds the token has left; None when it does not expire (or is absent)."""
+    failure: bytes | None = None
+    """The bytes of :func:`encode_failure`, or None."""
+    failure_ttl: float | None = attrs.field(default=None)
+    """Seconds the failure is still waited out; None when absent."""
+
+    def __repr__(self) -> str:
+        # The token bytes hold the access and refresh tokens: never shown.
+        return (
+            f"StoredEntry(token={'yes' if self.token else 'no'}, "
+            f"token_ttl={self.token_ttl!r}, "
+            f"failure={'yes' if self.failure else 'no'}, "
+            f"failure_ttl={self.failure_ttl!r})"
+        )
+
+    @token_ttl.validator
+    @failure_ttl.validator
+    def _check_ttl(
+        self, attribute: attrs.Attribute[float | None], value: object
+    ) -> None:
+        if not _is_ttl(value):
+            raise ValueError(f"{attribute.name} must be a finite number or None")
+
+
+# The error codes of RFC 6749 §5.2 and §4.1.2.1, RFC 8628 §3.5, RFC 8693
+# §2.2.2 and RFC 9449 §7: a store keeps only one of these. Anything else a
+# server sent is its own text, which every process of the fleet would show.
+_ERROR_CODES = frozenset(
+    {
+        "access_denied",
+        "authorization_pending",
+        "expired_token",
+        "invalid_client",
+        "invalid_dpop_proof",
+        "invalid_grant",
+        "invalid_request",
+        "invalid_scope",
+        "invalid_target",
+        "server_error",
+        "slow_down",
+        "temporarily_unavailable",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "use_dpop_nonce",
+    }
+)
+_OTHER_CODE = "unregistered_error"
+_SHARED = "another process of the fleet was refused; waiting it out together"
+
+
+def encode_failure(error: TokenError) -> bytes:
+    """The bytes a store keeps for a failure the whole fleet waits out.
+
+    Only its kind, OAuth error code and HTTP status: nothing a server wrote
+    in free text, and no secret (a code that is not a registered one is
+    kept as ``unregistered_error``).
+
+    Raises:
+      TypeError: if *error* is not a :class:`TokenError`.
+    """
+    if not isinstance(error, TokenError):
+        raise TypeError(f"error must be a TokenError, got {type(error).__name__}")
+    document: dict[str, object] = {"v": STORED_VERSION}
+    if isinstance(error, OAuthError):
+        code = error.error if error.error in _ERROR_CODES else _OTHER_CODE
+        document.update(kind="oauth", error=code, status=error.status)
+    elif isinstance(error, HttpError):
+        document.update(kind="http", status=error.status)
+    elif isinstance(error, MalformedResponse):
+        document.update(kind="malformed", status=error.status)
+    else:
+        document.update(kind="transport", retryable=error.retryable)
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def decode_failure(
+    data: bytes | bytearray, *, retry_after: float | None
+) -> TokenError | None:
+    """The failure in *data*, told in our words, or None if it is not one.
+
+    Never raises. The error's ``retry_after`` is *retry_after* (what the
+    store says is left of the fleet's wait), so that a session waits at
+    least that long before it tries again.
+    """
+    if not isinstance(data, bytes | bytearray):
+        return None
+    try:
+        document = json.loads(data, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return None
+    if type(document) is not dict or document.get("v") != STORED_VERSION:
+        return None
+    if retry_after is not None and not (
+        _is_number(retry_after) and 0 <= retry_after < math.inf
+    ):
+        retry_after = None
+    kind = document.get("kind")
+    raw_status: object = document.get("status")
+    status = raw_status if type(raw_status) is int else 0
+    status_ok = 100 <= status <= 599
+    try:
+        if kind == "oauth" and status_ok and isinstance(document.get("error"), str):
+            code = document["error"]
+            if code not in _ERROR_CODES and code != _OTHER_CODE:
+                return None
+            return OAuthError(
+                error=code,
+                description=_SHARED,
+                uri=None,
+                status=status,
+                retry_after=retry_after,
+            )
+        if kind == "http" and status_ok:
+            return HttpError(
+                status=status,
+                content_type=None,
+                snippet=_SHARED,
+                retry_after=retry_after,
+            )
+        if kind == "malformed" and status_ok:
+            return MalformedResponse(
+                reason=_SHARED, status=status, content_type=None, snippet=""
+            )
+        if kind == "transport" and type(document.get("retryable")) is bool:
+            return TransportError(reason=_SHARED, retryable=document["retryable"])
+    except (TypeError, ValueError):
+        return None
+    return None

@@ -1,0 +1,473 @@
+"""The fleet protocol: one token request for many processes, over a store.
+
+Theory of operation. A :class:`TokenSession` keeps single flight inside a
+process: when it says :class:`SendRequest`, one caller of the process is its
+fetcher and the others wait. With a shared store, that fetcher does not send
+at once. It runs :class:`SharedFetch`, which says, one step at a time, what
+to do with the store (read, take the lease, write, release, wait) and when to
+send; the client carries the steps out and reports each result with
+:meth:`SharedFetch.advance`. The protocol ends in an :class:`Outcome` the
+client gives to its session. Every decision is here, and the tests run it
+for simulated processes against a model store; the clients only do I/O.
+
+The rules, in the order the protocol meets them:
+
+1. Read first. A stored token before its refresh point ``P`` is adopted,
+   with nothing sent. A stored token the API refused here (a 401, its tag
+   is in ``refused``) is deleted, by tag, so a token another process wrote
+   since is never deleted, and never adopted.
+2. A stored failure (no usable token beside it) is the fleet's: the
+   session takes it as its own and waits it out, sending nothing. So a
+   rejected credential costs one request per cooldown for the whole fleet.
+3. Take the lease (``SET NX PX`` with an owner of ours). If another holds
+   it: a stored token still before its deadline ``D`` is adopted meanwhile,
+   or the session's own, and neither is asked about again before the lease
+   ends; without one, wait to be woken (or for the lease's end, or the poll
+   bound), then read again.
+4. With the lease, read again: another process may have just written.
+5. Send. A refresh token is only ever the store's, read under the lease,
+   and it is taken out of the store before it is sent: if this process dies
+   with the request in flight, the next owner acquires anew rather than
+   send it a second time (a refresh token replayed can revoke the grant).
+6. Write the token before releasing the lease; write a failure for as long
+   as the session will wait it out. ``invalid_grant`` on a refresh writes
+   nothing: the session acquires anew at once, and its next fetch reads the
+   store again first.
+7. The store failing is never the caller's failure: the fetch goes on
+   alone, an acquisition with the flow's own credentials (never a refresh
+   token that another process may have used), and the client logs it.
+
+Clocks. Times to live come from the store, so a token read is placed in the
+reader's clock by when its read began plus its time to live, not by the
+writer's clock: processes whose wall clocks disagree still agree on when a
+token ends, and none hands one out past ``D``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import Final, final
+
+import attrs
+
+from ._errors import TokenError
+from ._session import TokenSession
+from ._stored import (
+    StoredEntry,
+    decode_failure,
+    decode_stored,
+    encode_failure,
+    encode_stored,
+    stored_ttl,
+    token_tag,
+)
+from ._token import Token
+
+__all__ = [
+    "STORE_DOWN",
+    "Adopt",
+    "DiscardToken",
+    "Finished",
+    "Outcome",
+    "ReadStore",
+    "ReleaseLease",
+    "SendToken",
+    "Sent",
+    "ShareFailure",
+    "SharedFetch",
+    "StoreOp",
+    "TakeLease",
+    "WaitForStore",
+    "WriteFailure",
+    "WriteToken",
+]
+
+# The lease ends this much (at most a tenth of it) before the store says,
+# for us: the store's clock started it after we asked.
+_LEASE_MARGIN: Final = 0.5
+# The least wait before reading again, when the store cannot say how long
+# the holder's lease has left: never a busy loop.
+_MIN_WAIT: Final = 0.01
+
+
+# -- what to do with the store ---------------------------------------------
+
+
+@final
+@attrs.frozen
+class ReadStore:
+    """Read the entry (:meth:`Store.read`); reply with a ``StoredEntry``."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class TakeLease:
+    """Take the lease for ``ttl`` seconds; reply with None when taken, else
+    the seconds left of the holder's lease."""
+
+    ttl: float
+
+
+@final
+@attrs.frozen(kw_only=True, repr=False)
+class WriteToken:
+    """Write the token, if the lease is ours or free; reply with a bool."""
+
+    token: bytes
+    tag: str
+    ttl: float | None
+
+    def __repr__(self) -> str:
+        return f"WriteToken(ttl={self.ttl!r})"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class WriteFailure:
+    """Write the failure for ``ttl`` seconds; reply with a bool."""
+
+    failure: bytes
+    ttl: float
+
+
+@final
+@attrs.frozen
+class ReleaseLease:
+    """Release the lease if it is still ours; reply with None."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class DiscardToken:
+    """Delete the stored token if its tag is ``tag``; reply with a bool."""
+
+    tag: str
+
+
+@final
+@attrs.frozen(kw_only=True)
+class WaitForStore:
+    """Wait at most ``timeout`` seconds to be woken; reply with None.
+
+    Before waiting, the client tells its session the fetch is alive
+    (``session.extend(step)``): its own waiters must not take it for lost
+    while it waits for another process."""
+
+    timeout: float
+
+
+@final
+@attrs.frozen(kw_only=True, repr=False)
+class SendToken:
+    """Send the token request now: ``session.reissue(step,
+    refresh_token=refresh_token)``, send it, report it to the session, and
+    reply with :class:`Sent`. ``shared`` is False when the store failed and
+    the fetch goes on alone. ``until`` is when the lease ends for us: the
+    request must be over by then (None when alone)."""
+
+    refresh_token: str | None
+    shared: bool = True
+    until: float | None = None
+
+    def __repr__(self) -> str:
+        refresh = "yes" if self.refresh_token is not None else "no"
+        return (
+            f"SendToken(refresh_token={refresh}, shared={self.shared}, "
+            f"until={self.until!r})"
+        )
+
+
+StoreOp = (
+    ReadStore
+    | TakeLease
+    | WriteToken
+    | WriteFailure
+    | ReleaseLease
+    | DiscardToken
+    | WaitForStore
+    | SendToken
+)
+"""A step of the protocol: what the client does next."""
+
+
+@final
+class _StoreDown:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "STORE_DOWN"
+
+
+STORE_DOWN: Final = _StoreDown()
+"""The reply to any store step that raised or timed out."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Sent:
+    """The reply to :class:`SendToken`: what the session made of the answer.
+
+    ``result`` is what ``receive`` returned (None if the report was ignored
+    or the sender gave up), ``rejected`` whether it was ``invalid_grant`` on
+    a refresh, ``hold`` the session's :meth:`~TokenSession.hold_off` after
+    a failure.
+    """
+
+    result: Token | TokenError | None
+    at: float
+    """When the answer came (or the send gave up), in the client's clock."""
+    rejected: bool = False
+    hold: float = 0.0
+
+
+# -- how it ends -----------------------------------------------------------
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Adopt:
+    """``session.adopt(token, step=..., recheck_at=recheck_at)``."""
+
+    token: Token
+    recheck_at: float | None = None
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ShareFailure:
+    """``session.receive_failure(error, step=...)``: the fleet's failure."""
+
+    error: TokenError
+
+
+@final
+@attrs.frozen
+class Finished:
+    """The send was reported to the session already: nothing more to do."""
+
+
+Outcome = Adopt | ShareFailure | Finished
+"""How a :class:`SharedFetch` ends."""
+
+
+# -- the protocol ----------------------------------------------------------
+
+
+@final
+@attrs.frozen(kw_only=True)
+class _Reply:
+    started: float
+    value: object
+
+
+_Protocol = Generator[StoreOp, _Reply, Outcome]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class _Read:
+    token: Token | None  # decoded, in the reader's clock
+    tag: str | None
+    due: bool  # at or past its refresh point
+    usable: bool  # before its deadline
+    failure: TokenError | None
+    refused: bool  # its tag is one the API refused here
+
+
+def _rebased(token: Token, ttl: float | None, started: float) -> Token:
+    # The store's time to live places the token in this process's clock.
+    if ttl is None or token.expires_at is None:
+        return token
+    shift = (started + ttl) - token.expires_at
+    if shift == 0:
+        return token
+    try:
+        return attrs.evolve(
+            token,
+            received_at=token.received_at + shift,
+            expires_at=token.expires_at + shift,
+        )
+    except (TypeError, ValueError):  # pragma: no cover - a shift to infinity
+        return token
+
+
+class SharedFetch:
+    """The fleet protocol for one fetch of a session, step by step.
+
+    Start it when the session says :class:`SendRequest` and the client has a
+    store; then carry out each step and :meth:`advance` with its result
+    until an :class:`Outcome` comes back.
+
+    Args:
+      session: the session whose fetch this is; only read, never changed
+        (the client reports to it).
+      lease: seconds the lease lasts: the session's ``fetch_timeout``, which
+        is the transport's timeout plus a margin, so that the lease outlives
+        the request.
+      refused: tags (:func:`token_tag`) of tokens the API refused here.
+      poll: the longest wait before reading again when no wake-up comes.
+      patience: after waiting this long for others in all, send alone.
+    """
+
+    __slots__ = ("_protocol", "_step")
+
+    def __init__(
+        self,
+        session: TokenSession,
+        *,
+        lease: float,
+        refused: frozenset[str] = frozenset(),
+        poll: float = 1.0,
+        patience: float | None = None,
+    ) -> None:
+        for name, value in (("lease", lease), ("poll", poll)):
+            if not (isinstance(value, int | float) and 0 < value < math.inf):
+                raise ValueError(f"{name} must be a finite number of seconds > 0")
+        if patience is None:
+            patience = 3 * lease
+        self._protocol = _protocol(session, lease, refused, poll, patience)
+        self._step: StoreOp | None = None
+
+    def start(self) -> StoreOp:
+        """The first step: always :class:`ReadStore`."""
+        self._step = next(self._protocol)
+        return self._step
+
+    def advance(self, value: object, *, started: float) -> StoreOp | Outcome:
+        """Report the result of the last step and get the next one.
+
+        Args:
+          value: the step's result, or :data:`STORE_DOWN` if the store
+            raised or timed out.
+          started: when the step began (UNIX seconds, the client's clock).
+
+        Returns:
+          The next step, or the :class:`Outcome` once the protocol is over.
+        """
+        try:
+            self._step = self._protocol.send(_Reply(started=started, value=value))
+        except StopIteration as stop:
+            self._step = None
+            outcome: Outcome = stop.value
+            return outcome
+        return self._step
+
+
+def _read(
+    session: TokenSession, entry: object, started: float, refused: frozenset[str]
+) -> _Read:
+    token = tag = failure = None
+    due = usable = False
+    if isinstance(entry, StoredEntry):
+        if entry.token is not None:
+            token = decode_stored(entry.token)
+        if token is not None:
+            token = _rebased(token, entry.token_ttl, started)
+            tag = token_tag(token)
+            refresh_at, deadline = session.times(token, started)
+            due, usable = started >= refresh_at, started < deadline
+        if entry.failure is not None:
+            failure = decode_failure(entry.failure, retry_after=entry.failure_ttl)
+    return _Read(
+        token=token,
+        tag=tag,
+        due=due,
+        usable=usable,
+        failure=failure,
+        refused=tag is not None and tag in refused,
+    )
+
+
+def _own_usable(session: TokenSession, now: float) -> Token | None:
+    token = session.token
+    if token is None:
+        return None
+    return token if now < session.times(token, now)[1] else None
+
+
+def _alone() -> _Protocol:
+    # The store failed: an acquisition with the flow's own credentials.
+    yield SendToken(refresh_token=None, shared=False)
+    return Finished()
+
+
+def _protocol(
+    session: TokenSession,
+    lease: float,
+    refused: frozenset[str],
+    poll: float,
+    patience: float,
+) -> _Protocol:
+    holding = False
+    waited = 0.0
+    until = 0.0
+    while True:
+        reply = yield ReadStore()
+        if reply.value is STORE_DOWN:
+            return (yield from _alone())
+        read = _read(session, reply.value, reply.started, refused)
+        if read.refused:
+            assert read.tag is not None
+            yield DiscardToken(tag=read.tag)  # whatever it says: not adopted
+            read = attrs.evolve(read, token=None, due=False, usable=False)
+        if read.token is not None and read.usable and not read.due:
+            if holding:
+                yield ReleaseLease()
+            return Adopt(token=read.token)
+        if read.failure is not None and not read.usable:
+            if holding:
+                yield ReleaseLease()
+            return ShareFailure(error=read.failure)
+        if not holding:
+            reply = yield TakeLease(ttl=lease)
+            if reply.value is STORE_DOWN:
+                return (yield from _alone())
+            if reply.value is not None:
+                left = reply.value if isinstance(reply.value, float | int) else 0.0
+                wake = min(max(float(left), _MIN_WAIT), poll)
+                usable = read.token if read.usable else None
+                if usable is None:
+                    usable = _own_usable(session, reply.started)
+                if usable is not None:
+                    # Another process is refreshing: this token serves until
+                    # it has written, and is not asked about before then.
+                    return Adopt(token=usable, recheck_at=reply.started + wake)
+                if waited >= patience:
+                    return (yield from _alone())
+                yield WaitForStore(timeout=wake)
+                waited += wake
+                continue
+            holding = True
+            until = reply.started + lease - min(_LEASE_MARGIN, lease / 10)
+            continue  # read again under the lease
+        refresh_token = None
+        token = read.token
+        ttl = None if token is None else stored_ttl(token, reply.started)
+        if token is not None and token.refresh_token is not None and ttl != 0:
+            refresh_token = token.refresh_token
+            # Taken out of the store before it is sent (rule 5).
+            spent = attrs.evolve(token, refresh_token=None)
+            reply = yield WriteToken(
+                token=encode_stored(spent), tag=token_tag(spent), ttl=ttl
+            )
+            if reply.value is STORE_DOWN:
+                return (yield from _alone())
+            if reply.value is not True:
+                # Our lease ran out and another owner holds it: start over.
+                holding = False
+                continue
+        reply = yield SendToken(refresh_token=refresh_token, until=until)
+        sent = reply.value
+        assert isinstance(sent, Sent)
+        result = sent.result
+        if isinstance(result, Token):
+            ttl = stored_ttl(result, sent.at)
+            if ttl is None or ttl > 0:
+                yield WriteToken(
+                    token=encode_stored(result), tag=token_tag(result), ttl=ttl
+                )
+        elif isinstance(result, TokenError) and not sent.rejected and sent.hold > 0:
+            yield WriteFailure(failure=encode_failure(result), ttl=sent.hold)
+        yield ReleaseLease()
+        return Finished()
