@@ -25,6 +25,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -41,6 +42,10 @@ __all__ = ["TokenClient"]
 def _loop_closed(loop: object) -> bool:
     assert isinstance(loop, asyncio.AbstractEventLoop)
     return loop.is_closed()
+
+
+async def _to_thread(function: Callable[[], Any]) -> Any:
+    return await asyncio.to_thread(function)
 
 
 class TokenClient(AsyncClientBase):
@@ -65,6 +70,7 @@ class TokenClient(AsyncClientBase):
     _own_tls = True
     _new_event = staticmethod(asyncio.Event)
     _sleep = staticmethod(asyncio.sleep)
+    _in_thread = staticmethod(_to_thread)
     _current_loop = staticmethod(asyncio.get_running_loop)
     _loop_is_over = staticmethod(_loop_closed)
 

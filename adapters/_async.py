@@ -17,26 +17,36 @@ works from any of them.
 
 from __future__ import annotations
 
-import ssl
+import contextlib
 from collections.abc import Awaitable, Callable
+from functools import partial
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self
 
 from sansio_auth import (
+    Adopt,
     AwaitInFlight,
     Backoff,
     Failed,
     HttpResponse,
+    ReleaseLease,
     SendRequest,
+    SendToken,
+    Sent,
     SessionEvent,
+    ShareFailure,
+    TakeLease,
     Token,
+    TokenError,
     TransportError,
     UseToken,
+    WaitForStore,
 )
 
 from . import _client
-from ._client import ClientBase, failure
+from ._client import LEAST_TIMEOUT, ClientBase, failure
 from ._logs import log_response, log_result, log_step
+from ._store_link import StoreLink, is_outcome
 from ._tls import built_default_ssl_context, default_ssl_context
 
 
@@ -54,9 +64,15 @@ class AsyncClientBase(ClientBase):
     _send: Callable[..., Awaitable[HttpResponse]]
     _new_event: Callable[[], Event]
     _sleep: Callable[[float], Awaitable[None]]
-    _in_thread: Callable[[Callable[[], ssl.SSLContext]], Awaitable[ssl.SSLContext]]
+    _in_thread: Callable[[Callable[[], Any]], Awaitable[Any]]
     """Runs a blocking function in a worker thread, off the loop (the default
-    context's build; not needed where ``_own_tls``)."""
+    context's build, a sync store's calls)."""
+    _shielded: Callable[[], contextlib.AbstractContextManager[object]] = (
+        contextlib.nullcontext
+    )
+    """A scope in which a cancelled task may still await (trio's and anyio's
+    shielded cancel scopes): the release of a lease on the way out. asyncio
+    needs none: a task cancelled once may await in its ``finally``."""
     _current_loop: Callable[[], object]
     """The running loop's identity: the same object for the whole run."""
     _loop_is_over: Callable[[object], bool]
@@ -186,45 +202,118 @@ class AsyncClientBase(ClientBase):
         return self._loop is loop and self._forks == forks
 
     async def _fetch(self, step: SendRequest, loop: object, forks: int) -> None:
-        result: object = None
+        current = step  # reissued by the fleet protocol, when there is one
+        result: Token | TokenError | None = None
         rejected = False
+        link = self._link
+        owner = ""
+        holding = False
         try:
-            try:
-                context = self.ssl_context
-                if (
-                    context is None
-                    and not self._own_tls
-                    and step.request.url[:6].lower() == "https:"
-                ):
-                    # The shared default context, built off the loop the
-                    # first time: reading the trust store would stall it.
-                    context = built_default_ssl_context() or await self._in_thread(
-                        default_ssl_context
+            if link is None:
+                result, rejected = await self._exchange(step, None)
+                return
+            owner = link.owner()
+            fetch = link.protocol(self._session)
+            op: object = fetch.start()
+            while not is_outcome(op):
+                started = self._clock()
+                value: object
+                if isinstance(op, SendToken):
+                    again = self._session.reissue(
+                        current, refresh_token=op.refresh_token, now=started
                     )
-                response = await self._send(
-                    step.request,
-                    timeout=self._fetch_timeout(),
-                    ssl_context=context,
-                    max_response_bytes=self.max_response_bytes,
-                )
-            except TransportError as exc:
-                self._session.receive_failure(exc, now=self._clock(), step=step)
-                result = exc
-            else:
-                log_response(step.request, response.status)
-                now = self._clock()
-                result = self._session.receive(response, now=now, step=step)
-                rejected = self._session.last_event is SessionEvent.REFRESH_REJECTED
-                if isinstance(result, Token):
-                    self._cache(result, now)  # before the waiters wake
+                    if again is None:  # given up on meanwhile: send nothing
+                        value = Sent(result=None, at=started)
+                    else:
+                        current = again
+                        result, rejected = await self._exchange(again, op.until)
+                        now = self._clock()
+                        value = Sent(
+                            result=result,
+                            at=now,
+                            rejected=rejected,
+                            hold=self._session.hold_off(now),
+                        )
+                else:
+                    if isinstance(op, WaitForStore):
+                        self._session.extend(current, now=started)
+                    value = await self._store_call(link, op, owner)
+                    if isinstance(op, TakeLease):
+                        holding = value is None
+                    elif isinstance(op, ReleaseLease):
+                        holding = False
+                op = fetch.advance(value, started=started)
+            result = self._settle(current, op)
         finally:
+            if holding and link is not None:
+                # Cancelled with the lease: let the fleet go on at once
+                # rather than wait out its time to live.
+                with self._shielded():
+                    await self._store_call(link, ReleaseLease(), owner)
             # Cancelled or crashed: say so, so that the others go on.
-            self._session.abandon(step)
+            self._session.abandon(current)
             if self._owns(loop, forks):
                 event, self._event = self._event, None
                 if event is not None:
                     event.set()
-            log_result(step.request, result, rejected=rejected)
+            log_result(current.request, result, rejected=rejected)
+
+    async def _store_call(self, link: StoreLink, op: object, owner: str) -> object:
+        if link.is_async:
+            return await link.acall(op, owner)  # type: ignore[arg-type]
+        # A sync store blocks (for its short timeout at most): off the loop.
+        return await self._in_thread(partial(link.call, op, owner))  # type: ignore[arg-type]
+
+    def _settle(self, step: SendRequest, outcome: object) -> Token | TokenError | None:
+        now = self._clock()
+        if isinstance(outcome, Adopt):
+            token = self._session.adopt(
+                outcome.token, now=now, step=step, recheck_at=outcome.recheck_at
+            )
+            if token is not None:
+                self._cache(token, now)
+            return token
+        if isinstance(outcome, ShareFailure):
+            self._session.receive_failure(outcome.error, now=now, step=step)
+            return outcome.error
+        return None  # Finished: the send was reported already
+
+    async def _exchange(
+        self, step: SendRequest, until: float | None
+    ) -> tuple[Token | TokenError | None, bool]:
+        """Send *step* and report it: (result, rejected)."""
+        timeout = self._fetch_timeout()
+        if until is not None:
+            # The lease ends at *until*: the request must be over by then.
+            timeout = max(min(timeout, until - self._clock()), LEAST_TIMEOUT)
+        context = self.ssl_context
+        if (
+            context is None
+            and not self._own_tls
+            and step.request.url[:6].lower() == "https:"
+        ):
+            # The shared default context, built off the loop the first
+            # time: reading the trust store would stall it.
+            context = built_default_ssl_context() or await self._in_thread(
+                default_ssl_context
+            )
+        try:
+            response = await self._send(
+                step.request,
+                timeout=timeout,
+                ssl_context=context,
+                max_response_bytes=self.max_response_bytes,
+            )
+        except TransportError as exc:
+            self._session.receive_failure(exc, now=self._clock(), step=step)
+            return exc, False
+        log_response(step.request, response.status)
+        now = self._clock()
+        result = self._session.receive(response, now=now, step=step)
+        rejected = self._session.last_event is SessionEvent.REFRESH_REJECTED
+        if isinstance(result, Token):
+            self._cache(result, now)  # before the waiters wake
+        return result, rejected
 
     async def authorization(self) -> str:
         """The ``Authorization`` header value for a usable token."""

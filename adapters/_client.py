@@ -44,6 +44,10 @@ from ._limits import (
 
 Clock = Callable[[], float]
 
+LEAST_TIMEOUT: Final = 0.001
+"""The shortest timeout a request under a lease is given when the lease has
+(nearly) run out: it fails at once rather than outlive the lease."""
+
 
 class _Process:
     """What belongs to this process and not to a forked child of it."""
@@ -82,6 +86,7 @@ class ClientBase:
         "_clock",
         "_forks",
         "_hot",
+        "_link",
         "_session",
         "max_response_bytes",
         "ssl_context",
@@ -100,8 +105,14 @@ class ClientBase:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         session: TokenSession | None = None,
         clock: Clock = time.time,
+        store: object = None,
     ) -> None:
         check_send_args(timeout, max_response_bytes, ssl_context)
+        link = None
+        if store is not None:
+            from ._store_link import StoreLink
+
+            link = StoreLink(store, flow)
         if session is None:
             session = TokenSession(
                 flow, jitter=random.random, fetch_timeout=timeout + FETCH_MARGIN
@@ -119,6 +130,7 @@ class ClientBase:
         self.max_response_bytes = max_response_bytes
         self._session = session
         self._clock = clock
+        self._link = link
         # (token, cached at, fresh until), in the client's clock: valid while
         # the clock is between the two, so a clock set back asks the session,
         # and while the token is still the session's.
@@ -180,6 +192,16 @@ class ClientBase:
     def _drop(self, token: Token | str) -> None:
         # The hot cache sees it: its token is no longer the session's.
         self._session.invalidate(token)
+        if self._link is not None:
+            # Whether or not it was still ours: another process may have
+            # stored it, and the next fetch deletes it if it is still there.
+            self._link.refuse(token)
+
+    @property
+    def store(self) -> object:
+        """The shared store this client's tokens go through, or None."""
+        link = self._link
+        return None if link is None else link.store
 
 
 def failure(error: BaseException) -> BaseException:

@@ -14,19 +14,30 @@ from types import TracebackType
 from typing import Self
 
 from sansio_auth import (
+    Adopt,
     AwaitInFlight,
     Backoff,
     Failed,
+    Finished,
     HttpResponse,
+    ReleaseLease,
     SendRequest,
+    SendToken,
+    Sent,
     SessionEvent,
+    ShareFailure,
+    TakeLease,
     Token,
+    TokenError,
     TransportError,
     UseToken,
+    WaitForStore,
 )
 
+from ._client import LEAST_TIMEOUT as _LEAST_TIMEOUT
 from ._client import ClientBase, failure
 from ._logs import log_response, log_result, log_step
+from ._store_link import is_outcome
 
 __all__ = ["SyncClientBase"]
 
@@ -86,36 +97,106 @@ class SyncClientBase(ClientBase):
                 return cached
 
     def _fetch(self, step: SendRequest) -> None:
-        result: object = None
+        current = step  # reissued by the fleet protocol, when there is one
+        result: Token | TokenError | None = None
         rejected = False
+        link = self._link
+        owner = ""
+        holding = False
         try:
-            try:
-                response = self._send(
-                    step.request,
-                    timeout=self._fetch_timeout(),
-                    ssl_context=self.ssl_context,
-                    max_response_bytes=self.max_response_bytes,
-                )
-            except TransportError as exc:
-                with self._lock:
-                    self._session.receive_failure(exc, now=self._clock(), step=step)
-                result = exc
-            else:
-                log_response(step.request, response.status)
-                with self._lock:
-                    now = self._clock()
-                    result = self._session.receive(response, now=now, step=step)
-                    last = self._session.last_event
-                    rejected = last is SessionEvent.REFRESH_REJECTED
-                    if isinstance(result, Token):
-                        self._cache(result, now)  # before the waiters wake
-        finally:
+            if link is None:
+                result, rejected, _ = self._exchange(step, None)
+                return
+            owner = link.owner()
+            fetch = link.protocol(self._session)
+            op: object = fetch.start()
+            while not is_outcome(op):
+                started = self._clock()
+                value: object
+                if isinstance(op, SendToken):
+                    with self._lock:
+                        again = self._session.reissue(
+                            current, refresh_token=op.refresh_token, now=started
+                        )
+                    if again is None:  # given up on meanwhile: send nothing
+                        value = Sent(result=None, at=started)
+                    else:
+                        current = again
+                        result, rejected, hold = self._exchange(again, op.until)
+                        value = Sent(
+                            result=result,
+                            at=self._clock(),
+                            rejected=rejected,
+                            hold=hold,
+                        )
+                else:
+                    assert not isinstance(op, Adopt | ShareFailure | Finished)
+                    if isinstance(op, WaitForStore):
+                        with self._lock:
+                            self._session.extend(current, now=started)
+                    value = link.call(op, owner)  # type: ignore[arg-type]
+                    if isinstance(op, TakeLease):
+                        holding = value is None
+                    elif isinstance(op, ReleaseLease):
+                        holding = False
+                op = fetch.advance(value, started=started)
             with self._lock:
-                self._session.abandon(step)  # a no-op once reported
+                result = self._settle(current, op)
+        finally:
+            if holding and link is not None:
+                # Interrupted with the lease: let the fleet go on at once
+                # rather than wait out its time to live.
+                link.call(ReleaseLease(), owner)
+            with self._lock:
+                self._session.abandon(current)  # a no-op once reported
                 event, self._event = self._event, None
             if event is not None:
                 event.set()
-            log_result(step.request, result, rejected=rejected)
+            log_result(current.request, result, rejected=rejected)
+
+    def _settle(self, step: SendRequest, outcome: object) -> Token | TokenError | None:
+        # Under the lock: give the session what the protocol ended with.
+        now = self._clock()
+        if isinstance(outcome, Adopt):
+            token = self._session.adopt(
+                outcome.token, now=now, step=step, recheck_at=outcome.recheck_at
+            )
+            if token is not None:
+                self._cache(token, now)
+            return token
+        if isinstance(outcome, ShareFailure):
+            self._session.receive_failure(outcome.error, now=now, step=step)
+            return outcome.error
+        return None  # Finished: the send was reported already
+
+    def _exchange(
+        self, step: SendRequest, until: float | None
+    ) -> tuple[Token | TokenError | None, bool, float]:
+        """Send *step* and report it: (result, rejected, hold_off)."""
+        timeout = self._fetch_timeout()
+        if until is not None:
+            # The lease ends at *until*: the request must be over by then.
+            timeout = max(min(timeout, until - self._clock()), _LEAST_TIMEOUT)
+        try:
+            response = self._send(
+                step.request,
+                timeout=timeout,
+                ssl_context=self.ssl_context,
+                max_response_bytes=self.max_response_bytes,
+            )
+        except TransportError as exc:
+            with self._lock:
+                now = self._clock()
+                self._session.receive_failure(exc, now=now, step=step)
+                return exc, False, self._session.hold_off(now)
+        log_response(step.request, response.status)
+        with self._lock:
+            now = self._clock()
+            result = self._session.receive(response, now=now, step=step)
+            rejected = self._session.last_event is SessionEvent.REFRESH_REJECTED
+            if isinstance(result, Token):
+                self._cache(result, now)  # before the waiters wake
+            return result, rejected, self._session.hold_off(now)
 
     def authorization(self) -> str:
         """The ``Authorization`` header value for a usable token."""

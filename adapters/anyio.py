@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 import sys
+from functools import partial
 
 import attrs
 
@@ -138,5 +139,6 @@ class TokenClient(AsyncClientBase):
     _new_event = staticmethod(anyio.Event)
     _sleep = staticmethod(anyio.sleep)
     _in_thread = staticmethod(anyio.to_thread.run_sync)
+    _shielded = staticmethod(partial(anyio.CancelScope, shield=True))
     _current_loop = staticmethod(_running_loop)
     _loop_is_over = staticmethod(_loop_closed)

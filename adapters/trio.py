@@ -8,6 +8,7 @@ variables (use the urllib adapter behind a proxy).
 from __future__ import annotations
 
 import ssl
+from functools import partial
 
 from ._extras import missing_extra
 
@@ -86,5 +87,6 @@ class TokenClient(AsyncClientBase):
     _new_event = staticmethod(trio.Event)
     _sleep = staticmethod(trio.sleep)
     _in_thread = staticmethod(trio.to_thread.run_sync)
+    _shielded = staticmethod(partial(trio.CancelScope, shield=True))
     _current_loop = staticmethod(trio.lowlevel.current_trio_token)
     _loop_is_over = staticmethod(trio_run_is_over)
