@@ -59,6 +59,7 @@ class TokenClient(AsyncClientBase):
       max_response_bytes: the largest token response read.
       session: the :class:`~sansio_auth.TokenSession` deciding.
       clock: returns UNIX seconds.
+      store: a shared store, or None.
     """
 
     __slots__ = ("_http",)
@@ -83,6 +84,7 @@ class TokenClient(AsyncClientBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         session: TokenSession | None = None,
         clock: Callable[[], float] = time.time,
+        store: object = None,
     ) -> None:
         if http is not None and not isinstance(http, aiohttp.ClientSession):
             raise TypeError(
@@ -95,6 +97,7 @@ class TokenClient(AsyncClientBase):
             max_response_bytes=max_response_bytes,
             session=session,
             clock=clock,
+            store=store,
         )
         self._http = http
 

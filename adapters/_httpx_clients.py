@@ -28,6 +28,7 @@ class Options(TypedDict):
     timeout: float
     max_response_bytes: int
     clock: Callable[[], float]
+    store: object
 
 
 class SyncOverHttpx(SyncClientBase):

@@ -65,7 +65,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sansio_auth import ApiAction, Flow, Token, api_action
 
@@ -83,6 +83,9 @@ except ImportError as exc:
     raise missing_extra(__name__, "aiohttp", ("aiohttp",), exc) from None
 
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from .stores import AsyncStore, Store
 
 __all__ = ["TokenMiddleware", "send"]
 
@@ -154,9 +157,13 @@ class TokenMiddleware:
         this middleware is in: that one does not exist yet when the
         middleware is made. The caller closes it.
       clock: returns UNIX seconds; tests pass a fake one.
+      store: a shared store (:mod:`sansio_auth.adapters.stores`: memory,
+        file or Redis) through which processes and hosts share one token
+        (see docs/fleet.md); None keeps the token to this client.
 
     Raises:
-      TypeError: *flow* is not a flow, *session* not a ``ClientSession``.
+      TypeError: *flow* is not a flow, *session* not a ``ClientSession``,
+        *store* not a store.
       ValueError: *timeout* or *max_response_bytes* is out of range.
     """
 
@@ -170,6 +177,7 @@ class TokenMiddleware:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
+        store: Store | AsyncStore | None = None,
     ) -> None:
         self._client: Final = TokenClient(
             flow,
@@ -177,6 +185,7 @@ class TokenMiddleware:
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             clock=clock,
+            store=store,
         )
         # The last token's header value, so that the hot path does not
         # build the string again for each request.

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sansio_auth import (
     ApiAction,
@@ -72,7 +72,11 @@ except ImportError as exc:
 
 from . import urllib as urllib_adapter
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
+from ._store_link import check_store
 from ._sync import SyncClientBase
+
+if TYPE_CHECKING:
+    from .stores import AsyncStore, Store
 
 __all__ = ["TokenAuth", "send", "send_async"]
 
@@ -104,10 +108,14 @@ class TokenAuth(httpx.Auth):
       async_client: the same for the async side (``httpx.AsyncClient``). By
         default, the anyio adapter's ``send``.
       clock: returns UNIX seconds; tests pass a fake one.
+      store: a shared store (:mod:`sansio_auth.adapters.stores`: memory,
+        file or Redis) through which processes and hosts share one token
+        (see docs/fleet.md); the sync and async sides share
+        it too. None keeps each side's token to itself.
 
     Raises:
       TypeError: *flow* is not a flow, a client is not of its kind, or
-        *clock* is not callable.
+        *clock* is not callable, or *store* is not a store.
       ValueError: *timeout* or *max_response_bytes* is out of range.
       RuntimeError: a client is closed.
     """
@@ -132,6 +140,7 @@ class TokenAuth(httpx.Auth):
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        store: Store | AsyncStore | None = None,
     ) -> None:
         # Checked here, not on first use: the token clients are made later.
         if not isinstance(flow, Flow):
@@ -145,11 +154,14 @@ class TokenAuth(httpx.Auth):
             check_client(async_client, httpx.AsyncClient, "async_client")
         if not callable(clock):
             raise TypeError("clock must be a function returning UNIX seconds")
+        if store is not None:
+            check_store(store)
         self._options: Final = Options(
             flow=flow,
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             clock=clock,
+            store=store,
         )
         self._sync_http = client
         self._async_http = async_client

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._extras import missing_extra
 
@@ -71,6 +71,9 @@ from . import urllib as _urllib
 from ._client import Clock
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from ._sync import SyncClientBase
+
+if TYPE_CHECKING:
+    from .stores import Store
 
 __all__ = ["TokenAuth", "send"]
 
@@ -97,10 +100,15 @@ class _Client(SyncClientBase):
         max_response_bytes: int,
         clock: Clock,
         http: requests.Session | None,
+        store: object,
     ) -> None:
         self._http = http
         super().__init__(
-            flow, timeout=timeout, max_response_bytes=max_response_bytes, clock=clock
+            flow,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            clock=clock,
+            store=store,
         )
 
     def _send(
@@ -142,10 +150,13 @@ class TokenAuth(requests.auth.AuthBase):
         hooks or params, and never a redirect. By default token requests go
         through :func:`sansio_auth.adapters.urllib.send`.
       clock: returns UNIX seconds; tests pass a fake one.
+      store: a shared store (:mod:`sansio_auth.adapters.stores`: memory,
+        file or Redis) through which processes and hosts share one token
+        (see docs/fleet.md); None keeps the token to this client.
 
     Raises:
-      TypeError: *session* is not a ``requests.Session``, or *clock* is not
-        callable.
+      TypeError: *session* is not a ``requests.Session``, *clock* is not
+        callable, or *store* is not a store.
       ValueError: *timeout* or *max_response_bytes* is out of range.
 
     A token endpoint that fails raises the session's
@@ -163,6 +174,7 @@ class TokenAuth(requests.auth.AuthBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         session: requests.Session | None = None,
         clock: Clock = time.time,
+        store: Store | None = None,
     ) -> None:
         if session is not None and not isinstance(session, requests.Session):
             raise TypeError(
@@ -175,6 +187,7 @@ class TokenAuth(requests.auth.AuthBase):
             max_response_bytes=max_response_bytes,
             clock=clock,
             http=session,
+            store=store,
         )
         # One bound method, made once: the hot path only appends it.
         self._hook = self._on_response

@@ -319,10 +319,14 @@ class TokenClient(SyncClientBase):
         policy); by default one with jittered backoff. The client claims it:
         one session, one client.
       clock: returns UNIX seconds; tests pass a fake one.
+      store: a shared store (:mod:`sansio_auth.adapters.stores`: memory,
+        file or Redis) through which processes and hosts share one token
+        (see docs/fleet.md); None keeps the token to this client.
 
     Raises:
       ValueError: *session* already drives another client, or is of another
         flow; or *timeout* or *max_response_bytes* is out of range.
+      TypeError: *store* is not a store.
     """
 
     __slots__ = ()
