@@ -12,6 +12,7 @@ from ._fetch import Adapter, adapter_module, classify, fetch_token, render
 from ._io import CommandIO
 from ._providers import OPTION_NAMES, PROVIDERS, Options, build_flow
 from ._serve import serve
+from ._stores import open_store
 
 __all__ = ["cmd_demo", "cmd_serve", "cmd_token"]
 
@@ -23,14 +24,22 @@ def cmd_token(args: argparse.Namespace, io: CommandIO) -> int:
     flow = build_flow(
         provider, options, environ=io.environ, stdin=io.stdin, prompt=io.prompt
     )
+    store = open_store(args.store, io.environ)
     try:
         token = fetch_token(
-            flow, adapter=args.adapter, timeout=args.timeout, attempts=args.attempts
+            flow,
+            adapter=args.adapter,
+            timeout=args.timeout,
+            attempts=args.attempts,
+            store=store,
         )
     except TokenError as exc:
         code, message = classify(exc)
         io.fail(message)
         return code
+    finally:
+        if store is not None:
+            store.close()  # type: ignore[attr-defined]
     io.stdout.write(render(token, args.output, time.time()) + "\n")
     return EXIT_OK
 

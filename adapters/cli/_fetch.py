@@ -92,6 +92,7 @@ def fetch_token(
     adapter: Adapter = "urllib",
     timeout: float = DEFAULT_TIMEOUT,
     attempts: int | None = None,
+    store: object = None,
 ) -> Token:
     """One token for *flow*, through *adapter*'s ``TokenClient``.
 
@@ -100,6 +101,7 @@ def fetch_token(
       adapter: ``urllib``, ``trio``, ``anyio`` (asyncio) or ``anyio-trio``.
       timeout: seconds each request may take.
       attempts: the retry policy's ``max_attempts`` (None: its default).
+      store: a shared store to take the token from, or put it in.
 
     Raises:
       TokenError: the session gave up.
@@ -117,12 +119,16 @@ def fetch_token(
     )
     module = adapter_module(adapter)
     if adapter == "urllib":
-        with module.TokenClient(flow, timeout=timeout, session=session) as client:
+        with module.TokenClient(
+            flow, timeout=timeout, session=session, store=store
+        ) as client:
             token: Token = client.token()
             return token
 
     async def fetch() -> Token:
-        async with module.TokenClient(flow, timeout=timeout, session=session) as client:
+        async with module.TokenClient(
+            flow, timeout=timeout, session=session, store=store
+        ) as client:
             fetched: Token = await client.token()
             return fetched
 

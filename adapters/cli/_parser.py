@@ -181,6 +181,14 @@ def parser() -> argparse.ArgumentParser:
         help="attempts in all, retries after a network failure or a 5xx "
         "included (default: the library's, 4)",
     )
+    token.add_argument(
+        "--store",
+        metavar="URL",
+        help="share the token through a store, so that cron jobs on many hosts "
+        "make one token request: redis://host:6379/0, rediss://..., "
+        "unix:///path, file:///dir (default: $SANSIO_AUTH_STORE; a URL with "
+        "a password only there)",
+    )
     token.set_defaults(run=cmd_token)
 
     serve_cmd = commands.add_parser(
