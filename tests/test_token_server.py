@@ -336,12 +336,6 @@ def test_teamsystem_refresh_rotates_and_revokes_the_old_token(
         "refresh_token": first.refresh_token,
     }
     assert len(server.token_requests("teamsystem")) == 1
-    # The old refresh token was revoked when it was used.
-    old = flow.refresh_request(first.refresh_token)
-    assert old is not None
-    result = flow.parse(urllib_adapter.send(old, timeout=5), now=time.time())
-    assert isinstance(result, OAuthError)
-    assert (result.error, result.status) == ("invalid_grant", 400)
     # The new one works, once.
     status, _, data = call(
         server.url + "/teamsystem/oauth/token",
@@ -351,7 +345,41 @@ def test_teamsystem_refresh_rotates_and_revokes_the_old_token(
         JSON,
     )
     assert status == 200
-    assert data["refresh_token"] not in (first.refresh_token, second.refresh_token)
+    third = data["refresh_token"]
+    assert third not in (first.refresh_token, second.refresh_token)
+    assert server.refresh_replays == 0
+    # The old refresh token was revoked when it was used; sent again, it is a
+    # replay, which revokes the whole grant (RFC 9700 §4.14.2).
+    old = flow.refresh_request(first.refresh_token)
+    assert old is not None
+    result = flow.parse(urllib_adapter.send(old, timeout=5), now=time.time())
+    assert isinstance(result, OAuthError)
+    assert (result.error, result.status) == ("invalid_grant", 400)
+    assert server.refresh_replays == 1
+    latest = flow.refresh_request(third)
+    assert latest is not None
+    result = flow.parse(urllib_adapter.send(latest, timeout=5), now=time.time())
+    assert isinstance(result, OAuthError)
+    assert result.error == "invalid_grant"
+
+
+def test_a_replayed_refresh_token_revokes_only_its_own_grant(
+    server: TokenServer,
+) -> None:
+    flow = teamsystem_flow(server)
+    with urllib_adapter.TokenClient(flow, timeout=5) as one:
+        mine = one.token()
+    with urllib_adapter.TokenClient(flow, timeout=5) as other:
+        theirs = other.token()
+    assert mine.refresh_token and theirs.refresh_token
+    used = flow.refresh_request(mine.refresh_token)
+    assert used is not None
+    assert urllib_adapter.send(used, timeout=5).status == 200
+    assert urllib_adapter.send(used, timeout=5).status == 400  # the replay
+    assert server.refresh_replays == 1
+    untouched = flow.refresh_request(theirs.refresh_token)
+    assert untouched is not None
+    assert urllib_adapter.send(untouched, timeout=5).status == 200
 
 
 @pytest.mark.parametrize("auth", ["client_secret_post", "client_secret_basic"])

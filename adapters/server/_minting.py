@@ -44,6 +44,9 @@ class Grant:
     subject: str
     scope: str | None
     expires_at: float
+    chain: str = ""
+    """The grant's whole chain of rotated refresh tokens: one replayed
+    revokes them all (RFC 9700 §4.14.2)."""
 
 
 @final
@@ -58,6 +61,10 @@ class Minter:
         self._lock = threading.Lock()
         self._refresh: dict[str, Grant] = {}
         self._revoked: set[str] = set()  # the jti of each revoked access token
+        # Each refresh token used once, and its chain: one used again is a
+        # replay, and revokes its chain (RFC 9700 §4.14.2 reuse detection).
+        self._used: dict[str, str] = {}
+        self._replays = 0
 
     def issue(
         self,
@@ -108,16 +115,30 @@ class Minter:
                 self._revoked.add(jti)
             self._refresh.pop(token, None)
 
+    @property
+    def replays(self) -> int:
+        """How many refresh tokens were sent again after their one use."""
+        with self._lock:
+            return self._replays
+
     def new_refresh_token(
-        self, *, family: str, client_id: str | None, subject: str, scope: str | None
+        self,
+        *,
+        family: str,
+        client_id: str | None,
+        subject: str,
+        scope: str | None,
+        chain: str | None = None,
     ) -> str:
-        """A new refresh token of *family*, valid for :data:`REFRESH_LIFETIME`."""
+        """A new refresh token of *family*, valid for :data:`REFRESH_LIFETIME`,
+        in the *chain* of the one it replaces (a new chain if None)."""
         grant = Grant(
             family=family,
             client_id=client_id,
             subject=subject,
             scope=scope,
             expires_at=time.time() + REFRESH_LIFETIME,
+            chain=chain or secrets.token_hex(8),
         )
         token = secrets.token_urlsafe(32)
         with self._lock:
@@ -125,10 +146,19 @@ class Minter:
         return token
 
     def take_refresh_token(self, token: str, family: str) -> Grant | None:
-        """The grant of *token*, revoked now that it is used (rotation)."""
+        """The grant of *token*, revoked now that it is used (rotation). One
+        used before is a replay: its whole chain is revoked."""
         with self._lock:
+            chain = self._used.get(token)
+            if chain is not None:
+                self._replays += 1
+                for other, kept in list(self._refresh.items()):
+                    if kept.chain == chain:
+                        del self._refresh[other]
+                return None
             grant = self._refresh.get(token)
             if grant is None or grant.family != family:
                 return None
             del self._refresh[token]
+            self._used[token] = grant.chain
         return grant if time.time() < grant.expires_at else None

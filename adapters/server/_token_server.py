@@ -199,6 +199,13 @@ class TokenServer(FaultControls):
         with self._lock:
             return list(self._requests)
 
+    @property
+    def refresh_replays(self) -> int:
+        """How many refresh tokens came back after their one use. Each such
+        replay revoked its whole grant, as servers with reuse detection do
+        (RFC 9700 §4.14.2): a client that rotates correctly makes none."""
+        return self._minter.replays
+
     def token_requests(self, endpoint: str | None = None) -> list[RecordedRequest]:
         """The requests to token endpoints, or to *endpoint* only.
 

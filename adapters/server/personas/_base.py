@@ -91,16 +91,28 @@ class Context:
         return self._minter.check(token)
 
     def new_refresh_token(
-        self, *, family: str, client_id: str | None, subject: str, scope: str | None
+        self,
+        *,
+        family: str,
+        client_id: str | None,
+        subject: str,
+        scope: str | None,
+        chain: str | None = None,
     ) -> str:
-        """A new refresh token that only *family*'s endpoint takes."""
+        """A new refresh token that only *family*'s endpoint takes, rotated
+        from one of *chain* (a new grant if None)."""
         return self._minter.new_refresh_token(
-            family=family, client_id=client_id, subject=subject, scope=scope
+            family=family,
+            client_id=client_id,
+            subject=subject,
+            scope=scope,
+            chain=chain,
         )
 
     def take_refresh_token(self, token: str, family: str) -> Grant | None:
         """The grant of *token*, revoked now that it is used (rotation); None
-        if it is unknown, used, expired or of another family."""
+        if it is unknown, used, expired or of another family. A used one
+        sent again revokes its whole chain."""
         return self._minter.take_refresh_token(token, family)
 
 

@@ -97,6 +97,7 @@ def _token(context: Context, request: RecordedRequest) -> Answer:
     client_id = _client(context, request, fields)
     scope = fields.get("scope") or None
     refresh: str | None = None
+    chain: str | None = None
     if grant_type == "client_credentials":
         subject = client_id
     elif grant_type == "password":
@@ -114,9 +115,14 @@ def _token(context: Context, request: RecordedRequest) -> Answer:
             raise Refused("invalid_grant", "the refresh token is invalid or revoked")
         subject = grant.subject
         scope = scope or grant.scope
+        chain = grant.chain
     if grant_type != "client_credentials":  # §4.4.3: none for this grant
         refresh = context.new_refresh_token(
-            family="generic", client_id=client_id, subject=subject, scope=scope
+            family="generic",
+            client_id=client_id,
+            subject=subject,
+            scope=scope,
+            chain=chain,
         )
     claims: dict[str, object] = {"client_id": client_id}
     if scope is not None:

@@ -68,10 +68,12 @@ def _token(context: Context, request: RecordedRequest) -> Answer:
     return _tokens(context, fields["username"], fields["scope"])
 
 
-def _tokens(context: Context, username: str, scope: str) -> Answer:
+def _tokens(
+    context: Context, username: str, scope: str, chain: str | None = None
+) -> Answer:
     access = context.issue("teamsystem", username, context.token_lifetime, scope=scope)
     refresh = context.new_refresh_token(
-        family="teamsystem", client_id=None, subject=username, scope=scope
+        family="teamsystem", client_id=None, subject=username, scope=scope, chain=chain
     )
     return token_answer(
         {
@@ -100,7 +102,7 @@ def _refresh(context: Context, request: RecordedRequest) -> Answer:
     grant = context.take_refresh_token(fields["refresh_token"], "teamsystem")
     if grant is None:
         raise Refused("invalid_grant", "the refresh token is invalid or revoked")
-    return _tokens(context, grant.subject, grant.scope or "")
+    return _tokens(context, grant.subject, grant.scope or "", grant.chain)
 
 
 def _summary(url: str) -> str:
