@@ -61,8 +61,16 @@ def test_there_are_examples_to_run() -> None:
     ("where", "code"), PYTHON_BLOCKS, ids=[w for w, _ in PYTHON_BLOCKS]
 )
 def test_python_block_runs(
-    where: str, code: str, capsys: pytest.CaptureFixture[str]
+    where: str,
+    code: str,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if "REDIS_URL" in code:
+        # A block that shows a Redis store reads its URL from REDIS_URL, as
+        # a reader's would: here, a real redis-server the tests started.
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
     exec(compile(code, where, "exec"), {"__name__": "__docs__"})
 
 
@@ -150,6 +158,9 @@ PUBLIC_MODULES = (
     "sansio_auth.adapters.server",
     "sansio_auth.adapters.cli",
     "sansio_auth.adapters.pytest_plugin",
+    "sansio_auth.adapters.stores",
+    "sansio_auth.adapters.filestore",
+    "sansio_auth.adapters.redis",
 )
 
 
