@@ -25,6 +25,7 @@ EXTRA_PACKAGES = (
     "requests",
     "urllib3",
     "aiohttp",
+    "redis",
 )
 
 
@@ -103,7 +104,7 @@ def core_and_urllib_client() -> None:
 
 
 def missing_extras() -> None:
-    for module in ("trio", "anyio", "httpx", "requests", "aiohttp"):
+    for module in ("trio", "anyio", "httpx", "requests", "aiohttp", "redis"):
         extra = module
         try:
             importlib.import_module(f"sansio_auth.adapters.{module}")

@@ -18,3 +18,7 @@ settings.register_profile(
     "sansio-auth-ci", deadline=None, derandomize=True, database=None
 )
 settings.load_profile("sansio-auth-ci" if os.environ.get("CI") else "sansio-auth")
+
+# The fixtures of a real redis-server (redis_server, redis_url): they skip
+# without one, or fail under CI=true.
+pytest_plugins.append("redis_server")

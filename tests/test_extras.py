@@ -30,6 +30,7 @@ EVERY_EXTRA = (
     "requests",
     "urllib3",
     "aiohttp",
+    "redis",
 )
 
 _BLOCKER = """\
@@ -90,6 +91,7 @@ else:
         ("httpx", "httpx", "httpx"),
         ("requests", "requests", "requests"),
         ("aiohttp", "aiohttp", "aiohttp"),
+        ("redis", "redis", "redis"),
     ],
 )
 def test_an_adapter_without_its_extra_names_it(
