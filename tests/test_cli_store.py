@@ -137,3 +137,14 @@ def test_a_file_store_others_can_write_to_is_refused(
     result = run(*args, "--store", str(shared), env=env)
     assert result.code == 2
     assert str(shared) in result.err
+
+
+def test_runs_on_hosts_sharing_redis_make_one_token_request(
+    server: TokenServer, run: Runner, redis_url: str
+) -> None:
+    args, env = token_args(server, "password")
+    env = {**env, "SANSIO_AUTH_STORE": redis_url}
+    outs = [run(*args, env=env) for _ in range(3)]
+    assert [o.code for o in outs] == [0, 0, 0], [o.err for o in outs]
+    assert len({json.loads(o.out)["access_token"] for o in outs}) == 1
+    assert len(server.token_requests()) == 1
