@@ -27,8 +27,10 @@ Redis Cluster they share its slot.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -114,6 +116,21 @@ class _Slot:
     lease_expires: float = -math.inf
 
 
+_MEMORY_STORES: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    # A thread of the parent may have held a store's lock at the fork; the
+    # child has no such thread, and would wait for it forever. Its copy of
+    # the entries is its own from now on (a memory store is per process).
+    for store in list(_MEMORY_STORES):
+        store._changed = threading.Condition()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 class MemoryStore:
     """A store in this process's memory, shared by the clients given it.
 
@@ -139,6 +156,7 @@ class MemoryStore:
         self._clock = clock
         self._slots: dict[str, _Slot] = {}
         self._changed = threading.Condition()
+        _MEMORY_STORES.add(self)
 
     def __repr__(self) -> str:
         return f"<MemoryStore prefix={self.prefix!r} keys={len(self._slots)}>"

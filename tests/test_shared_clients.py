@@ -354,3 +354,36 @@ def test_integrations_refuse_a_store_that_is_not_one(server: TokenServer) -> Non
 
     with pytest.raises(TypeError, match="store must be a Store"):
         HttpxAuth(flow_for(server), store="redis://localhost")  # type: ignore[arg-type]
+
+
+def test_a_memory_store_works_in_a_child_forked_while_its_lock_was_held() -> None:
+    import os
+
+    store = MemoryStore()
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with store._changed:
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's holder thread is not here
+            code = 0
+            try:
+                import signal
+
+                signal.alarm(5)
+                code = 0 if store.acquire("k", "child", 1) is None else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0
