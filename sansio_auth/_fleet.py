@@ -35,7 +35,9 @@ The rules, in the order the protocol meets them:
    store again first.
 7. The store failing is never the caller's failure: the fetch goes on
    alone, an acquisition with the flow's own credentials (never a refresh
-   token that another process may have used), and the client logs it.
+   token that another process may have used), and the client logs it. A
+   lease that may have been taken before the store failed is released
+   after (a compare-and-delete: only if it is ours).
 
 Clocks. Times to live come from the store, so a token read is placed in the
 reader's clock by when its read began plus its time to live, not by the
@@ -422,7 +424,12 @@ def _protocol(
         if not holding:
             reply = yield TakeLease(ttl=lease)
             if reply.value is STORE_DOWN:
-                return (yield from _alone())
+                # The store may have taken the lease and lost its reply:
+                # released (if it is ours) once the fetch alone is done, or
+                # the fleet would wait out a lease nobody holds.
+                outcome = yield from _alone()
+                yield ReleaseLease()
+                return outcome
             if reply.value is not None:
                 left = reply.value if isinstance(reply.value, float | int) else 0.0
                 wake = min(max(float(left), _MIN_WAIT), poll)

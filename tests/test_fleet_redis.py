@@ -609,13 +609,6 @@ class LosingProxy:
             sock.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a client whose TakeLease timed out after Redis took the lease "
-        "goes on alone and never releases it: the fleet waits a whole lease"
-    ),
-)
 def test_a_lost_reply_to_the_lease_leaves_no_lease_behind(
     server: TokenServer, redis_server: RedisServer, redis_url: str
 ) -> None:
