@@ -33,6 +33,7 @@ CASES = {
     "build": "case_build",
     "hot": "case_hot",
     "single-flight": "case_single_flight",
+    "fleet": "case_fleet",
     "import": "case_import",
     "memory": "case_memory",
     "tls-context": "case_tls_context",
@@ -51,6 +52,7 @@ PACKAGES = (
     "oauthlib",
     "httpx",
     "httpx-auth",
+    "redis",
 )
 
 
