@@ -65,6 +65,7 @@ class TokenClient(AsyncClientBase):
     __slots__ = ("_http",)
 
     _driver = "an aiohttp TokenMiddleware"
+    _library = "asyncio"
     # Neither road wants a context built on the loop's behalf: a session's
     # connector verifies TLS as it was configured, and urllib's send, in its
     # worker thread, builds the shared default context there if need be.

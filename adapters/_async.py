@@ -77,6 +77,7 @@ class AsyncClientBase(ClientBase):
     """The running loop's identity: the same object for the whole run."""
     _loop_is_over: Callable[[object], bool]
     """Whether that loop has closed (its run ended) and will run no more."""
+    _takes_async_store: ClassVar[bool] = True
     _own_tls: ClassVar[bool] = False
     """Whether ``_send`` brings its own TLS: it goes through a client that
     verifies as it was configured (a user's ``httpx.AsyncClient`` or
@@ -237,9 +238,14 @@ class AsyncClientBase(ClientBase):
                 else:
                     if isinstance(op, WaitForStore):
                         self._session.extend(current, now=started)
+                    if isinstance(op, TakeLease):
+                        # Held from the moment it is asked for: a cancel
+                        # during the call must still release it (the release
+                        # only deletes a lease that is ours).
+                        holding = True
                     value = await self._store_call(link, op, owner)
                     if isinstance(op, TakeLease):
-                        holding = value is None
+                        holding = not isinstance(value, float | int)
                     elif isinstance(op, ReleaseLease):
                         holding = False
                 op = fetch.advance(value, started=started)
@@ -260,6 +266,10 @@ class AsyncClientBase(ClientBase):
 
     async def _store_call(self, link: StoreLink, op: object, owner: str) -> object:
         if link.is_async:
+            if link.library is not None:
+                import sniffio
+
+                link.check_library(sniffio.current_async_library())
             return await link.acall(op, owner)  # type: ignore[arg-type]
         # A sync store blocks (for its short timeout at most): off the loop.
         return await self._in_thread(partial(link.call, op, owner))  # type: ignore[arg-type]

@@ -95,6 +95,11 @@ class ClientBase:
 
     _driver: ClassVar[str]
     """What claims the session, for the error a second client gets."""
+    _library: ClassVar[str | None] = None
+    """The event loop library it runs on, when it is one only (trio)."""
+    _takes_async_store: ClassVar[bool] = False
+    """Whether an :class:`~sansio_auth.adapters.stores.AsyncStore` serves it
+    (the async clients), or only a sync store does."""
 
     def __init__(
         self,
@@ -112,7 +117,9 @@ class ClientBase:
         if store is not None:
             from ._store_link import StoreLink
 
-            link = StoreLink(store, flow)
+            link = StoreLink(store, flow, takes_async=self._takes_async_store)
+            if self._library is not None:
+                link.check_library(self._library)
         if session is None:
             session = TokenSession(
                 flow, jitter=random.random, fetch_timeout=timeout + FETCH_MARGIN

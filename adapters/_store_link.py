@@ -78,7 +78,19 @@ class _Health:
 
 
 _HEALTH: weakref.WeakKeyDictionary[object, _Health] = weakref.WeakKeyDictionary()
-_HEALTH_LOCK: Final = threading.Lock()
+_HEALTH_LOCK = threading.Lock()
+
+
+def _after_fork() -> None:
+    # A parent thread may have held one of these locks at the fork.
+    global _HEALTH_LOCK
+    _HEALTH_LOCK = threading.Lock()
+    for health in list(_HEALTH.values()):
+        health.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _health(store: object) -> _Health:
@@ -96,15 +108,39 @@ class StoreLink:
     """What a client keeps for its store: the key, the refused tokens, and
     the store's health."""
 
-    __slots__ = ("_health", "_refused", "is_async", "key", "store")
+    __slots__ = ("_health", "_refused", "is_async", "key", "library", "store")
 
-    def __init__(self, store: object, flow: object) -> None:
+    def __init__(self, store: object, flow: object, *, takes_async: bool) -> None:
         check_store(store)
         self.store: Final[Any] = store
         self.key: Final = store_key(flow, prefix=store.prefix)  # type: ignore[attr-defined]
         self.is_async: Final = inspect.iscoroutinefunction(store.read)  # type: ignore[attr-defined]
+        if self.is_async and not takes_async:
+            raise TypeError(
+                f"{type(store).__name__} is an AsyncStore, which a sync client "
+                "cannot await: give it a sync store (RedisStore, FileStore, "
+                "MemoryStore)"
+            )
+        library = getattr(store, "async_library", None) if self.is_async else None
+        self.library: Final[str | None] = library if isinstance(library, str) else None
+        """The one event loop library an async store runs on, if it says."""
         self._refused: tuple[str, ...] = ()
         self._health = _health(store)
+
+    def check_library(self, running: str) -> None:
+        """Refuse at once an async store of another event loop library than
+        the one *running* (``redis.asyncio`` under trio): it would fail every
+        call, and the fleet would never share.
+
+        Raises:
+          TypeError: naming the store and both libraries.
+        """
+        if self.library is not None and self.library != running:
+            raise TypeError(
+                f"{type(self.store).__name__} runs on {self.library}, not "
+                f"{running}: give this client a sync store (it runs in a "
+                "worker thread), e.g. RedisStore"
+            )
 
     def refuse(self, token: Token | str) -> None:
         """Remember that the API refused *token*: the next fetch deletes it
@@ -163,7 +199,9 @@ class StoreLink:
         return value
 
     def failed(self, exc: BaseException) -> None:
-        """The store failed: one WARNING per outage."""
+        """The store failed: one WARNING per outage. (A store that flaps
+        warns once per flap; a flap needs a fetch to see it, and a process
+        fetches about once per token lifetime.)"""
         health = self._health
         with health.lock:
             if health.down:

@@ -134,9 +134,14 @@ class SyncClientBase(ClientBase):
                     if isinstance(op, WaitForStore):
                         with self._lock:
                             self._session.extend(current, now=started)
+                    if isinstance(op, TakeLease):
+                        # Held from the moment it is asked for: an interrupt
+                        # during the call must still release it (the release
+                        # only deletes a lease that is ours).
+                        holding = True
                     value = link.call(op, owner)  # type: ignore[arg-type]
                     if isinstance(op, TakeLease):
-                        holding = value is None
+                        holding = not isinstance(value, float | int)
                     elif isinstance(op, ReleaseLease):
                         holding = False
                 op = fetch.advance(value, started=started)

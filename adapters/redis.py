@@ -65,7 +65,7 @@ import math
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 from sansio_auth import StoredEntry, check_store_prefix
 
@@ -108,13 +108,20 @@ return {token, redis.call('PTTL', KEYS[1]), failure, redis.call('PTTL', KEYS[2])
 
 # Acquire: SET NX PX takes the lease only if nobody holds it; in the same
 # script, the PTTL of the holder's lease when it is taken (two commands
-# outside a script would race with its expiry and answer -2).
+# outside a script would race with its expiry and answer -2). A lease key
+# without an expiry is none of ours (set by hand, or another program's): it
+# is given one lease's time, so the fleet is not stopped for good by it.
 #   KEYS: lease.  ARGV: owner, ttl ms.  Returns nil when taken, else ms left.
 ACQUIRE_SCRIPT: Final = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return false
 end
-return redis.call('PTTL', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(ARGV[2])
+end
+return left
 """
 
 # Write: the lease check and the write are one step, so a process whose
@@ -505,6 +512,9 @@ class AsyncRedisStore(_StoreBase):
       TypeError, ValueError: as for :class:`RedisStore`.
       RuntimeError: from a call on another event loop than the first call's.
     """
+
+    async_library: ClassVar[str] = "asyncio"
+    """``redis.asyncio`` runs on asyncio only: a trio client refuses it."""
 
     def __init__(
         self,

@@ -125,6 +125,10 @@ def _after_fork() -> None:
     # the entries is its own from now on (a memory store is per process).
     for store in list(_MEMORY_STORES):
         store._changed = threading.Condition()
+        for slot in store._slots.values():
+            # Held by a fetch of the parent's, which this process will
+            # never finish or release.
+            slot.owner = None
 
 
 if hasattr(os, "register_at_fork"):

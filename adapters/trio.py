@@ -87,6 +87,7 @@ class TokenClient(AsyncClientBase):
     __slots__ = ()
 
     _driver = "a trio TokenClient"
+    _library = "trio"
     _send = staticmethod(send)
     _new_event = staticmethod(trio.Event)
     _sleep = staticmethod(trio.sleep)

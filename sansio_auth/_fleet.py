@@ -67,6 +67,7 @@ from ._stored import (
 from ._token import Token
 
 __all__ = [
+    "MAX_SKEW",
     "STORE_DOWN",
     "Adopt",
     "DiscardToken",
@@ -88,9 +89,13 @@ __all__ = [
 # The lease ends this much (at most a tenth of it) before the store says,
 # for us: the store's clock started it after we asked.
 _LEASE_MARGIN: Final = 0.5
-# The least wait before reading again, when the store cannot say how long
-# the holder's lease has left: never a busy loop.
+# The least wait before reading again: never a busy loop.
 _MIN_WAIT: Final = 0.01
+
+MAX_SKEW: Final = 300.0
+"""How far a stored token's own expiry may be from the one its time to live
+in the store gives, in seconds, for it to be adopted: the clocks of a
+fleet's hosts may disagree by this much and still share tokens."""
 
 
 # -- what to do with the store ---------------------------------------------
@@ -274,16 +279,22 @@ class _Read:
     due: bool  # at or past its refresh point
     usable: bool  # before its deadline
     failure: TokenError | None
+    failure_left: float  # seconds the failure is still waited out
     refused: bool  # its tag is one the API refused here
 
 
-def _rebased(token: Token, ttl: float | None, started: float) -> Token:
+def _rebased(token: Token, ttl: float | None, started: float) -> Token | None:
     # The store's time to live places the token in this process's clock.
     if ttl is None or token.expires_at is None:
         return token
     shift = (started + ttl) - token.expires_at
     if shift == 0:
         return token
+    if abs(shift) > MAX_SKEW:
+        # Clocks this far apart are not skew: a value put back in the store
+        # with a fresh time to live (its seal still opens), or a writer
+        # whose clock is broken. Not adopted: this process fetches its own.
+        return None
     try:
         return attrs.evolve(
             token,
@@ -361,22 +372,30 @@ def _read(
 ) -> _Read:
     token = tag = failure = None
     due = usable = False
+    left = 0.0
     if isinstance(entry, StoredEntry):
         if entry.token is not None:
             token = decode_stored(entry.token)
         if token is not None:
             token = _rebased(token, entry.token_ttl, started)
+        if token is not None:
             tag = token_tag(token)
             refresh_at, deadline = session.times(token, started)
             due, usable = started >= refresh_at, started < deadline
-        if entry.failure is not None:
-            failure = decode_failure(entry.failure, retry_after=entry.failure_ttl)
+        if entry.failure is not None and entry.failure_ttl is not None:
+            # A failure is waited out for what is left of it, but never for
+            # longer than this session would wait one out itself: whoever can
+            # write to the store cannot stop the fleet for good.
+            retry = session.retry
+            left = min(entry.failure_ttl, max(retry.cooldown, retry.max_delay))
+            failure = decode_failure(entry.failure, retry_after=left)
     return _Read(
         token=token,
         tag=tag,
         due=due,
         usable=usable,
         failure=failure,
+        failure_left=left if failure is not None else 0.0,
         refused=tag is not None and tag in refused,
     )
 
@@ -417,9 +436,14 @@ def _protocol(
             if holding:
                 yield ReleaseLease()
             return Adopt(token=read.token)
-        if read.failure is not None and not read.usable:
+        if read.failure is not None:
             if holding:
                 yield ReleaseLease()
+            if read.token is not None and read.usable:
+                # Due, but the fleet's last try failed: used until the
+                # failure is waited out (or its deadline), not fetched again.
+                recheck_at = reply.started + read.failure_left
+                return Adopt(token=read.token, recheck_at=recheck_at)
             return ShareFailure(error=read.failure)
         if not holding:
             reply = yield TakeLease(ttl=lease)
@@ -432,7 +456,9 @@ def _protocol(
                 return outcome
             if reply.value is not None:
                 left = reply.value if isinstance(reply.value, float | int) else 0.0
-                wake = min(max(float(left), _MIN_WAIT), poll)
+                # Nothing left, or not a number: the store cannot say when
+                # the lease ends (one set by hand, without a time to live).
+                wake = poll if left <= 0 else min(max(float(left), _MIN_WAIT), poll)
                 usable = read.token if read.usable else None
                 if usable is None:
                     usable = _own_usable(session, reply.started)

@@ -37,7 +37,7 @@ from ._http import HttpResponse, check_header_value
 from ._jwt import jwt_claims
 from ._token import Token, checked_token
 
-__all__ = ["parse_token_response"]
+__all__ = ["MalformedError", "check_sendable", "parse_token_response"]
 
 MAX_EXPIRES_IN = 315_360_000.0
 """Ten years, in seconds: no real token lives longer."""
@@ -112,6 +112,10 @@ class _Malformed(Exception):
     """A field that makes a 2xx answer unusable; becomes a MalformedResponse."""
 
 
+MalformedError = _Malformed
+"""What :func:`check_sendable` raises (for a stored token, read back)."""
+
+
 def _kind(value: object) -> str:
     return "a boolean" if isinstance(value, bool) else type(value).__name__
 
@@ -158,6 +162,15 @@ def _listed_scopes(value: object) -> frozenset[str]:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return frozenset(value)
     raise _Malformed(f"scope must be a string or a list of strings, got {_kind(value)}")
+
+
+def check_sendable(field: str, value: str) -> None:
+    """Refuse a token field that cannot go into a header or a request.
+
+    Raises:
+      MalformedError: naming *field* (never showing the value).
+    """
+    _check_sendable(field, value)
 
 
 def _check_sendable(field: str, value: str) -> None:

@@ -31,9 +31,11 @@ from ._errors import (
     TokenError,
     TransportError,
 )
+from ._parse import MalformedError, check_sendable
 from ._token import Token
 
 __all__ = [
+    "MAX_STORED_BYTES",
     "STORED_VERSION",
     "StoredEntry",
     "decode_failure",
@@ -46,6 +48,10 @@ __all__ = [
 
 STORED_VERSION = 1
 """The format version inside every stored value."""
+
+MAX_STORED_BYTES = 1_048_576
+"""The largest value read as a token or failure (1 MiB, the response cap):
+a store that hands back more holds something else."""
 
 _FIELDS = frozenset(
     {
@@ -104,7 +110,7 @@ def decode_stored(data: bytes | bytearray) -> Token | None:
     Never raises: anything malformed, of another version, or refused by
     :class:`Token`'s validators is None, a cache miss.
     """
-    if not isinstance(data, bytes | bytearray):
+    if not isinstance(data, bytes | bytearray) or len(data) > MAX_STORED_BYTES:
         return None
     try:
         document = json.loads(data, parse_constant=_refuse_constant)
@@ -124,6 +130,15 @@ def decode_stored(data: bytes | bytearray) -> Token | None:
         and all(isinstance(scope, str) for scope in document["scopes"] or ())
         and _optional(document["refresh_token"], str)
     ):
+        return None
+    try:
+        # Checked as a server's answer is: a stored value is no more trusted
+        # (whoever can write to the store wrote it), and the access token
+        # goes into a header, the refresh token into a request.
+        for field in ("access_token", "token_type", "refresh_token"):
+            if document[field] is not None:
+                check_sendable(field, document[field])
+    except MalformedError:
         return None
     scopes = document["scopes"]
     try:
@@ -275,7 +290,7 @@ def decode_failure(
     store says is left of the fleet's wait), so that a session waits at
     least that long before it tries again.
     """
-    if not isinstance(data, bytes | bytearray):
+    if not isinstance(data, bytes | bytearray) or len(data) > MAX_STORED_BYTES:
         return None
     try:
         document = json.loads(data, parse_constant=_refuse_constant)

@@ -148,3 +148,16 @@ def test_runs_on_hosts_sharing_redis_make_one_token_request(
     assert [o.code for o in outs] == [0, 0, 0], [o.err for o in outs]
     assert len({json.loads(o.out)["access_token"] for o in outs}) == 1
     assert len(server.token_requests()) == 1
+
+
+@pytest.mark.parametrize(
+    "store", ["redis://:pw-secret@[::1", "redis://u:pw-secret@host:port/0"]
+)
+def test_a_store_url_that_cannot_be_read_is_a_usage_error(
+    server: TokenServer, run: Runner, store: str
+) -> None:
+    args, env = token_args(server)
+    result = run(*args, env={**env, "SANSIO_AUTH_STORE": store})
+    assert result.code == 2
+    assert "not a URL that can be read" in result.err
+    assert "pw-secret" not in result.out + result.err

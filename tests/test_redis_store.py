@@ -296,6 +296,17 @@ def test_a_value_not_ours_reads_as_nothing(store: Store, direct: redis.Redis) ->
     assert store.read(KEY).token == TOKEN
 
 
+def test_a_lease_without_expiry_is_given_one(store: Store, direct: redis.Redis) -> None:
+    # Set by hand, or by another program: the fleet would wait for it for
+    # good; it gets one lease's time, and then it is taken as any other.
+    direct.set(f"{KEY}:lease", "not-ours")
+    left = store.acquire(KEY, "a", 0.3)
+    assert left is not None and 0.2 < left <= 0.3
+    assert 0 < direct.pttl(f"{KEY}:lease") <= 300
+    time.sleep(0.35)
+    assert store.acquire(KEY, "a", 5) is None
+
+
 def test_a_time_to_live_must_be_finite(store: Store) -> None:
     for ttl in (float("inf"), float("nan")):
         with pytest.raises(ValueError, match="finite"):

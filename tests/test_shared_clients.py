@@ -357,9 +357,12 @@ def test_integrations_refuse_a_store_that_is_not_one(server: TokenServer) -> Non
 
 
 def test_a_memory_store_works_in_a_child_forked_while_its_lock_was_held() -> None:
+    # Neither the lock a parent thread held nor the lease of a fetch the
+    # child will never finish is the child's.
     import os
 
     store = MemoryStore()
+    assert store.acquire("k", "a fetch of the parent's", 60) is None
     held = threading.Event()
     release = threading.Event()
 
@@ -387,3 +390,97 @@ def test_a_memory_store_works_in_a_child_forked_while_its_lock_was_held() -> Non
         release.set()
         holder.join()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_failure_beside_a_due_token_is_waited_out_by_the_fleet(
+    server: TokenServer,
+) -> None:
+    now = [time.time()]
+    store = MemoryStore(clock=lambda: now[0])
+    flow = flow_for(server)
+    clients = [
+        urllib_adapter.TokenClient(flow, store=store, clock=lambda: now[0])
+        for _ in range(8)
+    ]
+    first = clients[0].token()
+    now[0] += 3400  # past the refresh point, before the deadline
+    server.fail_next(20, 503, 120)
+    for client in clients * 2:
+        assert client.token().access_token == first.access_token
+    # One refresh attempt for the fleet; the others use the token meanwhile.
+    assert len(server.token_requests()) == 2
+
+
+class SlowAsyncStore:
+    """An AsyncStore over a MemoryStore whose acquire takes its time after
+    taking the lease, as a store whose reply is slow to come back."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.prefix = self.inner.prefix
+
+    async def read(self, key: str) -> StoredEntry:
+        return self.inner.read(key)
+
+    async def acquire(self, key: str, owner: str, ttl: float) -> float | None:
+        left = self.inner.acquire(key, owner, ttl)
+        await anyio.sleep(1)
+        return left
+
+    async def write(
+        self, key: str, owner: str, token: bytes, tag: str, ttl: float | None
+    ) -> bool:
+        return self.inner.write(key, owner, token, tag, ttl)
+
+    async def fail(self, key: str, owner: str, failure: bytes, ttl: float) -> bool:
+        return self.inner.fail(key, owner, failure, ttl)
+
+    async def release(self, key: str, owner: str) -> None:
+        self.inner.release(key, owner)
+
+    async def discard(self, key: str, tag: str) -> bool:
+        return self.inner.discard(key, tag)
+
+    async def wait(self, key: str, timeout: float) -> None:
+        await anyio.sleep(min(timeout, 0.01))
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_task_cancelled_while_taking_the_lease_releases_it(
+    server: TokenServer, backend: str
+) -> None:
+    store = SlowAsyncStore()
+    flow = flow_for(server)
+
+    async def main() -> None:
+        client = anyio_adapter.TokenClient(flow, store=store)
+        with anyio.move_on_after(0.2):
+            await client.token()
+
+    anyio.run(main, backend=backend)
+    assert store.inner.acquire(store_key(flow), "someone", 10) is None
+
+
+def test_a_sync_client_refuses_an_async_store(server: TokenServer) -> None:
+    with pytest.raises(TypeError, match="a sync client cannot await"):
+        urllib_adapter.TokenClient(flow_for(server), store=SlowAsyncStore())
+
+
+def test_an_asyncio_store_is_refused_under_trio(server: TokenServer) -> None:
+    from sansio_auth.adapters.redis import AsyncRedisStore
+
+    flow = flow_for(server)
+    store = AsyncRedisStore.from_url("redis://127.0.0.1:1/0")  # never reached
+    with pytest.raises(TypeError, match="runs on asyncio, not trio"):
+        trio_adapter.TokenClient(flow, store=store)
+
+    async def main() -> None:
+        client = anyio_adapter.TokenClient(flow, store=store)
+        with pytest.raises(TypeError, match="runs on asyncio, not trio"):
+            await client.token()
+
+    anyio.run(main, backend="trio")
+    assert server.token_requests() == []

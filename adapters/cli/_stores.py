@@ -44,8 +44,18 @@ def _key(environ: Mapping[str, str]) -> bytes | None:
     )
 
 
+def _split(url: str) -> urllib.parse.SplitResult:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - read to have a bad port refused here
+    except ValueError:
+        # The URL is not repeated: it may hold a password.
+        raise UsageError("--store: not a URL that can be read") from None
+    return parts
+
+
 def _has_password(url: str) -> bool:
-    parts = urllib.parse.urlsplit(url)
+    parts = _split(url)
     query = urllib.parse.parse_qs(parts.query)
     return bool(parts.password) or "password" in query
 
@@ -67,7 +77,7 @@ def open_store(option: str | None, environ: Mapping[str, str]) -> object:
     if url is None:
         return None
     key = _key(environ)
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    scheme = _split(url).scheme.lower()
     try:
         if scheme in _REDIS_SCHEMES:
             from .. import redis as redis_store
@@ -82,7 +92,7 @@ def open_store(option: str | None, environ: Mapping[str, str]) -> object:
         if scheme == "file" or (not scheme and url.startswith("/")):
             from .. import filestore
 
-            path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+            path = urllib.parse.unquote(_split(url).path)
             try:
                 return filestore.FileStore(path, encryption_key=key)
             except (OSError, ValueError, TypeError) as exc:
