@@ -32,13 +32,37 @@ version) reads as empty and is overwritten by the next change: never an
 error, never a token. The directory is not fsynced after a rename: a crash
 may lose the last change, which costs one token request.
 
-Security: the directory must belong to the user running the process and be
-writable by nobody else (the store refuses it otherwise, naming the path),
-since whoever can write there can plant a token or take a lease. Every file
-is created with mode 0600. With an encryption key, the token and failure
-bytes are sealed with AES-GCM under the key (``name`` is the key, and the key
-plus ``:failed`` for the failure), so a value copied under another key does
-not open there.
+Security: whoever can write to the directory can plant a token or take a
+lease, so the store trusts the directory and what it created there, and
+nothing else:
+
+* the directory is opened once, at construction (a symlink on the path is
+  resolved there, once), and checked through that descriptor: it must belong
+  to the effective user and be writable by nobody else, or the store refuses
+  it, naming the path. The descriptor is held until ``close()`` and every
+  file is opened, created, renamed and deleted relative to it, so moving the
+  directory or repointing a symlink on its path afterwards changes nothing.
+  A forked child shares the descriptor: the same directory. After
+  ``close()`` every call raises ValueError;
+* every file is opened without following a symlink and without blocking
+  (``O_NOFOLLOW | O_NONBLOCK``), then must be a regular file of the effective
+  user. Anything else at a key's name (a FIFO, a socket, a symlink, a
+  directory, a device, another user's file) is a miss to ``read`` and
+  ``wait``, never a token and never a hang, and a PermissionError naming
+  the path to every change (which the clients take as an outage: each
+  process fetches its own tokens) until it is removed;
+* every file is created with mode 0600, a temporary one under a random name
+  and only if nothing is there (``O_EXCL``);
+* with an encryption key, the token and failure bytes are sealed with
+  AES-GCM under the key (``name`` is the key, and the key plus ``:failed``
+  for the failure), so a value copied under another key does not open there
+  and a clear value reads as no token. Without a key they lie in clear in
+  files only the user (and root) can read;
+* no repr shows the token or failure bytes, sealed or clear.
+
+Root and the user's other processes are trusted: they can do to the files
+what the store does (without the key, a sealed value neither opens nor can
+be forged).
 
 POSIX only (``fcntl.flock``), and local file systems only: ``flock`` over
 NFS is emulated or ignored, depending on the client.
@@ -49,12 +73,15 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import json
 import math
 import os
+import secrets
 import stat
-import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
@@ -109,7 +136,8 @@ def _file_name(key: str) -> str:
 
 @attrs.frozen
 class _Token:
-    value: bytes
+    value: bytes = attrs.field(repr=False)
+    """The token's bytes, sealed or clear: never shown."""
     tag: str
     since: float
     ttl: float | None
@@ -117,7 +145,8 @@ class _Token:
 
 @attrs.frozen
 class _Failure:
-    value: bytes
+    value: bytes = attrs.field(repr=False)
+    """The failure's bytes, sealed or clear: never shown."""
     since: float
     ttl: float
 
@@ -274,24 +303,75 @@ def _ttl(ttl: object, what: str = "ttl") -> float:
     return float(ttl)
 
 
-def _check_directory(path: str) -> None:
-    """Create *path* (0700) if missing; refuse one another user could write to."""
+_OPEN: Final = os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+"""How every file of the directory is opened: a FIFO does not block the
+open, a symlink is not followed."""
+_NOT_A_FILE: Final = {
+    errno.ELOOP: "a symbolic link",
+    errno.EMLINK: "a symbolic link",  # the BSDs' word for it
+    errno.ENXIO: "a socket",
+    errno.EISDIR: "a directory",  # opened to be created
+}
+"""What ``open`` refuses to open, by what it says."""
+_KINDS: Final = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
+"""What ``open`` opens that is not a regular file."""
+
+
+def _open_directory(path: str) -> tuple[int, str]:
+    """Create *path* (0700) if missing and open it; refuse one another user
+    could write to. Returns the descriptor and the directory's real path."""
     os.makedirs(path, mode=0o700, exist_ok=True)
-    info = os.stat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise NotADirectoryError(f"FileStore path {path!r} is not a directory")
-    if info.st_uid != os.geteuid():
-        raise PermissionError(
-            f"FileStore directory {path!r} belongs to another user (uid "
-            f"{info.st_uid}): they could plant a token there; use a directory "
-            "of your own"
-        )
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PermissionError(
-            f"FileStore directory {path!r} is writable by its group or by others "
-            f"(mode {stat.S_IMODE(info.st_mode):o}): they could plant a token "
-            "there; chmod 700 it, or use a directory of your own"
-        )
+    # A symlinked path is resolved here, once: the directory is then held
+    # open, so repointing the link (or moving the directory) changes nothing.
+    real = os.path.realpath(path)
+    named = repr(path) if real == path else f"{path!r} (that is, {real!r})"
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        # makedirs saw a directory there: something changed it since (a
+        # symlink now: ELOOP). OSError(errno, ...) is the errno's subclass.
+        raise OSError(
+            exc.errno,
+            f"FileStore path {named} changed while it was being opened: {exc.strerror}",
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.geteuid():
+            raise PermissionError(
+                f"FileStore directory {named} belongs to another user (uid "
+                f"{info.st_uid}): they could plant a token there; use a directory "
+                "of your own"
+            )
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise PermissionError(
+                f"FileStore directory {named} is writable by its group or by "
+                f"others (mode {stat.S_IMODE(info.st_mode):o}): they could plant "
+                "a token there; chmod 700 it, or use a directory of your own"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, real
+
+
+_FILE_STORES: weakref.WeakSet[FileStore] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    # A thread of the parent may have held a store's guard at the fork; the
+    # child has no such thread, and would wait for it forever. The directory's
+    # descriptor is the child's own copy, of the same directory.
+    for store in list(_FILE_STORES):
+        store._guard = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 class FileStore:
@@ -299,13 +379,16 @@ class FileStore:
 
     Each change to a key takes the key's lock file (``fcntl.flock``) for that
     change alone and replaces the key's state file whole; reads take no lock.
-    Nothing is held between calls, so a forked child may use the store
-    straight away; threads share one store safely (each call opens its own
-    lock file). See the module docstring for the files and the clock.
+    The directory is opened once, here, and held until :meth:`close`; no lock
+    is held between calls, so a forked child may use the store straight away
+    (its copy of the descriptor names the same directory); threads share one
+    store safely (each call opens its own lock file). See the module
+    docstring for the files, the clock and what the store trusts.
 
     Args:
       path: the directory (created with mode 0700 if missing). It must belong
-        to the current user and be writable by nobody else.
+        to the current user and be writable by nobody else. A symlink is
+        resolved once, here: the directory it named is the one used.
       prefix: the start of every key.
       encryption_key: 16, 24 or 32 bytes to seal the token and failure bytes
         with AES-GCM (needs the ``encryption`` extra); None keeps them clear.
@@ -319,6 +402,7 @@ class FileStore:
       RuntimeError: on a platform without ``fcntl`` (not POSIX).
       PermissionError: if the directory belongs to another user or is
         writable by its group or others (the message names the path).
+      NotADirectoryError: if the path is not a directory.
       OSError: if the directory cannot be created.
       TypeError, ValueError: for a bad prefix, key or timeout.
     """
@@ -345,27 +429,86 @@ class FileStore:
             raise ValueError("timeout must be a positive number of seconds")
         self._sealer = sealer(encryption_key)
         self._clock = clock
-        self._path = os.path.abspath(os.fspath(path))
-        _check_directory(self._path)
+        self._fd, self._path = _open_directory(os.path.abspath(os.fspath(path)))
+        # Closes the directory once: at close(), or when the store is
+        # collected without one.
+        self._let_go = weakref.finalize(self, os.close, self._fd)
+        # Guards _users and _closed: the descriptor is closed only when no
+        # call uses it, lest its number, reused by another open, lead a call
+        # into another directory.
+        self._guard = threading.Lock()
+        self._users = 0
+        self._closed = False
+        _FILE_STORES.add(self)
 
     def __repr__(self) -> str:
         return f"<FileStore path={self._path!r} prefix={self.prefix!r}>"
 
     @property
     def path(self) -> str:
-        """The store's directory (absolute)."""
+        """The store's directory (absolute, symlinks resolved)."""
         return self._path
 
-    def _file(self, key: str, suffix: str) -> str:
-        return os.path.join(self._path, _file_name(key) + suffix)
+    @contextlib.contextmanager
+    def _directory(self) -> Iterator[None]:
+        """Hold the directory's descriptor open for one call."""
+        with self._guard:
+            if self._closed:
+                raise ValueError("FileStore is closed: make a new one")
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._users -= 1
+                last = self._closed and self._users == 0
+            if last:
+                self._let_go()
+
+    def _shown(self, name: str) -> str:
+        return repr(os.path.join(self._path, name))
+
+    def _open(self, name: str, flags: int) -> int:
+        """Open *name* in the directory; it must be a regular file of ours.
+
+        Raises:
+          PermissionError: for anything else (a FIFO, a symlink, a socket, a
+            directory, a device, another user's file), naming the path.
+          FileNotFoundError: if there is nothing at *name*.
+        """
+        try:
+            fd = os.open(name, flags | _OPEN, 0o600, dir_fd=self._fd)
+        except OSError as exc:
+            if exc.errno not in _NOT_A_FILE:
+                raise
+            raise self._not_ours(name, _NOT_A_FILE[exc.errno]) from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+                raise self._not_ours(name, kind)
+            if info.st_uid != os.geteuid():
+                raise self._not_ours(
+                    name, f"a file of another user (uid {info.st_uid})"
+                )
+            # A regular file does not block; blocking calls are what is meant.
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _not_ours(self, name: str, kind: str) -> PermissionError:
+        # PermissionError by name: the clients log only the type of a store's
+        # error, and this one says what to look at.
+        return PermissionError(
+            f"FileStore: {self._shown(name)} is {kind}, not a file of this store: "
+            "someone who can write to the directory put it there; remove it"
+        )
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
-        fd = os.open(
-            self._file(key, ".lock"),
-            os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o600,
-        )
+        fd = self._open(_file_name(key) + ".lock", os.O_RDONLY | os.O_CREAT)
         try:
             deadline = time.monotonic() + self._timeout
             pause = _LOCK_POLL[0]
@@ -392,10 +535,13 @@ class FileStore:
             os.close(fd)
 
     def _load(self, key: str, now: float) -> _State:
+        """The live state of *key*.
+
+        Raises:
+          PermissionError: if the state file is not a regular file of ours.
+        """
         try:
-            fd = os.open(
-                self._file(key, ".json"), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-            )
+            fd = self._open(_file_name(key) + ".json", os.O_RDONLY)
         except FileNotFoundError:
             return _State()
         try:
@@ -404,16 +550,21 @@ class FileStore:
             os.close(fd)
 
     def _save(self, key: str, state: _State) -> None:
-        target = self._file(key, ".json")
+        target = _file_name(key) + ".json"
         if state.empty():
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(target)
+                os.unlink(target, dir_fd=self._fd)
             return
         data = _dump(state)
-        # mkstemp creates the file with mode 0600, in the same directory (so
-        # that os.replace is a rename on the same file system).
-        fd, temporary = tempfile.mkstemp(
-            prefix=f".{_file_name(key)}.", suffix=".tmp", dir=self._path
+        # In the same directory, so that the replace is a rename on one file
+        # system; a random name, created anew (O_EXCL), so that nothing
+        # planted is written through.
+        temporary = f".{target}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(
+            temporary,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN,
+            0o600,
+            dir_fd=self._fd,
         )
         try:
             try:
@@ -423,15 +574,15 @@ class FileStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(temporary, target)
+            os.replace(temporary, target, src_dir_fd=self._fd, dst_dir_fd=self._fd)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(temporary)
+                os.unlink(temporary, dir_fd=self._fd)
             raise
 
     def _change(self, key: str, change: Callable[[_State, float], _T]) -> _T:
         """Run *change* on the key's state under its lock; save what it left."""
-        with self._locked(key):
+        with self._directory(), self._locked(key):
             now = self._clock()
             state = self._load(key, now)
             before = attrs.evolve(state)
@@ -445,8 +596,12 @@ class FileStore:
 
     def read(self, key: str) -> StoredEntry:
         """The token and failure stored under *key*, with their times to live."""
-        now = self._clock()
-        state = self._load(key, now)
+        with self._directory():
+            now = self._clock()
+            try:
+                state = self._load(key, now)
+            except PermissionError:
+                state = _State()  # not a token: a miss, never an error
         token = failure = None
         token_ttl = failure_ttl = None
         if state.token is not None:
@@ -539,12 +694,15 @@ class FileStore:
         lease released), when the lease runs out, or after *timeout* seconds;
         at once if no lease is held."""
         deadline = time.monotonic() + timeout
+        with self._directory():
+            self._wait(key, deadline)
+
+    def _wait(self, key: str, deadline: float) -> None:
+        path = _file_name(key) + ".json"
         try:
-            fd = os.open(
-                self._file(key, ".json"), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-            )
-        except FileNotFoundError:
-            return
+            fd = self._open(path, os.O_RDONLY)
+        except (FileNotFoundError, PermissionError):
+            return  # no lease to wait for: the caller reads, or changes
         try:
             # The version read stays open, so its inode cannot be reused:
             # any change, which replaces or deletes the file, shows as another
@@ -557,11 +715,10 @@ class FileStore:
             deadline = min(
                 deadline, time.monotonic() + _left(lease.since, lease.ttl, now)
             )
-            path = self._file(key, ".json")
-            while (left := deadline - time.monotonic()) > 0:
+            while (left := deadline - time.monotonic()) > 0 and not self._closed:
                 time.sleep(min(_POLL, left))
                 try:
-                    current = os.stat(path, follow_symlinks=False)
+                    current = os.stat(path, dir_fd=self._fd, follow_symlinks=False)
                 except FileNotFoundError:
                     return
                 if (current.st_ino, current.st_dev) != (held.st_ino, held.st_dev):
@@ -570,7 +727,14 @@ class FileStore:
             os.close(fd)
 
     def close(self) -> None:
-        """Nothing to let go of: no file stays open between calls."""
+        """Let go of the directory; the store is not used after (a call
+        raises ValueError). A wait under way returns early; the directory
+        is closed when the last call under way ends. Twice is fine."""
+        with self._guard:
+            self._closed = True
+            last = self._users == 0
+        if last:
+            self._let_go()
 
 
 def _text_arg(value: object) -> str:

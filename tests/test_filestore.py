@@ -15,12 +15,14 @@ import fcntl
 import json
 import multiprocessing
 import os
+import shutil
 import signal
+import socket
 import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sansio_auth import StoredEntry
 from sansio_auth.adapters import filestore
 from sansio_auth.adapters.filestore import FileStore
 from sansio_auth.adapters.stores import MemoryStore, Store
@@ -512,7 +515,7 @@ def test_no_temporary_file_is_left_behind(
         ".lock",
     ]
 
-    def fail(source: str, target: str) -> None:
+    def fail(*arguments: object, **options: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", fail)
@@ -548,6 +551,292 @@ def test_a_lock_held_elsewhere_times_out_and_reads_go_on(tmp_path: Path) -> None
         assert store.read(KEY).token == TOKEN
         store.wait(KEY, 30)
     assert store.acquire(KEY, "o1", 30) is None
+
+
+# What else may sit at a key's file names.
+
+
+def _plant(path: Path, kind: str, state: Path) -> None:
+    """Put *kind* at *path* (relative: a socket's path must be short)."""
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "symlink":
+        path.symlink_to(state)  # a whole state file of ours, with a token
+    elif kind == "directory":
+        path.mkdir(mode=0o700)
+    else:
+        with socket.socket(socket.AF_UNIX) as bound:
+            bound.bind(str(path))
+
+
+def _bounded(call: Callable[[], object], directory: Path) -> object:
+    """What *call* returns, or the exception it raises; the test fails if
+    it blocks (a blocked open of a FIFO is let go first)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        for path in directory.iterdir():
+            if stat.S_ISFIFO(path.lstat().st_mode):
+                with contextlib.suppress(OSError):
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(10)
+        pytest.fail("a store call blocked on what sits at a key's file")
+    return outcome[0]
+
+
+def _changes(store: FileStore) -> list[Callable[[], object]]:
+    return [
+        lambda: store.acquire(KEY, "o1", 30),
+        lambda: store.write(KEY, "o1", TOKEN, "tag-2", 60),
+        lambda: store.fail(KEY, "o1", b"failure-1", 10),
+        lambda: store.release(KEY, "o1"),
+        lambda: store.discard(KEY, "tag-1"),
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".lock"])
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "directory", "socket"])
+def test_what_is_not_a_regular_file_is_a_miss_to_read_and_an_error_to_change(
+    tmp_path: Path,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    suffix: str,
+) -> None:
+    # Whoever plants a FIFO there would hang every process that opens it;
+    # a symlink could lead to a token of their choosing.
+    directory = tmp_path / "store"
+    store = FileStore(directory, clock=clock)
+    elsewhere = FileStore(tmp_path / "elsewhere", clock=clock)
+    elsewhere.write(KEY, "o1", b"PLANTED", "tag-p", 60)
+    store.write(KEY, "o1", TOKEN, "tag-1", 60)
+    name = filesystem_name(KEY) + suffix
+    monkeypatch.chdir(directory)
+    _plant(Path(name), kind, _state_file(elsewhere))
+    # Reads take no lock: a state file that is not one is a miss, not an error.
+    entry = _bounded(lambda: store.read(KEY), directory)
+    assert isinstance(entry, StoredEntry), entry
+    assert (entry.token, entry.failure) == (None if suffix == ".json" else TOKEN, None)
+    assert _bounded(lambda: store.wait(KEY, 30), directory) is None
+    for change in _changes(store):
+        error = _bounded(change, directory)
+        assert isinstance(error, PermissionError), error
+        assert str(directory / name) in str(error)
+        assert "ACCESS-SECRET" not in str(error)
+    store.close()
+    elsewhere.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file away")
+@pytest.mark.parametrize("suffix", [".json", ".lock"])
+def test_a_file_of_another_user_is_a_miss_to_read_and_an_error_to_change(
+    store: FileStore, suffix: str
+) -> None:
+    store.write(KEY, "o1", TOKEN, "tag-1", 60)
+    path = Path(store.path) / (filesystem_name(KEY) + suffix)
+    os.chown(path, 4242, -1)
+    assert store.read(KEY).token == (None if suffix == ".json" else TOKEN)
+    for change in _changes(store):
+        with pytest.raises(PermissionError, match="another user") as caught:
+            change()
+        assert str(path) in str(caught.value)
+
+
+# The directory: opened once, held.
+
+
+def _planted_state(tmp_path: Path, clock: Clock, directory: Path) -> None:
+    """A whole state file holding a token nobody fetched, in *directory*."""
+    elsewhere = FileStore(tmp_path / "elsewhere", clock=clock)
+    elsewhere.write(KEY, "o1", b"PLANTED", "tag-p", 60)
+    shutil.copy(_state_file(elsewhere), directory / _state_file(elsewhere).name)
+    elsewhere.close()
+
+
+def test_a_symlinked_path_is_resolved_once_and_repointing_it_changes_nothing(
+    tmp_path: Path, clock: Clock
+) -> None:
+    ours = tmp_path / "ours"
+    ours.mkdir(mode=0o700)
+    public = tmp_path / "public"
+    public.mkdir()
+    public.chmod(0o777)
+    link = tmp_path / "tokens"
+    link.symlink_to(public)
+    with pytest.raises(PermissionError, match="writable by its group") as caught:
+        FileStore(link)
+    assert str(link) in str(caught.value)
+    link.unlink()
+    link.symlink_to(ours)
+    store = FileStore(link, clock=clock)
+    assert store.path == str(ours)
+    link.unlink()
+    link.symlink_to(public)  # repointed at a directory anyone can write to
+    _planted_state(tmp_path, clock, public)
+    assert store.read(KEY).token is None
+    assert store.acquire(KEY, "o1", 30) is None
+    assert store.write(KEY, "o1", TOKEN, "tag-1", 60) is True
+    assert store.read(KEY).token == TOKEN
+    assert sorted(path.suffix for path in ours.iterdir()) == [".json", ".lock"]
+    assert [path.suffix for path in public.iterdir()] == [".json"]
+    assert repr(store) == f"<FileStore path={str(ours)!r} prefix='sansio-auth'>"
+    store.close()
+
+
+def test_a_path_turned_into_a_symlink_after_it_was_resolved_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = tmp_path / "ours"
+    ours.mkdir(mode=0o700)
+    public = tmp_path / "public"
+    public.mkdir()
+    public.chmod(0o777)
+    resolve = os.path.realpath
+
+    def resolved_then_swapped(path: str) -> str:
+        real = resolve(path)
+        ours.rename(tmp_path / "moved")
+        ours.symlink_to(public)
+        return real
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os.path, "realpath", resolved_then_swapped)
+        with pytest.raises(
+            OSError, match="changed while it was being opened"
+        ) as caught:
+            FileStore(ours)
+    assert str(ours) in str(caught.value)
+
+
+def test_a_directory_moved_away_and_replaced_changes_nothing(
+    tmp_path: Path, clock: Clock
+) -> None:
+    directory = tmp_path / "store"
+    store = FileStore(directory, clock=clock)
+    store.write(KEY, "o1", TOKEN, "tag-1", 60)
+    directory.rename(tmp_path / "moved")
+    directory.mkdir()
+    directory.chmod(0o777)
+    _planted_state(tmp_path, clock, directory)
+    assert store.read(KEY).token == TOKEN
+    assert store.write(KEY, "o1", b"second", "tag-2", 60) is True
+    moved = FileStore(tmp_path / "moved", clock=clock)
+    assert moved.read(KEY).token == b"second"
+    assert [path.suffix for path in directory.iterdir()] == [".json"]
+    store.close()
+    moved.close()
+
+
+def _open_descriptors() -> int:
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd")
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_close_lets_go_of_the_directory_and_the_store_is_not_used_after(
+    tmp_path: Path,
+) -> None:
+    before = _open_descriptors()
+    store = FileStore(tmp_path)
+    store.write(KEY, "o1", TOKEN, "tag-1", 60)
+    assert _open_descriptors() == before + 1
+    store.close()
+    store.close()  # twice is fine
+    assert _open_descriptors() == before
+    calls: list[Callable[[], object]] = [
+        lambda: store.read(KEY),
+        lambda: store.wait(KEY, 1),
+        *_changes(store),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="FileStore is closed"):
+            call()
+    reopened = FileStore(tmp_path)
+    assert reopened.read(KEY).token == TOKEN
+    reopened.close()
+
+
+def test_close_during_a_wait_ends_it_then_lets_go(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    assert store.acquire(KEY, "o1", 60) is None
+    before = _open_descriptors()
+    waiter = threading.Thread(target=store.wait, args=(KEY, 60))
+    waiter.start()
+    time.sleep(0.1)
+    store.close()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert _open_descriptors() == before - 1
+
+
+def test_a_forked_child_uses_the_directory_it_inherits(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "store")
+
+    def child() -> str:
+        assert store.acquire(KEY, "child", 30) is None
+        assert store.write(KEY, "child", b"from-child", "tag-c", 60) is True
+        store.release(KEY, "child")
+        store.close()  # the child's copy of the directory's descriptor
+        return "done"
+
+    # Forked while the store's own lock is held: the child has a fresh one.
+    with store._guard:
+        (ended,) = forking.fork_children(1, child, bound=10)
+    assert ended.ok, ended.report
+    assert store.read(KEY).token == b"from-child"
+    assert store.acquire(KEY, "parent", 30) is None
+    store.close()
+
+
+# What the store's values show.
+
+
+def test_no_internal_value_shows_the_token_or_failure_bytes(
+    tmp_path: Path, clock: Clock, encryption_key: bytes
+) -> None:
+    clear = FileStore(tmp_path / "clear", clock=clock)
+    sealed = FileStore(tmp_path / "sealed", clock=clock, encryption_key=encryption_key)
+    for store in (clear, sealed):
+        store.acquire(KEY, "o1", 30)
+        store.write(KEY, "o1", TOKEN, "tag-1", 60)
+        store.fail(KEY, "o1", b"FAILURE-DETAIL", 10)
+        state = filestore._parse(_state_file(store).read_bytes(), clock.now)
+        assert state.token is not None
+        assert state.failure is not None
+        assert state.lease is not None
+        secrets = [
+            b"ACCESS-SECRET-1",
+            b"FAILURE-DETAIL",
+            state.token.value,
+            state.failure.value,
+        ]
+        shown = [
+            text
+            for value in (state, state.token, state.failure, state.lease)
+            for text in (repr(value), str(value))
+        ]
+        for text in shown:
+            for secret in secrets:
+                for form in (
+                    repr(secret),
+                    secret.decode("latin-1"),
+                    base64.b64encode(secret).decode(),
+                ):
+                    assert form not in text, text
+        # What is not secret still shows.
+        assert "tag-1" in repr(state)
+        assert "o1" in repr(state)
+        store.close()
 
 
 # Encryption at rest.
@@ -696,6 +985,7 @@ def test_the_same_answers_as_the_memory_store(
                 continue
             expected = _apply(memory, operation)
             assert _apply(files, operation) == expected, operation
+        files.close()
 
 
 # Fleets of real processes.
