@@ -284,7 +284,9 @@ class AsyncClientBase(ClientBase):
                 self._cache(token, now)
             return token
         if isinstance(outcome, ShareFailure):
-            self._session.receive_failure(outcome.error, now=now, step=step)
+            self._session.share_failure(
+                outcome.error, now=now, step=step, wait=outcome.wait
+            )
             return outcome.error
         return None  # Finished: the send was reported already
 

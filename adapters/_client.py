@@ -117,7 +117,9 @@ class ClientBase:
         if store is not None:
             from ._store_link import StoreLink
 
-            link = StoreLink(store, flow, takes_async=self._takes_async_store)
+            link = StoreLink(
+                store, flow, takes_async=self._takes_async_store, clock=clock
+            )
             if self._library is not None:
                 link.check_library(self._library)
         if session is None:

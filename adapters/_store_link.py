@@ -17,7 +17,7 @@ import secrets
 import socket
 import threading
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from sansio_auth import (
@@ -108,11 +108,19 @@ class StoreLink:
     """What a client keeps for its store: the key, the refused tokens, and
     the store's health."""
 
-    __slots__ = ("_health", "_refused", "is_async", "key", "library", "store")
+    __slots__ = ("_clock", "_health", "_refused", "is_async", "key", "library", "store")
 
-    def __init__(self, store: object, flow: object, *, takes_async: bool) -> None:
+    def __init__(
+        self,
+        store: object,
+        flow: object,
+        *,
+        takes_async: bool,
+        clock: Callable[[], float],
+    ) -> None:
         check_store(store)
         self.store: Final[Any] = store
+        self._clock = clock
         self.key: Final = store_key(flow, prefix=store.prefix)  # type: ignore[attr-defined]
         self.is_async: Final = inspect.iscoroutinefunction(store.read)  # type: ignore[attr-defined]
         if self.is_async and not takes_async:
@@ -167,7 +175,12 @@ class StoreLink:
         if isinstance(op, TakeLease):
             return store.acquire(key, owner, op.ttl)
         if isinstance(op, WriteToken):
-            return store.write(key, owner, op.token, op.tag, op.ttl)
+            # The time to live counted now, at the write: however long ago
+            # the answer came, the stored token ends when it does.
+            ttl = op.ttl_at(self._clock())
+            if ttl is not None and ttl <= 0:
+                return False
+            return store.write(key, owner, op.token, op.tag, ttl)
         if isinstance(op, WriteFailure):
             return store.fail(key, owner, op.failure, op.ttl)
         if isinstance(op, ReleaseLease):

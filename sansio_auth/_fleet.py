@@ -119,14 +119,26 @@ class TakeLease:
 @final
 @attrs.frozen(kw_only=True, repr=False)
 class WriteToken:
-    """Write the token, if the lease is ours or free; reply with a bool."""
+    """Write the token, if the lease is ours or free; reply with a bool.
+
+    The store keeps it until ``expires_at`` (in the client's clock): the
+    client turns that into a time to live when it writes, with
+    :meth:`ttl_at`, so a write made late still ends with the token. A token
+    that has expired by then is not written (reply False).
+    """
 
     token: bytes
     tag: str
-    ttl: float | None
+    expires_at: float | None
+    """When the token expires (None: never), in the client's clock."""
+
+    def ttl_at(self, now: float) -> float | None:
+        """The time to live to write at *now*: None for no expiry, and 0.0
+        or less when there is nothing left to write."""
+        return None if self.expires_at is None else self.expires_at - now
 
     def __repr__(self) -> str:
-        return f"WriteToken(ttl={self.ttl!r})"
+        return f"WriteToken(expires_at={self.expires_at!r})"
 
 
 @final
@@ -243,9 +255,11 @@ class Adopt:
 @final
 @attrs.frozen(kw_only=True)
 class ShareFailure:
-    """``session.receive_failure(error, step=...)``: the fleet's failure."""
+    """``session.share_failure(error, step=..., wait=wait)``: the fleet's
+    failure, waited out for at least ``wait`` seconds."""
 
     error: TokenError
+    wait: float = 0.0
 
 
 @final
@@ -305,6 +319,15 @@ def _rebased(token: Token, ttl: float | None, started: float) -> Token | None:
         return token
 
 
+def _is_seconds(value: object, *, zero: bool = False) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (0 <= value if zero else 0 < value)
+        and value < math.inf
+    )
+
+
 class SharedFetch:
     """The fleet protocol for one fetch of a session, step by step.
 
@@ -334,11 +357,14 @@ class SharedFetch:
         poll: float = 1.0,
         patience: float | None = None,
     ) -> None:
-        for name, value in (("lease", lease), ("poll", poll)):
-            if not (isinstance(value, int | float) and 0 < value < math.inf):
-                raise ValueError(f"{name} must be a finite number of seconds > 0")
-        if patience is None:
+        if patience is None and _is_seconds(lease):
             patience = 3 * lease
+        for name, value in (("lease", lease), ("poll", poll)):
+            if not _is_seconds(value):
+                raise ValueError(f"{name} must be a finite number of seconds > 0")
+        if not _is_seconds(patience, zero=True):
+            raise ValueError("patience must be a finite number of seconds >= 0")
+        assert patience is not None
         self._protocol = _protocol(session, lease, refused, poll, patience)
         self._step: StoreOp | None = None
 
@@ -400,11 +426,15 @@ def _read(
     )
 
 
-def _own_usable(session: TokenSession, now: float) -> Token | None:
+def _own_usable(
+    session: TokenSession, now: float, refused: frozenset[str]
+) -> Token | None:
     token = session.token
-    if token is None:
+    if token is None or now >= session.times(token, now)[1]:
         return None
-    return token if now < session.times(token, now)[1] else None
+    # One the API refused here is not handed out again, from the store or
+    # from the session (which may have adopted it before the 401 came).
+    return None if refused and token_tag(token) in refused else token
 
 
 def _alone() -> _Protocol:
@@ -444,7 +474,7 @@ def _protocol(
                 # failure is waited out (or its deadline), not fetched again.
                 recheck_at = reply.started + read.failure_left
                 return Adopt(token=read.token, recheck_at=recheck_at)
-            return ShareFailure(error=read.failure)
+            return ShareFailure(error=read.failure, wait=read.failure_left)
         if not holding:
             reply = yield TakeLease(ttl=lease)
             if reply.value is STORE_DOWN:
@@ -461,7 +491,7 @@ def _protocol(
                 wake = poll if left <= 0 else min(max(float(left), _MIN_WAIT), poll)
                 usable = read.token if read.usable else None
                 if usable is None:
-                    usable = _own_usable(session, reply.started)
+                    usable = _own_usable(session, reply.started, refused)
                 if usable is not None:
                     # Another process is refreshing: this token serves until
                     # it has written, and is not asked about before then.
@@ -482,7 +512,9 @@ def _protocol(
             # Taken out of the store before it is sent (rule 5).
             spent = attrs.evolve(token, refresh_token=None)
             reply = yield WriteToken(
-                token=encode_stored(spent), tag=token_tag(spent), ttl=ttl
+                token=encode_stored(spent),
+                tag=token_tag(spent),
+                expires_at=spent.expires_at,
             )
             if reply.value is STORE_DOWN:
                 return (yield from _alone())
@@ -498,7 +530,9 @@ def _protocol(
             ttl = stored_ttl(result, sent.at)
             if ttl is None or ttl > 0:
                 yield WriteToken(
-                    token=encode_stored(result), tag=token_tag(result), ttl=ttl
+                    token=encode_stored(result),
+                    tag=token_tag(result),
+                    expires_at=result.expires_at,
                 )
         elif isinstance(result, TokenError) and not sent.rejected and sent.hold > 0:
             yield WriteFailure(failure=encode_failure(result), ttl=sent.hold)

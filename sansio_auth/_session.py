@@ -779,13 +779,44 @@ class TokenSession:
         self._sent_at = t
         return True
 
+    def share_failure(
+        self, error: TokenError, *, now: float, step: SendRequest, wait: float = 0.0
+    ) -> None:
+        """Settle the fetch in flight with the fleet's failure, from a
+        shared store: another process was refused, and this one waits it out
+        with the rest, sending nothing. It counts as a failure (backoff,
+        attempts, cooldown) but not as a request sent.
+
+        Args:
+          error: the failure, as the store told it.
+          now: the current time (UNIX seconds).
+          step: the :class:`SendRequest` it settles; a stale step is ignored.
+          wait: the least time before this session sends again: what is left
+            of the fleet's wait.
+        """
+        if not isinstance(error, TokenError):
+            raise TypeError("error must be a TokenError")
+        wait = _check_seconds("wait", wait)
+        t = self._tick(now)
+        if not self._is_current(step):
+            return
+        self._requests -= 1
+        self._refreshes -= step.refresh
+        self._settle(self._redacted(error), t, wait=wait)
+
     def hold_off(self, now: float) -> float:
         """Seconds from *now* until the session would send again after the
         failure just reported (0 when it is not waiting one out): how long a
         shared store keeps the failure for the fleet. Read-only."""
         if self._state is SessionState.IDLE or self._state is SessionState.FETCHING:
             return 0.0
-        t = now if self._last_now is None else self._clock + (now - self._last_now)
+        # As _tick would place *now*, without moving the clock: a step back
+        # counts as no time passed.
+        t = (
+            now
+            if self._last_now is None
+            else self._clock + max(0.0, now - self._last_now)
+        )
         return max(0.0, self._retry_at - t)
 
     # -- the machinery ----------------------------------------------------
@@ -895,7 +926,7 @@ class TokenSession:
         self._token = token
         self._use = UseToken(token=token)
 
-    def _settle(self, result: Token | TokenError, t: float) -> None:
+    def _settle(self, result: Token | TokenError, t: float, wait: float = 0.0) -> None:
         if isinstance(result, Token):
             assert self._in_flight is not None
             was_refresh = self._in_flight.refresh
@@ -927,6 +958,8 @@ class TokenSession:
         retry_after = (
             result.retry_after if isinstance(result, OAuthError | HttpError) else None
         )
+        if wait > 0:
+            retry_after = max(retry_after or 0.0, wait)
         if (
             result.retryable
             and self._attempts < self.retry.max_attempts

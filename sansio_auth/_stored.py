@@ -306,31 +306,29 @@ def decode_failure(
     raw_status: object = document.get("status")
     status = raw_status if type(raw_status) is int else 0
     status_ok = 100 <= status <= 599
-    try:
-        if kind == "oauth" and status_ok and isinstance(document.get("error"), str):
-            code = document["error"]
-            if code not in _ERROR_CODES and code != _OTHER_CODE:
-                return None
-            return OAuthError(
-                error=code,
-                description=_SHARED,
-                uri=None,
-                status=status,
-                retry_after=retry_after,
-            )
-        if kind == "http" and status_ok:
-            return HttpError(
-                status=status,
-                content_type=None,
-                snippet=_SHARED,
-                retry_after=retry_after,
-            )
-        if kind == "malformed" and status_ok:
-            return MalformedResponse(
-                reason=_SHARED, status=status, content_type=None, snippet=""
-            )
-        if kind == "transport" and type(document.get("retryable")) is bool:
-            return TransportError(reason=_SHARED, retryable=document["retryable"])
-    except (TypeError, ValueError):
-        return None
+    # Every field is checked above: the errors' constructors cannot refuse.
+    if kind == "oauth" and status_ok and isinstance(document.get("error"), str):
+        code = document["error"]
+        if code not in _ERROR_CODES and code != _OTHER_CODE:
+            return None
+        return OAuthError(
+            error=code,
+            description=_SHARED,
+            uri=None,
+            status=status,
+            retry_after=retry_after,
+        )
+    if kind == "http" and status_ok:
+        return HttpError(
+            status=status,
+            content_type=None,
+            snippet=_SHARED,
+            retry_after=retry_after,
+        )
+    if kind == "malformed" and status_ok:
+        return MalformedResponse(
+            reason=_SHARED, status=status, content_type=None, snippet=""
+        )
+    if kind == "transport" and type(document.get("retryable")) is bool:
+        return TransportError(reason=_SHARED, retryable=document["retryable"])
     return None

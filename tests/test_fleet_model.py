@@ -19,7 +19,7 @@ every refresh token it receives, and revokes the grant when one comes twice
 
 The clients are carried out as ``adapters/_sync.py`` does: ``reissue`` for
 ``SendToken``, ``receive`` or ``receive_failure`` for the answer, ``Sent``
-with ``hold_off``; ``adopt`` and ``receive_failure`` for the outcomes;
+with ``hold_off``; ``adopt`` and ``share_failure`` for the outcomes;
 ``extend`` before a wait. Invariants, after every rule:
 
 (a) at most one token request is in flight under a lease at any real time
@@ -190,7 +190,11 @@ class ModelStore:
             self.owner = None
         return self
 
-    def carry_out(self, op: StoreOp, owner: str, real: float) -> object:
+    def carry_out(
+        self, op: StoreOp, owner: str, real: float, ttl: float | None = None
+    ) -> object:
+        # *ttl*: a WriteToken's time to live, as the client counts it when
+        # it writes (WriteToken.ttl_at, in the writer's own clock).
         self.at(real)
         if isinstance(op, ReadStore):
             return StoredEntry(
@@ -213,7 +217,7 @@ class ModelStore:
                 return False
             if isinstance(op, WriteToken):
                 self.token, self.tag = op.token, op.tag
-                self.token_expires = math.inf if op.ttl is None else real + op.ttl
+                self.token_expires = math.inf if ttl is None else real + ttl
                 self.failure = None
             else:
                 self.failure, self.failure_expires = op.failure, real + op.ttl
@@ -374,7 +378,9 @@ class FleetMachine(RuleBasedStateMachine):
                     nxt.token, now=now, step=fetch.step, recheck_at=nxt.recheck_at
                 )
             elif isinstance(nxt, ShareFailure):
-                process.session.receive_failure(nxt.error, now=now, step=fetch.step)
+                process.session.share_failure(
+                    nxt.error, now=now, step=fetch.step, wait=nxt.wait
+                )
             return
         fetch.op = nxt
 
@@ -481,21 +487,18 @@ class FleetMachine(RuleBasedStateMachine):
                 return
             self._next(process, fetch, None, now)  # no lease held: at once
             return
+        ttl = None
         if isinstance(op, WriteToken):
-            op = self._as_written(process, op)
-        value = self.store.carry_out(op, fetch.owner, self.real)
+            # As adapters/_store_link.py does: the time to live counted at
+            # the write, in the writer's clock; nothing left, nothing written.
+            ttl = op.ttl_at(now)
+            if ttl is not None and ttl <= 0:
+                self._next(process, fetch, False, now)
+                return
+        value = self.store.carry_out(op, fetch.owner, self.real, ttl)
         if isinstance(op, TakeLease) and value is None:
             fetch.lease_ends = self.real + op.ttl
         self._next(process, fetch, value, now)
-
-    def _as_written(self, process: Process, op: WriteToken) -> WriteToken:
-        # What the client hands the store: the step's time to live as it is,
-        # as adapters/_sync.py does, however long ago the protocol made it
-        # (from the answer, or from the read for a spend). A write made late
-        # thus stores an expiry that late (the replay
-        # test_a_write_made_long_after_the_answer_keeps_the_tokens_expiry);
-        # once the clients count the time to live at the write, do so here.
-        return op
 
     def _ready(self) -> list[tuple[Process, Fetch]]:
         return [
@@ -945,9 +948,10 @@ def test_a_token_adopted_back_after_a_401_is_not_adopted_again() -> None:
 
 def test_a_write_made_long_after_the_answer_keeps_the_tokens_expiry() -> None:
     """Clocks, found by the model. Process 0's token came at real time r,
-    then its write waited 80 s (a paused process): ``WriteToken.ttl`` is 100
-    s counted from the answer, the store counts it from the write, so the
-    fleet reads an expiry 80 s late and hands the token out past D ((c))."""
+    then its write waited 80 s (a paused process). Had the time to live been
+    counted from the answer (100 s) rather than at the write (20 s), the
+    store would keep it 80 s too long, and the fleet would hand the token
+    out past D ((c))."""
     replay = Replay(0.0)
     replay.ask(0)
     replay.steps(0)

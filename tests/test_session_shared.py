@@ -491,3 +491,60 @@ def test_hold_off_is_the_wait_a_caller_is_told_at_the_same_now(offset: float) ->
         assert hold == pytest.approx(told.until - now)
     else:
         assert hold == 0.0
+
+
+# -- share_failure ---------------------------------------------------------------
+
+
+def test_a_shared_failure_is_a_failure_but_not_a_request() -> None:
+    session = new_session(retry=RetryPolicy(cooldown=30.0))
+    step = send(session)
+    error = transport_error()
+    session.share_failure(error, now=T, step=step)
+    stats = session.stats
+    assert (stats.requests_sent, stats.failures) == (0, 1)
+    assert session.state is SessionState.BACKOFF
+
+
+def test_a_shared_failure_is_waited_out_at_least_for_its_wait() -> None:
+    session = new_session(jitter=lambda: 0.0)  # its own backoff would be 0
+    step = send(session)
+    error = transport_error()
+    session.share_failure(error, now=T, step=step, wait=2.5)
+    assert session.next_step(T + 2.0) == Backoff(until=T + 2.5, error=error)
+    assert isinstance(session.next_step(T + 2.5), SendRequest)
+
+
+def test_a_shared_rejection_fails_for_the_cooldown() -> None:
+    session = new_session(retry=RetryPolicy(cooldown=30.0))
+    step = send(session)
+    session.share_failure(
+        oauth_error_value("invalid_client"), now=T, step=step, wait=10.0
+    )
+    assert isinstance(session.next_step(T + 29.0), Failed)
+    assert session.stats.requests_sent == 0
+
+
+def test_a_stale_shared_failure_is_ignored() -> None:
+    session = new_session()
+    step = send(session)
+    session.abandon(step)
+    session.share_failure(transport_error(), now=T, step=step)
+    assert session.stats.failures == 0
+    assert session.state is SessionState.IDLE
+
+
+@pytest.mark.parametrize("wait", [-1.0, math.nan, math.inf, "1"])
+def test_a_shared_failures_wait_must_be_seconds(wait: object) -> None:
+    session = new_session()
+    step = send(session)
+    with pytest.raises((TypeError, ValueError), match="wait"):
+        session.share_failure(transport_error(), now=T, step=step, wait=wait)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="TokenError"):
+        session.share_failure("no", now=T, step=step)  # type: ignore[arg-type]
+
+
+def oauth_error_value(code: str) -> Any:
+    from sansio_auth import OAuthError
+
+    return OAuthError(error=code, description=None, uri=None, status=401)
