@@ -323,7 +323,7 @@ def _is_seconds(value: object, *, zero: bool = False) -> bool:
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and (0 <= value if zero else 0 < value)
+        and (value >= 0 if zero else value > 0)
         and value < math.inf
     )
 

@@ -371,7 +371,8 @@ def test_a_replayed_refresh_token_revokes_only_its_own_grant(
         mine = one.token()
     with urllib_adapter.TokenClient(flow, timeout=5) as other:
         theirs = other.token()
-    assert mine.refresh_token and theirs.refresh_token
+    assert mine.refresh_token
+    assert theirs.refresh_token
     used = flow.refresh_request(mine.refresh_token)
     assert used is not None
     assert urllib_adapter.send(used, timeout=5).status == 200
