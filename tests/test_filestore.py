@@ -33,7 +33,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sansio_auth import StoredEntry
-from sansio_auth.adapters import filestore
+from sansio_auth.adapters import _filestore_io
 from sansio_auth.adapters.filestore import FileStore
 from sansio_auth.adapters.stores import MemoryStore, Store
 
@@ -78,7 +78,7 @@ def _state_file(store: FileStore, key: str = KEY) -> Path:
 
 
 def filesystem_name(key: str) -> str:
-    return filestore._file_name(key)
+    return _filestore_io.file_name(key)
 
 
 # The contract.
@@ -322,7 +322,7 @@ def test_a_child_forked_during_a_change_does_not_keep_the_key_locked(
     # The child's copy of the lock file's descriptor shares the lock: closing
     # the parent's alone would leave the key locked while the child lives.
     store = FileStore(tmp_path, timeout=1)
-    with store._locked(KEY):
+    with store._directory.locked(KEY):
         pid = forking.fork()
         if pid == 0:  # the child: it never returns into pytest
             try:
@@ -389,7 +389,7 @@ def test_a_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_a_platform_without_fcntl_is_refused_at_construction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(filestore, "fcntl", None)
+    monkeypatch.setattr(_filestore_io, "fcntl", None)
     with pytest.raises(RuntimeError, match=r"fcntl\.flock.*POSIX"):
         FileStore(tmp_path)
 
@@ -790,7 +790,7 @@ def test_a_forked_child_uses_the_directory_it_inherits(tmp_path: Path) -> None:
         return "done"
 
     # Forked while the store's own lock is held: the child has a fresh one.
-    with store._guard:
+    with store._directory._guard:
         (ended,) = forking.fork_children(1, child, bound=10)
     assert ended.ok, ended.report
     assert store.read(KEY).token == b"from-child"
@@ -810,7 +810,7 @@ def test_no_internal_value_shows_the_token_or_failure_bytes(
         store.acquire(KEY, "o1", 30)
         store.write(KEY, "o1", TOKEN, "tag-1", 60)
         store.fail(KEY, "o1", b"FAILURE-DETAIL", 10)
-        state = filestore._parse(_state_file(store).read_bytes(), clock.now)
+        state = _filestore_io.parse(_state_file(store).read_bytes(), clock.now)
         assert state.token is not None
         assert state.failure is not None
         assert state.lease is not None
