@@ -344,12 +344,21 @@ class RedisStore(_StoreBase):
       timeout: seconds; bounds the wait for a subscription's confirmation
         (and, through :meth:`from_url`, every call).
 
+    Given a ``redis.asyncio.Redis``, ``RedisStore(client, ...)`` makes an
+    :class:`AsyncRedisStore` of it: one name for the store whatever the
+    client (the shared-stores contract), the right class for each.
+
     Raises:
-      TypeError: if *client* is not a sync ``redis.Redis`` (an asyncio one
-        goes to :class:`AsyncRedisStore`), or *encryption_key* not bytes.
+      TypeError: if *client* is not a ``redis.Redis`` or
+        ``redis.asyncio.Redis``, or *encryption_key* not bytes.
       ValueError: for a bad prefix, timeout or key length, or a client
         without a socket timeout or decoding responses.
     """
+
+    def __new__(cls, client: object, **options: Any) -> Any:
+        if cls is RedisStore and isinstance(client, redis.asyncio.Redis):
+            return AsyncRedisStore(client, **options)
+        return super().__new__(cls)
 
     def __init__(
         self,

@@ -540,8 +540,11 @@ def test_a_bad_url_is_refused_without_repeating_it(
 def test_each_store_takes_its_own_kind_of_client() -> None:
     sync = redis.Redis(socket_timeout=1)
     asynchronous = redis.asyncio.Redis(socket_timeout=1)
-    with pytest.raises(TypeError, match="use AsyncRedisStore"):
-        RedisStore(asynchronous)  # type: ignore[arg-type]
+    # The contract's one name: RedisStore of an asyncio client is the
+    # asyncio store.
+    made = RedisStore(asynchronous, prefix="p")  # type: ignore[arg-type]
+    assert isinstance(made, AsyncRedisStore)
+    assert made.prefix == "p"
     with pytest.raises(TypeError, match="use RedisStore"):
         AsyncRedisStore(sync)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"must be a redis\.Redis, got str"):
