@@ -355,7 +355,7 @@ class RedisStore(_StoreBase):
         without a socket timeout or decoding responses.
     """
 
-    def __new__(cls, client: object, **options: Any) -> Any:
+    def __new__(cls, client: redis.Redis | redis.asyncio.Redis, **options: Any) -> Any:
         if cls is RedisStore and isinstance(client, redis.asyncio.Redis):
             return AsyncRedisStore(client, **options)
         return super().__new__(cls)

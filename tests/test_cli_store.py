@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_cli import Runner, provider_args, run
 
 from sansio_auth.adapters.server import TokenServer
-
-from .test_cli import Runner, provider_args, run
 
 __all__ = ["run"]  # the fixture, imported to be found
 

@@ -542,7 +542,7 @@ def test_each_store_takes_its_own_kind_of_client() -> None:
     asynchronous = redis.asyncio.Redis(socket_timeout=1)
     # The contract's one name: RedisStore of an asyncio client is the
     # asyncio store.
-    made = RedisStore(asynchronous, prefix="p")  # type: ignore[arg-type]
+    made: object = RedisStore(asynchronous, prefix="p")  # type: ignore[arg-type]
     assert isinstance(made, AsyncRedisStore)
     assert made.prefix == "p"
     with pytest.raises(TypeError, match="use RedisStore"):

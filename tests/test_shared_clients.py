@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 import trio
+from integrations import flow_for, in_tasks, in_threads
 
 from sansio_auth import OAuthError, PasswordGrant, StoredEntry, store_key
 from sansio_auth.adapters import anyio as anyio_adapter
@@ -24,8 +25,6 @@ from sansio_auth.adapters import trio as trio_adapter
 from sansio_auth.adapters import urllib as urllib_adapter
 from sansio_auth.adapters.server import TokenServer
 from sansio_auth.adapters.stores import MemoryStore
-
-from .integrations import flow_for, in_tasks, in_threads
 
 
 @pytest.fixture
@@ -77,7 +76,7 @@ def password_flow(server: TokenServer) -> PasswordGrant:
 
 
 def grants(server: TokenServer) -> list[str]:
-    return [r.fields.get("grant_type", "") for r in server.token_requests()]
+    return [str(r.fields.get("grant_type", "")) for r in server.token_requests()]
 
 
 def test_clients_on_one_store_make_one_token_request(server: TokenServer) -> None:

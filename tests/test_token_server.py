@@ -346,6 +346,7 @@ def test_teamsystem_refresh_rotates_and_revokes_the_old_token(
     )
     assert status == 200
     third = data["refresh_token"]
+    assert isinstance(third, str)
     assert third not in (first.refresh_token, second.refresh_token)
     assert server.refresh_replays == 0
     # The old refresh token was revoked when it was used; sent again, it is a
