@@ -1013,6 +1013,12 @@ def test_a_secret_that_matches_implausibly_often_withholds() -> None:
     assert mask_secrets("ab" * 3000, ["abababababab"]) == WITHHELD
 
 
+def test_a_run_of_a_secret_that_matches_implausibly_often_withholds() -> None:
+    # Never the whole secret, but a run of 8 of its characters, a thousand
+    # times and more: as hostile as the whole one repeated.
+    assert mask_secrets("abcdefgh" * 1024, ["abcdefghXY"]) == WITHHELD
+
+
 def test_a_character_the_read_limit_halved_is_left_out() -> None:
     # Cut inside "é": the rest is still UTF-8, not Latin-1 mojibake.
     from sansio_auth._mask import READ_FOR_ERRORS, body_text
