@@ -21,32 +21,27 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from functools import partial
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 from sansio_auth import (
-    Adopt,
     AwaitInFlight,
     Backoff,
     Failed,
     HttpResponse,
-    ReleaseLease,
     SendRequest,
-    SendToken,
-    Sent,
     SessionEvent,
-    ShareFailure,
-    TakeLease,
     Token,
     TokenError,
     TransportError,
     UseToken,
-    WaitForStore,
 )
 
 from . import _client
 from ._client import LEAST_TIMEOUT, ClientBase, failure
 from ._logs import log_response, log_result, log_step
-from ._store_link import StoreLink, is_outcome
+
+if TYPE_CHECKING:
+    from ._store_link import StoreLink
 from ._tls import built_default_ssl_context, default_ssl_context
 
 
@@ -213,6 +208,18 @@ class AsyncClientBase(ClientBase):
             if link is None:
                 result, rejected = await self._exchange(step, None)
                 return
+            # The fleet's names, only for a client with a store: not a
+            # cost at import for the others.
+            from sansio_auth import (
+                ReleaseLease,
+                SendToken,
+                Sent,
+                TakeLease,
+                WaitForStore,
+            )
+
+            from ._store_link import is_outcome
+
             owner = link.owner()
             fetch = link.protocol(self._session)
             op: object = fetch.start()
@@ -249,11 +256,13 @@ class AsyncClientBase(ClientBase):
                     elif isinstance(op, ReleaseLease):
                         holding = False
                 op = fetch.advance(value, started=started)
-            result = self._settle(current, op)
+            result = self._settle_outcome(current, op)
         finally:
             if holding and link is not None:
                 # Cancelled with the lease: let the fleet go on at once
                 # rather than wait out its time to live.
+                from sansio_auth import ReleaseLease
+
                 with self._shielded():
                     await self._store_call(link, ReleaseLease(), owner)
             # Cancelled or crashed: say so, so that the others go on.
@@ -273,22 +282,6 @@ class AsyncClientBase(ClientBase):
             return await link.acall(op, owner)  # type: ignore[arg-type]
         # A sync store blocks (for its short timeout at most): off the loop.
         return await self._in_thread(partial(link.call, op, owner))  # type: ignore[arg-type]
-
-    def _settle(self, step: SendRequest, outcome: object) -> Token | TokenError | None:
-        now = self._clock()
-        if isinstance(outcome, Adopt):
-            token = self._session.adopt(
-                outcome.token, now=now, step=step, recheck_at=outcome.recheck_at
-            )
-            if token is not None:
-                self._cache(token, now)
-            return token
-        if isinstance(outcome, ShareFailure):
-            self._session.share_failure(
-                outcome.error, now=now, step=step, wait=outcome.wait
-            )
-            return outcome.error
-        return None  # Finished: the send was reported already
 
     async def _exchange(
         self, step: SendRequest, until: float | None

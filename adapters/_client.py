@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import ClassVar, Final
 
-from sansio_auth import Flow, Token, TokenSession
+from sansio_auth import Flow, SendRequest, Token, TokenError, TokenSession
 
 from ._limits import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -197,6 +197,29 @@ class ClientBase:
         would give up on is cut off rather than left running beside the next
         one, and the callers waiting for it can count on its report."""
         return min(self.timeout, self._session.fetch_timeout)
+
+    def _settle_outcome(
+        self, step: SendRequest, outcome: object
+    ) -> Token | TokenError | None:
+        """Give the session what the fleet protocol ended with (under the
+        sync client's lock): a token to adopt, the fleet's failure, or
+        nothing (the send was reported already)."""
+        from sansio_auth import Adopt, ShareFailure
+
+        now = self._clock()
+        if isinstance(outcome, Adopt):
+            token = self._session.adopt(
+                outcome.token, now=now, step=step, recheck_at=outcome.recheck_at
+            )
+            if token is not None:
+                self._cache(token, now)
+            return token
+        if isinstance(outcome, ShareFailure):
+            self._session.share_failure(
+                outcome.error, now=now, step=step, wait=outcome.wait
+            )
+            return outcome.error
+        return None
 
     def _drop(self, token: Token | str) -> None:
         # The hot cache sees it: its token is no longer the session's.

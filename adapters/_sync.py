@@ -14,30 +14,21 @@ from types import TracebackType
 from typing import Self
 
 from sansio_auth import (
-    Adopt,
     AwaitInFlight,
     Backoff,
     Failed,
-    Finished,
     HttpResponse,
-    ReleaseLease,
     SendRequest,
-    SendToken,
-    Sent,
     SessionEvent,
-    ShareFailure,
-    TakeLease,
     Token,
     TokenError,
     TransportError,
     UseToken,
-    WaitForStore,
 )
 
 from ._client import LEAST_TIMEOUT as _LEAST_TIMEOUT
 from ._client import ClientBase, failure
 from ._logs import log_response, log_result, log_step
-from ._store_link import is_outcome
 
 __all__ = ["SyncClientBase"]
 
@@ -107,6 +98,18 @@ class SyncClientBase(ClientBase):
             if link is None:
                 result, rejected, _ = self._exchange(step, None)
                 return
+            # The fleet's names, only for a client with a store: not a
+            # cost at import for the others.
+            from sansio_auth import (
+                ReleaseLease,
+                SendToken,
+                Sent,
+                TakeLease,
+                WaitForStore,
+            )
+
+            from ._store_link import is_outcome
+
             owner = link.owner()
             fetch = link.protocol(self._session)
             op: object = fetch.start()
@@ -130,7 +133,6 @@ class SyncClientBase(ClientBase):
                             hold=hold,
                         )
                 else:
-                    assert not isinstance(op, Adopt | ShareFailure | Finished)
                     if isinstance(op, WaitForStore):
                         with self._lock:
                             self._session.extend(current, now=started)
@@ -146,11 +148,13 @@ class SyncClientBase(ClientBase):
                         holding = False
                 op = fetch.advance(value, started=started)
             with self._lock:
-                result = self._settle(current, op)
+                result = self._settle_outcome(current, op)
         finally:
             if holding and link is not None:
                 # Interrupted with the lease: let the fleet go on at once
                 # rather than wait out its time to live.
+                from sansio_auth import ReleaseLease
+
                 link.call(ReleaseLease(), owner)
             with self._lock:
                 self._session.abandon(current)  # a no-op once reported
@@ -158,23 +162,6 @@ class SyncClientBase(ClientBase):
             if event is not None:
                 event.set()
             log_result(current.request, result, rejected=rejected)
-
-    def _settle(self, step: SendRequest, outcome: object) -> Token | TokenError | None:
-        # Under the lock: give the session what the protocol ended with.
-        now = self._clock()
-        if isinstance(outcome, Adopt):
-            token = self._session.adopt(
-                outcome.token, now=now, step=step, recheck_at=outcome.recheck_at
-            )
-            if token is not None:
-                self._cache(token, now)
-            return token
-        if isinstance(outcome, ShareFailure):
-            self._session.share_failure(
-                outcome.error, now=now, step=step, wait=outcome.wait
-            )
-            return outcome.error
-        return None  # Finished: the send was reported already
 
     def _exchange(
         self, step: SendRequest, until: float | None
