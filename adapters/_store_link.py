@@ -159,9 +159,7 @@ class StoreLink:
         """The protocol for a fetch of *session*: its lease lasts the
         session's lost-request deadline (the transport's timeout plus a
         margin), which outlives the request."""
-        return SharedFetch(
-            session, lease=session.fetch_timeout, refused=frozenset(self._refused)
-        )
+        return SharedFetch(session, lease=session.fetch_timeout, refused=_Refused(self))
 
     @staticmethod
     def owner() -> str:
@@ -236,6 +234,19 @@ class StoreLink:
                 return
             health.down = False
         logger.info("shared token store answers again; sharing tokens")
+
+
+class _Refused:
+    """The refused tags of a link as they are at each look: a 401 that comes
+    while a fetch waits for another process counts for that fetch too."""
+
+    __slots__ = ("_link",)
+
+    def __init__(self, link: StoreLink) -> None:
+        self._link = link
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._link._refused
 
 
 def is_outcome(value: object) -> bool:

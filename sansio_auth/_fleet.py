@@ -48,7 +48,7 @@ token ends, and none hands one out past ``D``.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Container, Generator
 from typing import Final, final
 
 import attrs
@@ -341,7 +341,9 @@ class SharedFetch:
       lease: seconds the lease lasts: the session's ``fetch_timeout``, which
         is the transport's timeout plus a margin, so that the lease outlives
         the request.
-      refused: tags (:func:`token_tag`) of tokens the API refused here.
+      refused: tags (:func:`token_tag`) of tokens the API refused here: a
+        container the client may add to while the fetch runs (a 401 that
+        comes while it waits for another process), read at each step.
       poll: the longest wait before reading again when no wake-up comes.
       patience: after waiting this long for others in all, send alone.
     """
@@ -353,7 +355,7 @@ class SharedFetch:
         session: TokenSession,
         *,
         lease: float,
-        refused: frozenset[str] = frozenset(),
+        refused: Container[str] = frozenset(),
         poll: float = 1.0,
         patience: float | None = None,
     ) -> None:
@@ -394,7 +396,7 @@ class SharedFetch:
 
 
 def _read(
-    session: TokenSession, entry: object, started: float, refused: frozenset[str]
+    session: TokenSession, entry: object, started: float, refused: Container[str]
 ) -> _Read:
     token = tag = failure = None
     due = usable = False
@@ -427,14 +429,14 @@ def _read(
 
 
 def _own_usable(
-    session: TokenSession, now: float, refused: frozenset[str]
+    session: TokenSession, now: float, refused: Container[str]
 ) -> Token | None:
     token = session.token
     if token is None or now >= session.times(token, now)[1]:
         return None
     # One the API refused here is not handed out again, from the store or
     # from the session (which may have adopted it before the 401 came).
-    return None if refused and token_tag(token) in refused else token
+    return None if token_tag(token) in refused else token
 
 
 def _alone() -> _Protocol:
@@ -446,7 +448,7 @@ def _alone() -> _Protocol:
 def _protocol(
     session: TokenSession,
     lease: float,
-    refused: frozenset[str],
+    refused: Container[str],
     poll: float,
     patience: float,
 ) -> _Protocol:

@@ -1000,3 +1000,19 @@ def test_an_api_key_exchange_acquires_under_the_lease() -> None:
 def test_attrs_evolve_keeps_the_repr_hidden() -> None:
     write = WriteToken(token=b"secret-bytes", tag="tag", expires_at=1.0)
     assert "secret" not in repr(attrs.evolve(write, expires_at=2.0))
+
+
+def test_a_401_that_comes_while_a_fetch_waits_counts_for_that_fetch() -> None:
+    # The client adds a refused tag while the fetch waits for another
+    # process's lease: the next read sees it, so the refused token, written
+    # meanwhile, is deleted and not adopted.
+    refused: set[str] = set()
+    fetch = SharedFetch(new_session(), lease=LEASE, refused=refused, poll=1.0)
+    assert fetch.start() == ReadStore()
+    assert run(fetch, EMPTY, 4.0) == [TakeLease(ttl=LEASE), WaitForStore(timeout=1.0)]
+    refused.add(token_tag(FRESH))
+    assert run(fetch, None, entry(FRESH)) == [
+        ReadStore(),
+        DiscardToken(tag=token_tag(FRESH)),
+    ]
+    assert fetch.advance(True, started=T) == TakeLease(ttl=LEASE)

@@ -483,3 +483,32 @@ def test_an_asyncio_store_is_refused_under_trio(server: TokenServer) -> None:
 
     anyio.run(main, backend="trio")
     assert server.token_requests() == []
+
+
+def test_a_401_that_comes_while_a_fetch_waits_is_not_adopted_after(
+    server: TokenServer,
+) -> None:
+    from sansio_auth import Token, encode_stored, token_tag
+
+    store = MemoryStore()
+    flow = flow_for(server)
+    key = store_key(flow)
+    assert store.acquire(key, "another process", 10) is None
+    client = urllib_adapter.TokenClient(flow, store=store)
+    got: list[Token] = []
+    waiting = threading.Thread(target=lambda: got.append(client.token()))
+    waiting.start()
+    time.sleep(0.2)  # it waits for the other process's lease
+    refused = flow.parse(
+        urllib_adapter.send(flow.token_request(), timeout=5), now=time.time()
+    )
+    assert isinstance(refused, Token)
+    client.invalidate(refused)  # an API call of this client got a 401 for it
+    assert store.write(
+        key, "another process", encode_stored(refused), token_tag(refused), 3600
+    )
+    store.release(key, "another process")
+    waiting.join(10)
+    assert got
+    assert got[0].access_token != refused.access_token
+    assert len(server.token_requests()) == 2  # the refused one, and ours
