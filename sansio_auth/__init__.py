@@ -42,6 +42,7 @@ from ._session import SessionStats as SessionStats
 from ._session import Step as Step
 from ._session import TokenSession as TokenSession
 from ._session import UseToken as UseToken
+from ._stamp import Stamp as Stamp
 from ._token import Token as Token
 from ._urls import check_token_url as check_token_url
 from ._version import __version__ as __version__
@@ -51,6 +52,7 @@ if _TYPE_CHECKING:
     from ._challenge import Challenge as Challenge
     from ._challenge import api_action as api_action
     from ._challenge import parse_challenges as parse_challenges
+    from ._dpop import DPoPKey as DPoPKey
     from ._fleet import STORE_DOWN as STORE_DOWN
     from ._fleet import Adopt as Adopt
     from ._fleet import DiscardToken as DiscardToken
@@ -67,6 +69,14 @@ if _TYPE_CHECKING:
     from ._fleet import WaitForStore as WaitForStore
     from ._fleet import WriteFailure as WriteFailure
     from ._fleet import WriteToken as WriteToken
+    from ._grants import TOKEN_TYPE_ACCESS_TOKEN as TOKEN_TYPE_ACCESS_TOKEN
+    from ._grants import TOKEN_TYPE_ID_TOKEN as TOKEN_TYPE_ID_TOKEN
+    from ._grants import TOKEN_TYPE_JWT as TOKEN_TYPE_JWT
+    from ._grants import TOKEN_TYPE_REFRESH_TOKEN as TOKEN_TYPE_REFRESH_TOKEN
+    from ._grants import TOKEN_TYPE_SAML1 as TOKEN_TYPE_SAML1
+    from ._grants import TOKEN_TYPE_SAML2 as TOKEN_TYPE_SAML2
+    from ._grants import JwtBearerGrant as JwtBearerGrant
+    from ._grants import TokenExchange as TokenExchange
     from ._mask import mask_secrets as mask_secrets
     from ._secrets import request_secrets as request_secrets
     from ._store_key import check_store_prefix as check_store_prefix
@@ -81,6 +91,12 @@ if _TYPE_CHECKING:
 
 __all__ = [
     "STORE_DOWN",
+    "TOKEN_TYPE_ACCESS_TOKEN",
+    "TOKEN_TYPE_ID_TOKEN",
+    "TOKEN_TYPE_JWT",
+    "TOKEN_TYPE_REFRESH_TOKEN",
+    "TOKEN_TYPE_SAML1",
+    "TOKEN_TYPE_SAML2",
     "TRANSITIONS",
     "USER_AGENT",
     "Adopt",
@@ -91,6 +107,7 @@ __all__ = [
     "Challenge",
     "ClientAuth",
     "ClientCredentials",
+    "DPoPKey",
     "DiscardToken",
     "Failed",
     "Finished",
@@ -98,6 +115,7 @@ __all__ = [
     "HttpError",
     "HttpRequest",
     "HttpResponse",
+    "JwtBearerGrant",
     "MalformedResponse",
     "OAuthError",
     "Outcome",
@@ -113,12 +131,14 @@ __all__ = [
     "SessionStats",
     "ShareFailure",
     "SharedFetch",
+    "Stamp",
     "Step",
     "StoreOp",
     "StoredEntry",
     "TakeLease",
     "Token",
     "TokenError",
+    "TokenExchange",
     "TokenSession",
     "TransportError",
     "UseToken",
@@ -196,6 +216,21 @@ _LAZY_MODULES = {
         "_stored",
     ),
     **dict.fromkeys(("check_store_prefix", "store_key"), "_store_key"),
+    # The JWT flows and DPoP: only their users pay for their import.
+    **dict.fromkeys(
+        (
+            "JwtBearerGrant",
+            "TokenExchange",
+            "TOKEN_TYPE_ACCESS_TOKEN",
+            "TOKEN_TYPE_ID_TOKEN",
+            "TOKEN_TYPE_JWT",
+            "TOKEN_TYPE_REFRESH_TOKEN",
+            "TOKEN_TYPE_SAML1",
+            "TOKEN_TYPE_SAML2",
+        ),
+        "_grants",
+    ),
+    "DPoPKey": "_dpop",
 }
 
 

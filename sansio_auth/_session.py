@@ -37,6 +37,18 @@ could trip its reuse detection and revoke the whole grant. So the refresh
 token is dropped and the next attempt acquires anew with the flow's own
 credentials. ``invalid_grant`` on a refresh does that at once, without
 counting as a failure.
+
+Signed requests. A flow whose client signs an assertion (``needs_stamp``)
+and a session with a DPoP key need the time and a fresh ``jti`` per request:
+the time is the ``now`` of the call that sends, and the ``jti`` comes from
+the function given as ``jti=`` (the adapters pass one drawing 128 random
+bits). DPoP (RFC 9449): each token request carries a proof; the server's
+``DPoP-Nonce`` is kept for the next proofs, and an answer ``use_dpop_nonce``
+with a new nonce is not a failure: :meth:`TokenSession.receive` returns the
+same request again, with a proof carrying the nonce, to be sent within the
+same fetch (once per fetch: a second one is the server's failure). The
+refresh token is kept for that resend, since the server refused the request
+before it looked at the grant (RFC 9449 §8).
 """
 
 from __future__ import annotations
@@ -45,7 +57,7 @@ import enum
 import math
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
@@ -59,7 +71,11 @@ from ._errors import (
 from ._flows import Flow
 from ._http import HttpRequest, HttpResponse
 from ._parse import parse_token_response
+from ._stamp import Stamp
 from ._token import Token
+
+if TYPE_CHECKING:
+    from ._dpop import DPoPKey
 
 __all__ = [
     "TRANSITIONS",
@@ -114,6 +130,8 @@ class SessionEvent(enum.Enum):
     """The caller sending it was cancelled; another may send at once."""
     INVALIDATE = "invalidate"
     """The current access token was refused by the API (a 401)."""
+    DPOP_NONCE = "dpop nonce"
+    """The server asked for a DPoP nonce: the same fetch sends again."""
 
 
 _S = SessionState
@@ -129,6 +147,7 @@ TRANSITIONS: Final = MappingProxyType(
         (_S.FETCHING, _E.REFRESH_REJECTED): _S.IDLE,
         (_S.FETCHING, _E.ABANDONED): _S.IDLE,
         (_S.FETCHING, _E.INVALIDATE): _S.FETCHING,
+        (_S.FETCHING, _E.DPOP_NONCE): _S.FETCHING,
         (_S.BACKOFF, _E.SEND): _S.FETCHING,
         (_S.BACKOFF, _E.INVALIDATE): _S.BACKOFF,
         (_S.FAILED, _E.SEND): _S.FETCHING,
@@ -315,6 +334,10 @@ class SessionStats:
     the refresh token had expired or been revoked, or had been used already,
     which may mean that a stolen copy was replayed. The adapters log each at
     WARNING."""
+    dpop_nonces: int = 0
+    """Token requests sent again at once because the server asked for a DPoP
+    nonce (``use_dpop_nonce``); counted in ``requests_sent``, not in
+    ``failures``."""
 
 
 # -- the session ------------------------------------------------------------
@@ -344,6 +367,12 @@ class TokenSession:
       fetch_timeout: seconds after which a request that has not been reported
         is treated as lost (a failure), so that another caller may fetch;
         give it the transport's timeout plus a margin.
+      dpop_key: a :class:`~sansio_auth.DPoPKey`: every token request then
+        carries a DPoP proof (RFC 9449), and the tokens are bound to the key.
+      jti: a function returning a value never returned before (the adapters
+        pass 128 random bits, base64url), for the ``jti`` of each JWT the
+        session has signed: needed by a flow whose ``needs_stamp`` is true
+        and with *dpop_key*.
 
     Raises:
       TypeError, ValueError: naming the argument that is out of range.
@@ -355,6 +384,9 @@ class TokenSession:
         "_attempts",
         "_clock",
         "_deadline",
+        "_dpop",
+        "_dpop_nonce",
+        "_dpop_nonces",
         "_driver",
         "_error",
         "_failed",
@@ -362,9 +394,11 @@ class TokenSession:
         "_fetch_id",
         "_in_flight",
         "_jitter",
+        "_jti",
         "_last_error",
         "_last_event",
         "_last_now",
+        "_nonce_resent",
         "_refresh_at",
         "_refresh_rejected",
         "_refresh_token",
@@ -372,6 +406,7 @@ class TokenSession:
         "_requests",
         "_retry_at",
         "_sent_at",
+        "_signs",
         "_state",
         "_token",
         "_use",
@@ -393,6 +428,8 @@ class TokenSession:
         default_lifetime: float | None = None,
         jitter: Callable[[], float] | None = None,
         fetch_timeout: float = 60.0,
+        dpop_key: DPoPKey | None = None,
+        jti: Callable[[], str] | None = None,
     ) -> None:
         if not isinstance(flow, Flow):
             raise TypeError(
@@ -422,6 +459,25 @@ class TokenSession:
         self.fetch_timeout: Final = _check_seconds(
             "fetch_timeout", fetch_timeout, positive=True
         )
+        if dpop_key is not None:
+            from ._dpop import DPoPKey
+
+            if not isinstance(dpop_key, DPoPKey):
+                raise TypeError("dpop_key must be a DPoPKey")
+        self._dpop = dpop_key
+        self._signs = bool(getattr(flow, "needs_stamp", False))
+        if jti is not None and not callable(jti):
+            raise TypeError("jti must be a function returning a fresh unique string")
+        if jti is None and (self._signs or dpop_key is not None):
+            why = "dpop_key" if dpop_key is not None else f"{type(flow).__name__}"
+            raise ValueError(
+                f"{why} signs each request: give jti= a function returning a "
+                "fresh unique string (the adapters pass one)"
+            )
+        self._jti = jti
+        self._dpop_nonce: str | None = None
+        self._nonce_resent = False
+        self._dpop_nonces = 0
 
         self._state = SessionState.IDLE
         self._clock = 0.0  # the session's own clock: forward steps of `now` only
@@ -483,7 +539,19 @@ class TokenSession:
             last_error=self._last_error,
             refresh_rejected=self._refresh_rejected,
             adopted=self._adopted,
+            dpop_nonces=self._dpop_nonces,
         )
+
+    @property
+    def dpop_key(self) -> DPoPKey | None:
+        """The key that proves the session's requests, if any: its tokens of
+        type ``DPoP`` are sent to an API with a proof by the same key."""
+        return self._dpop
+
+    @property
+    def dpop_nonce(self) -> str | None:
+        """The token endpoint's last DPoP nonce, if it sent one."""
+        return self._dpop_nonce
 
     def __repr__(self) -> str:
         return (
@@ -583,7 +651,7 @@ class TokenSession:
 
     def receive(
         self, response: HttpResponse, *, now: float, step: SendRequest | None = None
-    ) -> Token | TokenError | None:
+    ) -> Token | TokenError | SendRequest | None:
         """Report the response to the request in flight.
 
         Args:
@@ -596,12 +664,30 @@ class TokenSession:
         Returns:
           What the flow parsed from it (a token as the session keeps it:
           after a refresh answer without a ``refresh_token``, with the old
-          one), or None if the report was ignored.
+          one), or None if the report was ignored. With a DPoP key, the
+          server's first ``use_dpop_nonce`` of a fetch gives a
+          :class:`SendRequest` instead: send it and report it in turn, as part
+          of the same fetch.
         """
         t = self._tick(now)
         if not self._is_current(step):
             return None
+        fresh_nonce = False
+        if self._dpop is not None:
+            from ._dpop import check_nonce
+
+            nonce = check_nonce(response.header("dpop-nonce"))
+            if nonce is not None:
+                fresh_nonce = nonce != self._dpop_nonce
+                self._dpop_nonce = nonce
         result = self.flow.parse(response, now=now)
+        if (
+            fresh_nonce
+            and not self._nonce_resent
+            and isinstance(result, OAuthError)
+            and result.error == "use_dpop_nonce"
+        ):
+            return self._resend(t)
         if isinstance(result, Token) and self._lifetime_end(result, now, t) <= t:
             # Handing it out is impossible and fetching again would storm
             # the server; most likely our clock or the server's is off.
@@ -752,15 +838,10 @@ class TokenSession:
         t = self._tick(now)
         if not self._is_current(step):
             return None
-        refresh = None
-        if refresh_token is not None:
-            refresh = self.flow.refresh_request(refresh_token)
-        request = self.flow.token_request() if refresh is None else refresh
+        request, refresh = self._build(refresh_token)
         self._refresh_token = refresh_token
         self._fetch_id += 1
-        again = SendRequest(
-            request=request, refresh=refresh is not None, fetch_id=self._fetch_id
-        )
+        again = SendRequest(request=request, refresh=refresh, fetch_id=self._fetch_id)
         self._refreshes += again.refresh - step.refresh
         self._in_flight = again
         self._sent_at = t
@@ -888,20 +969,71 @@ class TokenSession:
         )
 
     def _send(self, t: float) -> SendRequest:
-        refresh = None
-        if self._refresh_token is not None:
-            refresh = self.flow.refresh_request(self._refresh_token)
-        request = self.flow.token_request() if refresh is None else refresh
+        # Built first: a flow or a jti function that raises leaves the
+        # session as it was, nothing in flight.
+        request, refresh = self._build(self._refresh_token)
         self._fetch_id += 1
-        step = SendRequest(
-            request=request, refresh=refresh is not None, fetch_id=self._fetch_id
-        )
+        step = SendRequest(request=request, refresh=refresh, fetch_id=self._fetch_id)
         self._in_flight = step
         self._sent_at = t
         self._requests += 1
-        self._refreshes += refresh is not None
+        self._refreshes += refresh
+        self._nonce_resent = False
         self._apply(SessionEvent.SEND)
         return step
+
+    def _resend(self, t: float) -> SendRequest:
+        # The same fetch, sent again with the server's new DPoP nonce; the
+        # refresh token too, which the server did not look at.
+        request, refresh = self._build(self._refresh_token)
+        self._fetch_id += 1
+        again = SendRequest(request=request, refresh=refresh, fetch_id=self._fetch_id)
+        self._in_flight = again
+        self._sent_at = t
+        self._requests += 1
+        self._refreshes += refresh
+        self._nonce_resent = True
+        self._dpop_nonces += 1
+        self._apply(SessionEvent.DPOP_NONCE)
+        return again
+
+    def _fresh_jti(self) -> str:
+        assert self._jti is not None  # checked at construction
+        value = self._jti()
+        if not isinstance(value, str) or not value:
+            raise ValueError("the jti function must return a non-empty string")
+        return value
+
+    def _build(self, refresh_token: str | None) -> tuple[HttpRequest, bool]:
+        # The request of a fetch: a refresh when there is a refresh token and
+        # the flow can refresh, else an acquisition; stamped and proved as
+        # the flow and the DPoP key need, at the caller's own `now`.
+        flow = self.flow
+        now = self._last_now
+        assert now is not None  # a tick came first
+        stamp = Stamp(now=now, jti=self._fresh_jti()) if self._signs else None
+        refresh = None
+        if refresh_token is not None:
+            refresh = (
+                flow.refresh_request(refresh_token)
+                if stamp is None
+                else flow.refresh_request(refresh_token, stamp)  # type: ignore[call-arg]
+            )
+        request = refresh
+        if request is None:
+            request = (
+                flow.token_request() if stamp is None else flow.token_request(stamp)  # type: ignore[call-arg]
+            )
+        if self._dpop is not None:
+            proof = self._dpop.proof(
+                request.method,
+                request.url,
+                now=now,
+                jti=self._fresh_jti(),
+                nonce=self._dpop_nonce,
+            )
+            request = attrs.evolve(request, headers=(*request.headers, ("DPoP", proof)))
+        return request, refresh is not None
 
     def _end_flight(self) -> bool:
         # Returns whether it was a refresh; a refresh token whose refresh did

@@ -19,9 +19,10 @@ importlib mode makes ``tests`` a namespace package) and as
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -324,3 +325,9 @@ class Driver:
     def sent(self) -> list[SendRequest]:
         """Every :class:`SendRequest` in the trace."""
         return [step for step in self.trace if isinstance(step, SendRequest)]
+
+
+def count_jti() -> Callable[[], str]:
+    """A ``jti`` function for sessions that sign: ``jti-1``, ``jti-2``, ..."""
+    numbers = itertools.count(1)
+    return lambda: f"jti-{next(numbers)}"

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import sansio_auth
 from sansio_auth import (
@@ -24,6 +25,7 @@ from sansio_auth import (
     ApiKeyExchange,
     AwaitInFlight,
     Backoff,
+    DPoPKey,
     Failed,
     Flow,
     HttpError,
@@ -50,6 +52,7 @@ from session_driver import (
     Answer,
     Driver,
     client_credentials,
+    count_jti,
     form,
     html_502,
     http_error,
@@ -1338,6 +1341,7 @@ def test_the_transition_table_is_exactly_the_documented_one() -> None:
         ((S.FETCHING, E.RETRYABLE_FAILURE), S.BACKOFF),
         ((S.FETCHING, E.FATAL_FAILURE), S.FAILED),
         ((S.FETCHING, E.REFRESH_REJECTED), S.IDLE),
+        ((S.FETCHING, E.DPOP_NONCE), S.FETCHING),
         ((S.FETCHING, E.ABANDONED), S.IDLE),
         ((S.FETCHING, E.INVALIDATE), S.FETCHING),
         ((S.BACKOFF, E.SEND), S.FETCHING),
@@ -1345,7 +1349,7 @@ def test_the_transition_table_is_exactly_the_documented_one() -> None:
         ((S.FAILED, E.SEND), S.FETCHING),
         ((S.FAILED, E.INVALIDATE), S.FAILED),
     }
-    assert len(TRANSITIONS) == 12
+    assert len(TRANSITIONS) == 13
     assert set(S) == {S.IDLE, S.FETCHING, S.BACKOFF, S.FAILED}
     assert set(E) == {
         E.SEND,
@@ -1355,6 +1359,7 @@ def test_the_transition_table_is_exactly_the_documented_one() -> None:
         E.REFRESH_REJECTED,
         E.ABANDONED,
         E.INVALIDATE,
+        E.DPOP_NONCE,
     }
     with pytest.raises(TypeError):
         TRANSITIONS[S.IDLE, E.TOKEN] = S.IDLE  # type: ignore[index]
@@ -1366,8 +1371,8 @@ def test_the_transition_table_is_exactly_the_documented_one() -> None:
 TABLE_RETRY = RetryPolicy(base_delay=10, max_delay=10, cooldown=100)
 
 
-def into(state: SessionState) -> tuple[Driver, Token]:
-    driver, token = with_token(retry=TABLE_RETRY, fetch_timeout=1000)
+def into(state: SessionState, **kwargs: Any) -> tuple[Driver, Token]:
+    driver, token = with_token(retry=TABLE_RETRY, fetch_timeout=1000, **kwargs)
     driver.clock.set(at(P))
     if state is not S.IDLE:
         step = driver.send()
@@ -1407,6 +1412,13 @@ def trigger(event: SessionEvent, driver: Driver, token: Token) -> None:
         driver.report(step, oauth_error("invalid_grant"))
     elif event is E.ABANDONED:
         driver.session.abandon(in_flight(driver))
+    elif event is E.DPOP_NONCE:
+        nonce = HttpResponse(
+            status=400,
+            headers=(("Content-Type", "application/json"), ("DPoP-Nonce", "n-1")),
+            body=b'{"error": "use_dpop_nonce"}',
+        )
+        assert isinstance(driver.report(in_flight(driver), nonce), SendRequest)
     else:
         assert event is E.INVALIDATE
         assert driver.session.invalidate(token) is True
@@ -1420,7 +1432,13 @@ def trigger(event: SessionEvent, driver: Driver, token: Token) -> None:
 def test_every_transition_is_reachable_through_the_public_api(
     source: SessionState, event: SessionEvent, destination: SessionState
 ) -> None:
-    driver, token = into(source)
+    # The nonce is asked of a session with a DPoP key only.
+    dpop = (
+        {"dpop_key": DPoPKey(Ed25519PrivateKey.generate()), "jti": count_jti()}
+        if event is E.DPOP_NONCE
+        else {}
+    )
+    driver, token = into(source, **dpop)
     trigger(event, driver, token)
     assert driver.session.state is destination
 

@@ -1,0 +1,157 @@
+"""DPoP proofs (RFC 9449): a JWT per request, signed by the client's key,
+that binds a token to that key.
+
+A proof names the request (``htm``, ``htu``), when it was made (``iat``), a
+fresh ``jti``, the server's ``nonce`` when it asked for one, and, at a
+resource server, the access token it accompanies (``ath``). The header is the
+same for every proof of a key, so it is encoded once; a proof per API request
+costs one signature and a few string operations.
+
+The time and the ``jti`` come from outside; the key is generated outside too
+(``sansio_auth.adapters`` do, when asked), since the core draws no random
+numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Final, final
+
+from ._b64 import b64url
+from ._jws import json_segment
+from ._keys import SigningKey, load_signing_key
+
+__all__ = ["DPoPKey", "access_token_hash", "check_nonce", "proof_url"]
+
+# RFC 9449 §8.1: nonce = 1*NQCHAR, printable ASCII but for '"' and '\'.
+_NONCE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,1024}")
+_MAX_NONCE = 1024
+
+
+def proof_url(url: str) -> str:
+    """The ``htu`` of a request to *url*: the URL without query and fragment
+    (RFC 9449 §4.2)."""
+    end = len(url)
+    for mark in ("?", "#"):
+        at = url.find(mark)
+        if at != -1 and at < end:
+            end = at
+    return url[:end]
+
+
+def access_token_hash(access_token: str) -> str:
+    """The ``ath`` of a proof for *access_token*: base64url SHA-256."""
+    return b64url(hashlib.sha256(access_token.encode("utf-8")).digest())
+
+
+def check_nonce(value: str | None) -> str | None:
+    """*value* if it is a nonce a proof may carry, else None.
+
+    A server's ``DPoP-Nonce`` goes back into every proof we sign and into
+    the header of our next request: anything but RFC 9449's characters, or
+    an absurd length, is not taken.
+    """
+    if value is None or len(value) > _MAX_NONCE or not _NONCE.fullmatch(value):
+        return None
+    return value
+
+
+@final
+class DPoPKey:
+    """The key that signs DPoP proofs, and so binds the tokens it gets.
+
+    Args:
+      private_key: a PEM private key (str or bytes), a ``cryptography``
+        private key (RSA, EC P-256, Ed25519) or a
+        :class:`~sansio_auth._keys.SigningKey`.
+      algorithm: RS256, PS256, ES256 or EdDSA; None for the key's default.
+      password: the PEM's password, if it is encrypted.
+
+    Raises:
+      ImportError: without ``cryptography`` (the ``jwt`` extra).
+      TypeError, ValueError: naming ``dpop_key``; never showing the key.
+    """
+
+    __slots__ = ("_header", "key")
+
+    def __init__(
+        self,
+        private_key: object,
+        *,
+        algorithm: str | None = None,
+        password: str | bytes | None = None,
+    ) -> None:
+        key = load_signing_key(
+            private_key, algorithm=algorithm, password=password, field="dpop_key"
+        )
+        self.key: Final[SigningKey] = key
+        # RFC 9449 §4.2: typ, alg and the public key; no kid (the key is
+        # in the proof).
+        self._header: Final = json_segment(
+            {"typ": "dpop+jwt", "alg": key.algorithm, "jwk": dict(key.public_jwk)}
+        )
+
+    @property
+    def algorithm(self) -> str:
+        """The JWS algorithm of the proofs."""
+        return self.key.algorithm
+
+    @property
+    def jkt(self) -> str:
+        """The key's RFC 7638 thumbprint: what a bound token's ``cnf.jkt`` is."""
+        return self.key.thumbprint
+
+    @property
+    def public_jwk(self) -> Mapping[str, str]:
+        """The public key, as it appears in each proof's header."""
+        return self.key.public_jwk
+
+    def __repr__(self) -> str:
+        return f"DPoPKey(algorithm={self.algorithm!r}, jkt={self.jkt!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DPoPKey):
+            return NotImplemented
+        return self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        now: float,
+        jti: str,
+        nonce: str | None = None,
+        access_token: str | None = None,
+    ) -> str:
+        """A proof for a *method* request to *url*, made at *now*.
+
+        Args:
+          method: the HTTP method (``htm``).
+          url: the request URL; its query and fragment are left out (``htu``).
+          now: UNIX seconds; ``iat`` is its whole part.
+          jti: a value never used before by this key.
+          nonce: the server's last ``DPoP-Nonce``, if it sent one.
+          access_token: the token the request carries, at a resource server
+            (``ath``); None at the token endpoint.
+        """
+        # Built as text, not through a dict and json.dumps: this runs on every
+        # API request. json.dumps quotes the values, which may hold anything.
+        dumps = json.dumps
+        claims = (
+            f'{{"jti":{dumps(jti)},"htm":{dumps(method)},'
+            f'"htu":{dumps(proof_url(url))},"iat":{int(now)}'
+        )
+        if nonce is not None:
+            claims += f',"nonce":{dumps(nonce)}'
+        if access_token is not None:
+            claims += f',"ath":"{access_token_hash(access_token)}"'
+        signing_input = f"{self._header}.{b64url((claims + '}').encode('ascii'))}"
+        signature = b64url(self.key.sign(signing_input.encode("ascii")))
+        return f"{signing_input}.{signature}"
