@@ -22,3 +22,8 @@ settings.load_profile("sansio-auth-ci" if os.environ.get("CI") else "sansio-auth
 # The fixtures of a real redis-server (redis_server, redis_url): they skip
 # without one, or fail under CI=true.
 pytest_plugins.append("redis_server")
+
+# oidc-provider (npm), a real authorization server by others, for the
+# interoperability tests (the oidc_provider fixture): it skips without Node or
+# the packages .ci/install_oidc_provider installs, or fails under CI=true.
+pytest_plugins.append("oidc_provider")
