@@ -15,6 +15,7 @@ that rotates on disk is read again each time
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final, final
 
@@ -126,6 +127,15 @@ def _claims(
             raise ValueError(
                 f"claims must not set {pair[0]!r}: the flow sets it itself"
             )
+    try:
+        # Checked now, so that a flow that exists can build its request: a
+        # value JSON cannot hold, or NaN (which it may not), fails here.
+        json.dumps(dict(pairs), allow_nan=False)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "claims must be JSON values (str, int, float, bool, None, lists "
+            "and mappings of them; no NaN or infinity)"
+        ) from None
     return pairs
 
 
