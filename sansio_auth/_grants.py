@@ -140,6 +140,15 @@ def _claims(
 
 
 _REGISTERED = frozenset({"iss", "sub", "aud", "jti", "iat", "exp"})
+# The arguments of an assertion the flow signs, None when not given.
+_SIGNING = (
+    "signing_key",
+    "issuer",
+    "subject",
+    "audience",
+    "signing_key_id",
+    "signing_algorithm",
+)
 
 
 def _audiences(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -202,10 +211,19 @@ class JwtBearerGrant(ClientFlow):
                 key_id=self.signing_key_id,
                 field="signing_key",
             )
-        elif self.signing_key is not None or self.issuer is not None:
-            raise ValueError(
-                "give JwtBearerGrant an assertion or what signs one, not both"
-            )
+        else:
+            # What signs an assertion would go unused beside a given one: a
+            # caller who gave it expects it to count.
+            given = [name for name in _SIGNING if getattr(self, name) is not None]
+            if self.claims:
+                given.append("claims")
+            if self.lifetime != _BEARER_LIFETIME:
+                given.append("lifetime")
+            if given:
+                raise ValueError(
+                    "give JwtBearerGrant an assertion or what signs one, not "
+                    f"both ({', '.join(given)} with an assertion)"
+                )
         object.__setattr__(self, "_signer", signer)
 
     @property
