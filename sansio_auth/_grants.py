@@ -288,8 +288,12 @@ class JwtBearerGrant(ClientFlow):
         return self._identity("jwt_bearer", *about)
 
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
-        """The token or error in *response*, the client secret masked."""
-        return parse_token_response(response, now=now, secrets=self._secrets())
+        """The token or error in *response*, the client secret and a given
+        assertion masked."""
+        secrets = self._secrets()
+        if isinstance(self.assertion, str):
+            secrets += (self.assertion,)
+        return parse_token_response(response, now=now, secrets=secrets)
 
 
 @final
