@@ -381,7 +381,9 @@ class TokenExchange(ClientFlow):
             assert self.actor_token_type is not None
             about.append(("actor", _source_identity(self.actor_token, "actor_token")))
             about.append(("actor_token_type", self.actor_token_type))
-        about.append(("audience", " ".join(sorted(set(self.audience)))))
+        # One pair per audience: a logical name may hold a space, so joined
+        # with spaces ("a b") it would name the same key as ("a", "b").
+        about.extend(("audience", name) for name in sorted(set(self.audience)))
         if self.requested_token_type is not None:
             about.append(("requested_token_type", self.requested_token_type))
         return self._identity("token_exchange", *about)
