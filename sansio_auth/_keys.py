@@ -157,7 +157,7 @@ def _thumbprint(jwk: Mapping[str, str]) -> str:
     return b64url(hashlib.sha256(canonical.encode("ascii")).digest())
 
 
-def _load_pem(value: str | bytes, password: str | bytes | None) -> object:
+def _load_pem(value: str | bytes, password: str | bytes | None, field: str) -> object:
     from cryptography.hazmat.primitives import serialization
 
     data = value.encode("utf-8") if isinstance(value, str) else value
@@ -165,15 +165,21 @@ def _load_pem(value: str | bytes, password: str | bytes | None) -> object:
     try:
         return serialization.load_pem_private_key(data, password=secret)
     except (ValueError, TypeError) as exc:
-        # Not a word of what failed to load: OpenSSL may quote it.
-        reason = "a wrong or missing password" if "password" in str(exc) else ""
+        # Not a word of what failed to load: OpenSSL may quote it. Only
+        # whether a password is at fault ("Password was not given but ...",
+        # "Incorrect password, ...": either case).
+        reason = (
+            "a wrong, missing or needless password"
+            if "password" in str(exc).lower()
+            else ""
+        )
         detail = f" ({reason})" if reason else ""
         raise ValueError(
-            f"private_key is not a PEM private key that can be read{detail}"
+            f"{field} is not a PEM private key that can be read{detail}"
         ) from None
     except Exception:  # cryptography's UnsupportedAlgorithm and the like
         raise ValueError(
-            "private_key is not a PEM private key of a supported type"
+            f"{field} is not a PEM private key of a supported type"
         ) from None
 
 
@@ -256,7 +262,7 @@ def load_signing_key(
     except ImportError:
         raise _missing_extra() from None
     if isinstance(private_key, str | bytes):
-        key = _load_pem(private_key, password)
+        key = _load_pem(private_key, password, field)
     else:
         key = private_key
     try:
