@@ -273,9 +273,12 @@ def load_signing_key(
         algorithm = allowed[0]
     elif algorithm not in allowed:
         known = ", ".join(ASYMMETRIC_ALGORITHMS)
-        shown = algorithm if algorithm in _SIGNERS else "that algorithm"
+        # Named only when it is one of ours: a careless caller may have put
+        # a secret here (and a list would not hash).
+        named = isinstance(algorithm, str) and algorithm in _SIGNERS
+        shown = f"algorithm {algorithm}" if named else "the algorithm given"
         raise ValueError(
-            f"algorithm {shown} does not fit {field} (its key signs with "
+            f"{shown} does not fit {field} (its key signs with "
             f"{', '.join(allowed)}; the algorithms are {known})"
         )
     return SigningKey(
