@@ -214,14 +214,12 @@ def client_authentication(
         or client_assertion is not None
         or assertion_audience is not None
     ):
-        which = (
-            "private_key"
-            if private_key is not None
-            else "client_assertion"
-            if client_assertion is not None
-            else "assertion_audience"
+        if private_key is not None or client_assertion is not None:
+            which = "private_key" if private_key is not None else "client_assertion"
+            raise ValueError(f"{which} needs auth='private_key_jwt'")
+        raise ValueError(
+            "assertion_audience needs auth='private_key_jwt' or 'client_secret_jwt'"
         )
-        raise ValueError(f"{which} needs auth='private_key_jwt'")
     if private_key is None and (key_id is not None or algorithm is not None):
         raise ValueError("key_id and algorithm need a private_key")
     if auth == "client_secret_post":
@@ -239,8 +237,10 @@ def client_authentication(
     if auth == "client_secret_jwt":
         if client_secret is None:
             raise ValueError("auth='client_secret_jwt' needs a client_secret")
-        if client_assertion is not None:
-            raise ValueError("client_assertion needs auth='private_key_jwt'")
+        if private_key is not None or client_assertion is not None:
+            # The secret signs: a key or an assertion would go unused.
+            which = "private_key" if private_key is not None else "client_assertion"
+            raise ValueError(f"{which} needs auth='private_key_jwt'")
         from ._keys import SecretKey
 
         return ClientAuthentication(
