@@ -1,0 +1,200 @@
+"""Reading signed JWTs that come in: compact JWS (RFC 7515 §7.1), strictly.
+
+The server verifies what clients sign (client assertions, grant assertions,
+subject tokens, DPoP proofs) with its own reader, not the core's writer: a
+test server that shared the client's code would pass the client's mistakes.
+:func:`parse` splits a compact JWS into its header, claims, signing input and
+signature, refusing anything a strict verifier would: not three parts,
+padding or any character outside base64url, JSON that is not an object, a
+member named twice (RFC 7515 §5.2 lets a verifier refuse it; two ``aud``
+would let a verifier and a client disagree), ``NaN``, a ``crit`` header (we
+understand no extension, §4.1.11), or more than :data:`MAX_JWS` characters.
+
+Whatever is wrong is an :class:`Invalid`, with a short machine-readable
+*reason* (the records a test asserts on) and a description for the answer.
+Neither ever holds a part of the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, final
+
+import attrs
+
+__all__ = [
+    "ASYMMETRIC",
+    "MAX_JWS",
+    "Invalid",
+    "Jws",
+    "b64url",
+    "jwk_thumbprint",
+    "number",
+    "parse",
+    "text",
+    "unb64url",
+]
+
+ASYMMETRIC: Final = ("RS256", "PS256", "ES256", "EdDSA")
+"""The asymmetric algorithms accepted (RFC 7518 §3, RFC 8037), in the order
+answers list them."""
+MAX_JWS: Final = 65_536
+"""The longest JWS read, in characters: far more than any assertion, proof
+or token of a test carries."""
+
+_B64URL: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+)
+
+
+class Invalid(Exception):
+    """Why a JWS, a claim or a certificate is refused.
+
+    Attributes:
+      reason: a short code for the records (``"aud"``, ``"replay"``, ...).
+      description: the ``error_description`` to answer with.
+    """
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.description = description
+
+
+def b64url(data: bytes) -> str:
+    """*data* in base64url, without padding (RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64url(value: str, what: str) -> bytes:
+    """The bytes of base64url *value* (no padding), or :class:`Invalid`
+    naming *what* it was."""
+    if any(c not in _B64URL for c in value) or len(value) % 4 == 1:
+        raise Invalid("malformed", f"the {what} is not base64url")
+    # Only the alphabet, and a length a base64 text can have: it decodes.
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for name, value in pairs:
+        if name in found:
+            raise ValueError("a member is named twice")
+        found[name] = value
+    return found
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_object(value: str, what: str) -> Mapping[str, object]:
+    try:
+        data = json.loads(
+            unb64url(value, what),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+        )
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise Invalid("malformed", f"the {what} is not a JSON object") from None
+    if not isinstance(data, dict):
+        raise Invalid("malformed", f"the {what} is not a JSON object")
+    return MappingProxyType(data)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Jws:
+    """A compact JWS, split and decoded; its signature not yet checked."""
+
+    header: Mapping[str, object]
+    """The protected header."""
+    claims: Mapping[str, object] = attrs.field(repr=False)
+    """The payload, a JSON object (a JWT's claims)."""
+    signing_input: bytes = attrs.field(repr=False)
+    """``BASE64URL(header) "." BASE64URL(payload)``, what is signed."""
+    signature: bytes = attrs.field(repr=False)
+    """The signature's bytes."""
+
+    @property
+    def alg(self) -> object:
+        """The header's ``alg``, as sent."""
+        return self.header.get("alg")
+
+
+def parse(token: str, what: str) -> Jws:
+    """*token* (a compact JWS of a JSON object) split and decoded, *what* it
+    is (``"client assertion"``) naming it in refusals.
+
+    Raises:
+      Invalid: ``"malformed"`` for anything but a well-formed compact JWS,
+        ``"crit"`` for a ``crit`` header.
+    """
+    if len(token) > MAX_JWS:
+        raise Invalid("malformed", f"the {what} is longer than {MAX_JWS} characters")
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise Invalid("malformed", f"the {what} is not a compact JWS")
+    header = _json_object(parts[0], f"{what}'s header")
+    claims = _json_object(parts[1], f"{what}'s payload")
+    signature = unb64url(parts[2], f"{what}'s signature")
+    if "crit" in header:
+        raise Invalid("crit", f"the {what} has a crit header, understood by none")
+    return Jws(
+        header=header,
+        claims=claims,
+        signing_input=f"{parts[0]}.{parts[1]}".encode("ascii"),
+        signature=signature,
+    )
+
+
+def text(claims: Mapping[str, object], name: str, what: str) -> str:
+    """The non-empty string claim *name* of *claims*, or :class:`Invalid`
+    whose reason is *name*."""
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise Invalid(name, f"the {what} has no {name} string")
+    return value
+
+
+def number(claims: Mapping[str, object], name: str, what: str) -> float:
+    """The numeric claim *name* of *claims* (a NumericDate, RFC 7519 §2),
+    or :class:`Invalid` whose reason is *name*."""
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(name, f"the {what} has no numeric {name}")
+    return value
+
+
+# RFC 7638 §3.2: the required members of each key type, in lexicographic
+# order, are what is hashed.
+_THUMBPRINT_MEMBERS: Final = MappingProxyType(
+    {
+        "RSA": ("e", "kty", "n"),
+        "EC": ("crv", "kty", "x", "y"),
+        "OKP": ("crv", "kty", "x"),
+    }
+)
+
+
+def jwk_thumbprint(jwk: Mapping[str, object]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of public *jwk*, base64url.
+
+    Raises:
+      Invalid: ``"jwk"`` when a required member is missing or not a string.
+    """
+    members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
+    if members is None:
+        raise Invalid("jwk", "the jwk's kty is not RSA, EC or OKP")
+    required: dict[str, str] = {}
+    for name in members:
+        value = jwk.get(name)
+        if not isinstance(value, str):
+            raise Invalid("jwk", f"the jwk has no {name} string")
+        required[name] = value
+    canonical = json.dumps(required, separators=(",", ":"), ensure_ascii=False)
+    return b64url(hashlib.sha256(canonical.encode()).digest())
