@@ -19,7 +19,15 @@ __all__ = ["describe", "main", "serve_forever"]
 
 def describe(server: TokenServer) -> str:
     """What a user of the running *server* needs: its URLs and credentials."""
-    creds = attrs.asdict(server.credentials)
+    # The registered clients and issuers are named, never shown: a secret or
+    # key of theirs is no business of a terminal.
+    creds = attrs.asdict(
+        server.credentials, filter=lambda a, _: a.name not in ("clients", "issuers")
+    )
+    registered = [
+        *(f"  client {c.client_id}" for c in server.credentials.clients),
+        *(f"  issuer {i.issuer}" for i in server.credentials.issuers),
+    ]
     lines = [
         f"sansio-auth token server on {server.url}",
         "",
@@ -31,6 +39,7 @@ def describe(server: TokenServer) -> str:
         "",
         "credentials (fake, for tests):",
         *(f"  {name} = {value}" for name, value in creds.items()),
+        *registered,
         "",
         f"token lifetime {server.token_lifetime} s, "
         f"SmartWay {server.smartway_lifetime} s",

@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from typing import final
 
 import attrs
 
+from ._clients import RegisteredClient, TrustedIssuer
+
 __all__ = ["Credentials", "same"]
+
+
+def _clients(value: Iterable[RegisteredClient]) -> tuple[RegisteredClient, ...]:
+    clients = tuple(value)
+    for client in clients:
+        if not isinstance(client, RegisteredClient):
+            raise TypeError(
+                f"clients must be RegisteredClient values, got {type(client).__name__}"
+            )
+    ids = [client.client_id for client in clients]
+    if len(set(ids)) != len(ids):
+        raise ValueError("clients must not register one client id twice")
+    return clients
+
+
+def _issuers(value: Iterable[TrustedIssuer]) -> tuple[TrustedIssuer, ...]:
+    issuers = tuple(value)
+    for issuer in issuers:
+        if not isinstance(issuer, TrustedIssuer):
+            raise TypeError(
+                f"issuers must be TrustedIssuer values, got {type(issuer).__name__}"
+            )
+    names = [issuer.issuer for issuer in issuers]
+    if len(set(names)) != len(names):
+        raise ValueError("issuers must not name one issuer twice")
+    return issuers
 
 
 @final
@@ -47,6 +76,32 @@ class Credentials:
     """The generic endpoint's resource owner (password grant)."""
     generic_password: str = "test-password"
     """Their password."""
+    clients: tuple[RegisteredClient, ...] = attrs.field(default=(), converter=_clients)
+    """More clients of the generic endpoint, with their keys and certificates
+    (see :class:`RegisteredClient`). The generic client itself is registered
+    with ``generic_client_secret`` (the basic, post and ``client_secret_jwt``
+    methods) unless one of these has its id, which then replaces it."""
+    issuers: tuple[TrustedIssuer, ...] = attrs.field(default=(), converter=_issuers)
+    """The issuers whose signed JWTs the generic endpoint takes as JWT bearer
+    grants and as token exchange subject or actor tokens."""
+
+    def client(self, client_id: str) -> RegisteredClient | None:
+        """The registered client of *client_id*, or None."""
+        for client in self.clients:
+            if client.client_id == client_id:
+                return client
+        if client_id == self.generic_client_id:
+            return RegisteredClient(
+                client_id=client_id, client_secret=self.generic_client_secret
+            )
+        return None
+
+    def issuer(self, issuer: str) -> TrustedIssuer | None:
+        """The trusted issuer named *issuer*, or None."""
+        for trusted in self.issuers:
+            if trusted.issuer == issuer:
+                return trusted
+        return None
 
 
 def same(given: str, expected: str) -> bool:
