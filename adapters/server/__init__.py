@@ -33,6 +33,19 @@ The token endpoints' errors follow RFC 6749 §5.2: a JSON ``error`` member,
 Basic (with ``WWW-Authenticate``). Token answers carry ``Cache-Control:
 no-store`` (§5.1).
 
+The generic endpoint also verifies, strictly and with its own code (not the
+client's), what machine-to-machine clients send today: JWT client
+authentication (``private_key_jwt``, ``client_secret_jwt``, RFC 7523 §2.2),
+mutual TLS (``tls_client_auth``, ``self_signed_tls_client_auth``, RFC 8705)
+with certificate-bound tokens, the JWT bearer grant (RFC 7523 §2.1), token
+exchange (RFC 8693), resource indicators (RFC 8707) and DPoP (RFC 9449, with
+nonces if asked), and the resource takes DPoP- and certificate-bound tokens
+only as their binding says. Clients and issuers with keys and certificates
+are registered in :class:`Credentials` (:class:`RegisteredClient`,
+:class:`TrustedIssuer`); every refusal is recorded as a :class:`Rejection`.
+Checking signatures needs ``cryptography`` (the ``jwt`` extra), imported
+only when a key is registered or a signed request comes.
+
 Every request is recorded (:attr:`TokenServer.requests`) before it is
 answered, and the answer can be made to fail the ways networks and gateways
 do: latency, the next N answered 503 or 429 with ``Retry-After`` (or any
@@ -43,7 +56,12 @@ This package does I/O, so it lives in the adapters, never in the core, and
 needs nothing beyond the core's own dependency (``attrs``). Its parts:
 ``_http`` (the ``http.server`` plumbing), ``_faults`` (the fault queue),
 ``_minting`` and ``_jwt`` (tokens), ``_request`` (reading bodies, the
-record), ``_token_server`` (:class:`TokenServer`, which composes them),
+record), ``_context`` (what a persona sees), ``_clients`` (registrations),
+``_client_auth`` (client authentication), ``_grants`` (the JWT bearer grant,
+token exchange, resource indicators), ``_jose``, ``_signatures``,
+``_assertions``, ``_dpop`` and ``_mtls`` (the checks of signed requests and
+certificates), ``_guard`` (used ids, the nonce, the records),
+``_token_server`` (:class:`TokenServer`, which composes them),
 ``_cli`` (the foreground server), and ``personas/``: one module for each
 endpoint family above, routed to through the table in
 ``personas/__init__.py``.
@@ -56,7 +74,10 @@ import types as _types
 from ._cli import describe as describe
 from ._cli import main as main
 from ._cli import serve_forever as serve_forever
+from ._clients import RegisteredClient as RegisteredClient
+from ._clients import TrustedIssuer as TrustedIssuer
 from ._credentials import Credentials as Credentials
+from ._guard import Rejection as Rejection
 from ._request import RecordedRequest as RecordedRequest
 from ._token_server import TokenServer as TokenServer
 from .personas import ENDPOINTS as ENDPOINTS
@@ -69,7 +90,10 @@ __all__ = [
     "SMARTWAY_SCOPE",
     "Credentials",
     "RecordedRequest",
+    "RegisteredClient",
+    "Rejection",
     "TokenServer",
+    "TrustedIssuer",
     "describe",
     "main",
     "serve_forever",

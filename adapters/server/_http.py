@@ -4,7 +4,8 @@ connection.
 :class:`Listener` binds a threading HTTP server (IPv4 or IPv6, TLS when given
 a context) and serves it from a thread of its own. Each connection's thread
 reads one request (no chunked bodies, at most :data:`MAX_BODY` bytes), hands
-it to the ``respond`` function it was given, and writes the :class:`Reply`:
+it to the ``respond`` function it was given with the TLS client certificate
+the connection carries, if any, and writes the :class:`Reply`:
 the whole answer, or the head and half the body followed by a TCP reset.
 ``respond`` returning None sends nothing. The open connections are tracked so
 that stopping can shut them all, and every thread is joined on stop.
@@ -45,8 +46,10 @@ class Reply:
     """Send the head and half the body, then reset the connection."""
 
 
-Respond: TypeAlias = Callable[[str, str, Headers, bytes], Reply | None]
-"""``respond(method, target, headers, body)``: the reply, or None for none."""
+Respond: TypeAlias = Callable[[str, str, Headers, bytes, bytes | None], Reply | None]
+"""``respond(method, target, headers, body, client_cert)``: the reply, or
+None for none. ``client_cert`` is the DER of the TLS client certificate the
+connection carries (None on plain HTTP, or without one)."""
 
 
 @final
@@ -150,8 +153,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if len(body) < length:
             return  # the client went away
+        client_cert = None
+        if isinstance(self.connection, ssl.SSLSocket):
+            # Only a certificate the context's trust verified is here: an
+            # untrusted one ended the handshake.
+            client_cert = self.connection.getpeercert(binary_form=True)
         reply = self.server.respond(
-            self.command, self.path, tuple(self.headers.items()), body
+            self.command, self.path, tuple(self.headers.items()), body, client_cert
         )
         if reply is None:
             return

@@ -47,6 +47,12 @@ class Grant:
     chain: str = ""
     """The grant's whole chain of rotated refresh tokens: one replayed
     revokes them all (RFC 9700 §4.14.2)."""
+    resources: tuple[str, ...] = ()
+    """The resources (RFC 8707) it was granted for: a refresh may ask for
+    some of them, never another."""
+    jkt: str | None = None
+    """The thumbprint of the DPoP key it is bound to: a refresh must prove
+    that key (RFC 9449 §5)."""
 
 
 @final
@@ -129,9 +135,12 @@ class Minter:
         subject: str,
         scope: str | None,
         chain: str | None = None,
+        resources: tuple[str, ...] = (),
+        jkt: str | None = None,
     ) -> str:
         """A new refresh token of *family*, valid for :data:`REFRESH_LIFETIME`,
-        in the *chain* of the one it replaces (a new chain if None)."""
+        in the *chain* of the one it replaces (a new chain if None), for
+        *resources* and bound to the DPoP key *jkt* if given."""
         grant = Grant(
             family=family,
             client_id=client_id,
@@ -139,11 +148,19 @@ class Minter:
             scope=scope,
             expires_at=time.time() + REFRESH_LIFETIME,
             chain=chain or secrets.token_hex(8),
+            resources=resources,
+            jkt=jkt,
         )
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._refresh[token] = grant
         return token
+
+    def peek_refresh_token(self, token: str) -> Grant | None:
+        """The grant of *token* if it is outstanding, leaving it so: what a
+        refresh must prove is checked before the token is used up."""
+        with self._lock:
+            return self._refresh.get(token)
 
     def take_refresh_token(self, token: str, family: str) -> Grant | None:
         """The grant of *token*, revoked now that it is used (rotation). One

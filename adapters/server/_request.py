@@ -24,6 +24,7 @@ __all__ = [
     "FORM",
     "RecordedRequest",
     "form_fields",
+    "form_pairs",
     "header_value",
     "media_type",
     "multipart_pairs",
@@ -64,6 +65,9 @@ class RecordedRequest:
     or None for a normal answer."""
     received_at: float = 0.0
     """UNIX seconds when it was read."""
+    client_cert: bytes | None = attrs.field(default=None, repr=False)
+    """The DER bytes of the TLS client certificate the connection carried,
+    or None (plain HTTP, or no certificate)."""
 
     def header(self, name: str) -> str | None:
         """The value of header *name* (any case), or None."""
@@ -115,25 +119,35 @@ def multipart_pairs(content_type: str, body: bytes) -> list[tuple[str, str]]:
     return pairs
 
 
-def single(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """RFC 6749 §3.2: parameters must not be included more than once."""
+def single(
+    pairs: Sequence[tuple[str, str]], repeatable: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """RFC 6749 §3.2: parameters must not be included more than once, but
+    for those an extension lets repeat (*repeatable*, whose last value is
+    kept here)."""
     fields: dict[str, str] = {}
     for name, value in pairs:
-        if name in fields:
+        if name in fields and name not in repeatable:
             raise Refused("invalid_request", f"the parameter {name} is repeated")
         fields[name] = value
     return fields
 
 
-def form_fields(request: RecordedRequest) -> dict[str, str]:
-    """The fields of *request*'s form body, or a refusal if it has none."""
+def form_pairs(request: RecordedRequest) -> list[tuple[str, str]]:
+    """The (name, value) pairs of *request*'s form body in order, or a
+    refusal if it has none."""
     content_type = request.header("Content-Type")
     if media_type(content_type) != FORM:
         raise Refused(
             "invalid_request",
             f"the content type must be {FORM}, got {media_type(content_type)!r}",
         )
-    return single(_form_pairs(request.body))
+    return _form_pairs(request.body)
+
+
+def form_fields(request: RecordedRequest) -> dict[str, str]:
+    """The fields of *request*'s form body, or a refusal if it has none."""
+    return single(form_pairs(request))
 
 
 def recorded_fields(content_type: str | None, body: bytes) -> dict[str, object]:

@@ -4,8 +4,9 @@ It owns the lifecycle (start once, stop once, sync and async context
 manager), the URLs, the record of requests and the fault queue, and answers
 each request the listener hands it: route it, take its fault and record it
 (one step, under the lock), wait as the fault says, then let the persona
-answer. Tokens (issuing, checking, revoking) are the minter's, which locks
-its own state.
+answer. Tokens (issuing, checking, revoking) are the minter's, and the used
+ids, DPoP nonce and records of refusals the guard's; each locks its own
+state.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Final, Self
 
+from . import _mtls
+from ._context import Context
 from ._credentials import Credentials
 from ._faults import FaultControls, Faults
+from ._guard import Guard, GuardControls
 from ._http import Headers, Listener, Reply
 from ._minting import Minter
 from ._request import RecordedRequest, header_value, recorded_fields
 from .personas import (
     TOKEN_ENDPOINTS,
-    Context,
     _generic,
     _resource,
     _smartconnect,
@@ -40,11 +43,13 @@ from .personas import (
 __all__ = ["TokenServer"]
 
 
-class TokenServer(FaultControls):
+class TokenServer(FaultControls, GuardControls):
     """The local token server; a context manager, sync (``with``) and async
     (``async with``, under asyncio or trio). Its fault methods
     (``fail_next``, ``reset_next``, ``hang_next``, ``set_latency``) live in
-    ``_faults.FaultControls``.
+    ``_faults.FaultControls``, and what it says of signed requests
+    (``rejections``, ``dpop_nonce``, ``rotate_dpop_nonce``,
+    ``dpop_nonce_challenges``) in ``_guard.GuardControls``.
 
     Args:
       host: the address to listen on (loopback by default).
@@ -53,7 +58,26 @@ class TokenServer(FaultControls):
         SmartDocumentor and the generic endpoint live (their ``expires_in``).
       smartway_lifetime: seconds SmartWay's tokens live.
       credentials: the credentials accepted; :class:`Credentials` defaults.
-      ssl_context: a server-side TLS context to serve ``https``.
+        Its ``clients`` and ``issuers`` register keys and certificates for
+        the generic endpoint.
+      ssl_context: a server-side TLS context to serve ``https``. When a
+        client CA is given or a client registers a self-signed certificate,
+        the server changes this context: it asks clients for a certificate
+        (``CERT_OPTIONAL``, unless it is ``CERT_REQUIRED`` already) and
+        trusts the client CA and each such certificate (Python's ``ssl`` has
+        no verify callback: a certificate the context does not trust ends
+        the handshake). Which client a certificate authenticates is decided
+        per request, as RFC 8705 says.
+      client_ca: the CA (PEM text as ``str`` or ``bytes``, or the path of a
+        PEM file as a :class:`~pathlib.Path`) that issues the certificates of
+        ``tls_client_auth`` clients; needs *ssl_context*.
+      dpop_nonce: whether DPoP proofs must carry the server's nonce (RFC 9449
+        §8, §9): a proof without the current one gets ``use_dpop_nonce`` and
+        a ``DPoP-Nonce`` header. See :meth:`rotate_dpop_nonce`.
+
+    Raises:
+      ValueError: for a lifetime that is not an integer >= 1, a
+        *client_ca* without certificates, or without *ssl_context*.
     """
 
     def __init__(
@@ -65,6 +89,8 @@ class TokenServer(FaultControls):
         smartway_lifetime: int = 900,
         credentials: Credentials | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        client_ca: _mtls.ClientCa | None = None,
+        dpop_nonce: bool = False,
     ) -> None:
         for name, value in (
             ("token_lifetime", token_lifetime),
@@ -77,8 +103,22 @@ class TokenServer(FaultControls):
         self.smartway_lifetime: Final = smartway_lifetime
         self.credentials: Final = credentials or Credentials()
         self.ssl_context: Final = ssl_context
+        self.client_cas: Final = (
+            () if client_ca is None else _mtls.read_certificates(client_ca)
+        )
+        """The DER certificates of the client CAs (``client_ca``)."""
+        self_signed = tuple(
+            client.self_signed_certificate
+            for client in self.credentials.clients
+            if client.self_signed_certificate is not None
+        )
+        if self.client_cas or self_signed:
+            if ssl_context is None:
+                raise ValueError("client certificates need ssl_context (https)")
+            _mtls.configure(ssl_context, (*self.client_cas, *self_signed))
         self._port = port
         self._minter = Minter()
+        self._guard = Guard(dpop_nonce=bool(dpop_nonce))
         self._lock = threading.Lock()  # the records and the faults
         self._stopping = threading.Event()
         self._requests: list[RecordedRequest] = []
@@ -152,6 +192,13 @@ class TokenServer(FaultControls):
         return f"{scheme}://{host}:{self._port}"
 
     @property
+    def issuer(self) -> str:
+        """The server's issuer identifier: its base URL, the ``iss`` of its
+        tokens, and an ``aud`` assertions may name (as the token endpoint's
+        URL may)."""
+        return self.url
+
+    @property
     def smartway_base_url(self) -> str:
         """``base_url=`` for :func:`sansio_auth.providers.smartway`."""
         return f"{self.url}{_smartway.BASE}"
@@ -218,12 +265,15 @@ class TokenServer(FaultControls):
         return [r for r in self.requests if r.endpoint in wanted]
 
     def clear(self) -> None:
-        """Forget the recorded requests and any pending fault and latency.
-        Tokens are left as they are: issued ones stay valid, revoked ones
-        revoked."""
+        """Forget the recorded requests, the rejections, the count of nonce
+        challenges and any pending fault and latency. Tokens are left as
+        they are (issued ones stay valid, revoked ones revoked), and so are
+        the ids of signed requests: one replayed after ``clear()`` is still
+        refused."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
+        self._guard.clear()
 
     # -- tokens ----------------------------------------------------------
 
@@ -251,7 +301,12 @@ class TokenServer(FaultControls):
     # -- serving ---------------------------------------------------------
 
     def _respond(
-        self, method: str, target: str, headers: Headers, body: bytes
+        self,
+        method: str,
+        target: str,
+        headers: Headers,
+        body: bytes,
+        client_cert: bytes | None,
     ) -> Reply | None:
         """The reply to one request (None: send nothing), in its connection's
         thread."""
@@ -268,6 +323,7 @@ class TokenServer(FaultControls):
                 endpoint=endpoint,
                 fault=fault.kind,
                 received_at=time.time(),
+                client_cert=client_cert,
             )
             self._requests.append(request)
         if fault.kind == "hang":
@@ -283,6 +339,8 @@ class TokenServer(FaultControls):
             smartway_lifetime=self.smartway_lifetime,
             issuer=self.url,
             minter=self._minter,
+            guard=self._guard,
+            client_cas=self.client_cas,
         )
         answer = dispatch(route, context, request)
         return Reply(answer=answer, reset=fault.kind == "reset")

@@ -110,7 +110,9 @@ def check_endpoint(endpoint: str) -> None:
 def dispatch(route: Route | None, context: Context, request: RecordedRequest) -> Answer:
     """*route*'s answer to *request*: 404 without a route, 405 for a method
     it does not allow (``Allow`` lists those it does, RFC 9110 §15.5.6), an
-    RFC 6749 §5.2 error when the endpoint refuses."""
+    RFC 6749 §5.2 error when the endpoint refuses, and 500 ``server_error``
+    naming the extra to install when checking the request needs a package
+    that is not installed (``cryptography`` for a signature)."""
     if route is None:
         return json_answer(404, {"error": "not_found", "path": request.path})
     if request.method not in route.methods:
@@ -124,3 +126,7 @@ def dispatch(route: Route | None, context: Context, request: RecordedRequest) ->
         return route.answer(context, request)
     except Refused as refused:
         return refused.answer
+    except ImportError as missing:  # the message names the extra (_extras)
+        return json_answer(
+            500, {"error": "server_error", "error_description": str(missing)}
+        )

@@ -7,26 +7,29 @@ route answers one endpoint: its methods, the paths it answers, and a function
 of a :class:`Context` and the :class:`RecordedRequest` that returns an
 :class:`Answer` or raises :class:`Refused`.
 
-The :class:`Context` is the persona's whole view of the server: the accepted
-credentials, the token lifetimes, the minting of access and refresh tokens,
-and the checking of access tokens. Everything else a persona needs (reading
-bodies, building answers, comparing secrets) is re-exported here, so that a
-persona imports from this module alone.
+The :class:`Context` (in ``.._context``) is the persona's whole view of the
+server: the accepted credentials, the token lifetimes, the minting of access
+and refresh tokens, the checking of access tokens, and the guard of signed
+requests. It and everything else a persona needs (reading bodies, building
+answers, comparing secrets) is re-exported here, so that a persona imports
+from this module alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TypeAlias, final
 
 import attrs
 
 from .._answers import REALM, Answer, Refused, json_answer, token_answer
+from .._context import Context
 from .._credentials import Credentials, same
-from .._minting import Grant, Minter, Problem
+from .._minting import Grant, Problem
 from .._request import (
     RecordedRequest,
     form_fields,
+    form_pairs,
     media_type,
     multipart_pairs,
     require,
@@ -46,6 +49,7 @@ __all__ = [
     "Refused",
     "Route",
     "form_fields",
+    "form_pairs",
     "json_answer",
     "media_type",
     "multipart_pairs",
@@ -54,66 +58,6 @@ __all__ = [
     "single",
     "token_answer",
 ]
-
-
-@final
-@attrs.frozen(kw_only=True)
-class Context:
-    """The server as a persona sees it while answering one request."""
-
-    credentials: Credentials
-    """The credentials the server accepts."""
-    token_lifetime: int
-    """Seconds the access tokens live (``expires_in``), SmartWay's aside."""
-    smartway_lifetime: int
-    """Seconds SmartWay's access tokens live."""
-    issuer: str
-    """The server's URL, the ``iss`` of its tokens."""
-    _minter: Minter
-
-    def issue(
-        self, endpoint: str, subject: str, lifetime: int, **claims: object
-    ) -> str:
-        """A signed access token issued by *endpoint* to *subject*, valid
-        *lifetime* seconds, with *claims* added to the standard ones."""
-        return self._minter.issue(
-            issuer=self.issuer,
-            endpoint=endpoint,
-            subject=subject,
-            lifetime=lifetime,
-            claims=claims,
-        )
-
-    def check(self, token: str) -> Mapping[str, object] | Problem:
-        """The claims of *token* if this server issued it and it is neither
-        revoked nor expired; otherwise why not (``"unknown"``, ``"revoked"``,
-        ``"expired"``)."""
-        return self._minter.check(token)
-
-    def new_refresh_token(
-        self,
-        *,
-        family: str,
-        client_id: str | None,
-        subject: str,
-        scope: str | None,
-        chain: str | None = None,
-    ) -> str:
-        """A new refresh token that only *family*'s endpoint takes, rotated
-        from one of *chain* (a new grant if None)."""
-        return self._minter.new_refresh_token(
-            family=family,
-            client_id=client_id,
-            subject=subject,
-            scope=scope,
-            chain=chain,
-        )
-
-    def take_refresh_token(self, token: str, family: str) -> Grant | None:
-        """The grant of *token*, revoked now that it is used (rotation); None
-        if it is unknown, used, expired or of another family. A used one
-        sent again revokes its whole chain."""
-        return self._minter.take_refresh_token(token, family)
 
 
 Answerer: TypeAlias = Callable[[Context, RecordedRequest], Answer]

@@ -1,19 +1,35 @@
-"""A protected resource (RFC 6750): ``GET``, ``POST`` or ``PUT /api/resource``.
+"""A protected resource (RFC 6750, RFC 9449 §7): ``GET``, ``POST`` or ``PUT
+/api/resource``.
 
-A request with a bearer token this server issued, not revoked and not
-expired, is answered 200 with who the token was issued to, by which
-endpoint, and what came (method, body length). Otherwise 401 with a
-``Bearer`` challenge (RFC 6750 §3): one without an error code when the
-request has no bearer token at all (§3.1: no ``Authorization``, or another
-scheme), and ``error="invalid_token"`` with an ``error_description`` saying
-which when the token is not one of ours, was revoked, or has expired.
+A request with a token this server issued, not revoked and not expired, is
+answered 200 with who the token was issued to, by which endpoint, and what
+came (method, body length). Otherwise 401 with a challenge (RFC 6750 §3):
+``Bearer`` without an error code when the request has no token at all
+(§3.1: no ``Authorization``, or another scheme), and ``error="invalid_token"``
+with an ``error_description`` saying which when the token is not one of ours,
+was revoked, or has expired.
+
+A token bound to a DPoP key (``cnf.jkt``) is taken only as ``Authorization:
+DPoP <token>`` with a proof of that key for this request (RFC 9449 §7.1:
+``htm``, ``htu``, ``ath`` the token's hash, see ``.._dpop``); sent as a
+bearer token it is refused (§7.2), as is an unbound token sent with the DPoP
+scheme. A bad proof gets ``DPoP error="invalid_dpop_proof"``; when the server
+wants nonces, a proof without the current one gets ``DPoP
+error="use_dpop_nonce"`` and a ``DPoP-Nonce`` header (§9), and every DPoP
+answer carries the nonce. A token bound to a certificate (``cnf``
+``x5t#S256``) is taken only on a connection carrying that certificate
+(RFC 8705 §3). Each refusal of a bound token is recorded in the guard.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from .. import _clients, _dpop
+from .._jose import ASYMMETRIC, Invalid
 from ._base import REALM, Answer, Context, Persona, RecordedRequest, Route, json_answer
 
 __all__ = ["DESCRIPTIONS", "METHODS", "PATH", "PERSONA"]
@@ -32,14 +48,97 @@ DESCRIPTIONS: Final = MappingProxyType(
 """The ``error_description`` of each refusal of a bearer token."""
 
 
-def _bearer_token(request: RecordedRequest) -> str:
-    """The request's bearer token, or "" if it has none."""
+def _credentials(request: RecordedRequest) -> tuple[str, str]:
+    """The request's scheme (``bearer`` or ``dpop``) and token, or two empty
+    strings if it has none."""
     scheme, _, token = (request.header("Authorization") or "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "dpop") or not token.strip():
+        return "", ""
+    return scheme, token.strip()
+
+
+def _refusal(
+    scheme: str, error: str, description: str, *extra: tuple[str, str]
+) -> Answer:
+    if scheme == "dpop":
+        algs = " ".join(ASYMMETRIC)
+        challenge = (
+            f'DPoP error="{error}", error_description="{description}", algs="{algs}"'
+        )
+    else:
+        challenge = (
+            f'Bearer realm="{REALM}", error="{error}", '
+            f'error_description="{description}"'
+        )
+    return json_answer(
+        401,
+        {"error": error, "error_description": description},
+        ("WWW-Authenticate", challenge),
+        *extra,
+    )
+
+
+def _binding(
+    context: Context,
+    request: RecordedRequest,
+    scheme: str,
+    token: str,
+    claims: Mapping[str, object],
+) -> Answer | None:
+    """The refusal of a bound token not presented as its binding says, or
+    None when it is."""
+    cnf = claims.get("cnf")
+    cnf = cnf if isinstance(cnf, dict) else {}
+    jkt = cnf.get("jkt")
+    guard = context.guard
+    if (scheme == "dpop") != (jkt is not None):
+        guard.reject("resource", "access_token", "scheme")
+        if scheme == "dpop":
+            return _refusal(
+                scheme, "invalid_token", "the access token is not DPoP-bound"
+            )
+        return _refusal(
+            scheme, "invalid_token", "a DPoP-bound token needs the DPoP scheme"
+        )
+    if scheme == "dpop":
+        url = _dpop.request_url(
+            context.scheme, request.header("Host"), context.authority, request.path
+        )
+        try:
+            proof = _dpop.check(
+                request.headers,
+                method=request.method,
+                url=url,
+                now=time.time(),
+                guard=guard,
+                access_token=token,
+            )
+            if proof.jkt != jkt:
+                raise Invalid("jkt", "the DPoP proof's key is not the token's")
+        except _dpop.NonceNeeded as needed:
+            guard.reject("resource", "dpop_proof", needed.reason)
+            guard.count_challenge()
+            nonce = ("DPoP-Nonce", guard.nonce)
+            return _refusal(scheme, "use_dpop_nonce", needed.description, nonce)
+        except Invalid as invalid:
+            guard.reject("resource", "dpop_proof", invalid.reason)
+            return _refusal(scheme, "invalid_dpop_proof", invalid.description)
+    x5t = cnf.get("x5t#S256")
+    if x5t is not None and (
+        request.client_cert is None or _clients.thumbprint(request.client_cert) != x5t
+    ):
+        guard.reject("resource", "access_token", "certificate")
+        return _refusal(
+            scheme,
+            "invalid_token",
+            "the access token is bound to a certificate this connection lacks",
+        )
+    return None
 
 
 def _resource(context: Context, request: RecordedRequest) -> Answer:
-    token = _bearer_token(request)
+    scheme, token = _credentials(request)
     if not token:
         return json_answer(
             401,
@@ -51,16 +150,13 @@ def _resource(context: Context, request: RecordedRequest) -> Answer:
         )
     checked = context.check(token)
     if isinstance(checked, str):
-        description = DESCRIPTIONS[checked]
-        challenge = (
-            f'Bearer realm="{REALM}", error="invalid_token", '
-            f'error_description="{description}"'
-        )
-        return json_answer(
-            401,
-            {"error": "invalid_token", "error_description": description},
-            ("WWW-Authenticate", challenge),
-        )
+        return _refusal(scheme, "invalid_token", DESCRIPTIONS[checked])
+    refused = _binding(context, request, scheme, token, checked)
+    if refused is not None:
+        return refused
+    extra: tuple[tuple[str, str], ...] = ()
+    if scheme == "dpop" and context.guard.dpop_nonce:
+        extra = (("DPoP-Nonce", context.guard.nonce),)
     return json_answer(
         200,
         {
@@ -69,6 +165,7 @@ def _resource(context: Context, request: RecordedRequest) -> Answer:
             "method": request.method,
             "body_bytes": len(request.body),
         },
+        *extra,
     )
 
 
