@@ -206,7 +206,7 @@ class AsyncClientBase(ClientBase):
         holding = False
         try:
             if link is None:
-                result, rejected = await self._exchange(step, None)
+                result, rejected, current = await self._exchange(step, None)
                 return
             # The fleet's names, only for a client with a store: not a
             # cost at import for the others.
@@ -234,7 +234,9 @@ class AsyncClientBase(ClientBase):
                         value = Sent(result=None, at=started)
                     else:
                         current = again
-                        result, rejected = await self._exchange(again, op.until)
+                        result, rejected, current = await self._exchange(
+                            again, op.until
+                        )
                         now = self._clock()
                         value = Sent(
                             result=result,
@@ -285,8 +287,19 @@ class AsyncClientBase(ClientBase):
 
     async def _exchange(
         self, step: SendRequest, until: float | None
-    ) -> tuple[Token | TokenError | None, bool]:
-        """Send *step* and report it: (result, rejected)."""
+    ) -> tuple[Token | TokenError | None, bool, SendRequest]:
+        """Send *step* and report it: (result, rejected, the step last sent).
+        The server's ask for a DPoP nonce is answered here, within the fetch:
+        the session hands back the request to send again."""
+        while True:
+            result, rejected = await self._exchange_once(step, until)
+            if not isinstance(result, SendRequest):
+                return result, rejected, step
+            step = result
+
+    async def _exchange_once(
+        self, step: SendRequest, until: float | None
+    ) -> tuple[Token | TokenError | SendRequest | None, bool]:
         timeout = self._fetch_timeout()
         if until is not None:
             # The lease ends at *until*: the request must be over by then.

@@ -31,7 +31,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from sansio_auth import Flow, SendRequest, Token, TokenError, TokenSession
 
@@ -41,6 +41,10 @@ from ._limits import (
     FETCH_MARGIN,
     check_send_args,
 )
+from ._tls import check_client_cert, client_cert_context
+
+if TYPE_CHECKING:
+    from ._dpop import ApiProofs
 
 Clock = Callable[[], float]
 
@@ -87,6 +91,7 @@ class ClientBase:
         "_forks",
         "_hot",
         "_link",
+        "_proofs",
         "_session",
         "max_response_bytes",
         "ssl_context",
@@ -111,25 +116,52 @@ class ClientBase:
         session: TokenSession | None = None,
         clock: Clock = time.time,
         store: object = None,
+        dpop_key: object = None,
+        client_cert: object = None,
     ) -> None:
         check_send_args(timeout, max_response_bytes, ssl_context)
-        link = None
-        if store is not None:
-            from ._store_link import StoreLink
+        from ._dpop import dpop_option, new_jti
 
-            link = StoreLink(
-                store, flow, takes_async=self._takes_async_store, clock=clock
-            )
-            if self._library is not None:
-                link.check_library(self._library)
+        dpop = dpop_option(dpop_key)
+        ssl_context, cert_sha256 = client_cert_context(client_cert, ssl_context)
+        check_client_cert(flow, ssl_context, cert_sha256)
         if session is None:
             session = TokenSession(
-                flow, jitter=random.random, fetch_timeout=timeout + FETCH_MARGIN
+                flow,
+                jitter=random.random,
+                fetch_timeout=timeout + FETCH_MARGIN,
+                dpop_key=dpop,
+                jti=new_jti,
             )
         elif not isinstance(session, TokenSession):
             raise TypeError("session must be a TokenSession")
         elif session.flow is not flow:
             raise ValueError("session must be a TokenSession of the same flow")
+        elif dpop is not None and session.dpop_key != dpop:
+            raise ValueError(
+                "dpop_key must be the session's: give it to the TokenSession only"
+            )
+        dpop = session.dpop_key
+        link = None
+        if store is not None:
+            from ._store_link import StoreLink
+
+            # Tokens bound to a DPoP key or a certificate serve only their
+            # holder: the store key names what they are bound to.
+            binding = []
+            if dpop is not None:
+                binding.append(("dpop_jkt", dpop.jkt))
+            if cert_sha256 is not None:
+                binding.append(("x5t#S256", cert_sha256))
+            link = StoreLink(
+                store,
+                flow,
+                takes_async=self._takes_async_store,
+                clock=clock,
+                binding=tuple(binding),
+            )
+            if self._library is not None:
+                link.check_library(self._library)
         if not callable(clock):
             raise TypeError("clock must be a function returning UNIX seconds")
         # Last: a client refused for a bad argument leaves the session free.
@@ -140,6 +172,11 @@ class ClientBase:
         self._session = session
         self._clock = clock
         self._link = link
+        self._proofs = None
+        if dpop is not None:
+            from ._dpop import ApiProofs
+
+            self._proofs = ApiProofs(dpop, clock=clock)
         # (token, cached at, fresh until), in the client's clock: valid while
         # the clock is between the two, so a clock set back asks the session,
         # and while the token is still the session's.
@@ -175,6 +212,27 @@ class ClientBase:
     def session(self) -> TokenSession:
         """The session deciding for this client."""
         return self._session
+
+    @property
+    def proofs(self) -> ApiProofs | None:
+        """The DPoP proofs of API requests, when the client has a DPoP key."""
+        return self._proofs
+
+    def _auth_headers(self, token: Token, method: str, url: str) -> dict[str, str]:
+        proofs = self._proofs
+        if proofs is None:
+            return {"Authorization": token.authorization()}
+        authorization, proof = proofs.headers(token, method, url)
+        if proof is None:
+            return {"Authorization": authorization}
+        return {"Authorization": authorization, "DPoP": proof}
+
+    def learn_dpop_nonce(self, url: str, nonce: str | None) -> bool:
+        """Keep a resource server's ``DPoP-Nonce`` (from any of its answers
+        to a request to *url*) for the next proofs to it; True if it is new.
+        Does nothing without a DPoP key."""
+        proofs = self._proofs
+        return False if proofs is None else proofs.learn(url, nonce)
 
     def _cached(self) -> Token | None:
         hot = self._hot

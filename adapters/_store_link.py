@@ -117,11 +117,12 @@ class StoreLink:
         *,
         takes_async: bool,
         clock: Callable[[], float],
+        binding: tuple[tuple[str, str], ...] = (),
     ) -> None:
         check_store(store)
         self.store: Final[Any] = store
         self._clock = clock
-        self.key: Final = store_key(flow, prefix=store.prefix)  # type: ignore[attr-defined]
+        self.key: Final = store_key(flow, prefix=store.prefix, binding=binding)  # type: ignore[attr-defined]
         self.is_async: Final = inspect.iscoroutinefunction(store.read)  # type: ignore[attr-defined]
         if self.is_async and not takes_async:
             raise TypeError(

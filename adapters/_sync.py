@@ -96,7 +96,7 @@ class SyncClientBase(ClientBase):
         holding = False
         try:
             if link is None:
-                result, rejected, _ = self._exchange(step, None)
+                result, rejected, _, current = self._exchange(step, None)
                 return
             # The fleet's names, only for a client with a store: not a
             # cost at import for the others.
@@ -125,7 +125,9 @@ class SyncClientBase(ClientBase):
                         value = Sent(result=None, at=started)
                     else:
                         current = again
-                        result, rejected, hold = self._exchange(again, op.until)
+                        result, rejected, hold, current = self._exchange(
+                            again, op.until
+                        )
                         value = Sent(
                             result=result,
                             at=self._clock(),
@@ -165,8 +167,19 @@ class SyncClientBase(ClientBase):
 
     def _exchange(
         self, step: SendRequest, until: float | None
-    ) -> tuple[Token | TokenError | None, bool, float]:
-        """Send *step* and report it: (result, rejected, hold_off)."""
+    ) -> tuple[Token | TokenError | None, bool, float, SendRequest]:
+        """Send *step* and report it: (result, rejected, hold_off, the step
+        last sent). The server's ask for a DPoP nonce is answered here, within
+        the fetch: the session hands back the request to send again."""
+        while True:
+            result, rejected, hold = self._exchange_once(step, until)
+            if not isinstance(result, SendRequest):
+                return result, rejected, hold, step
+            step = result
+
+    def _exchange_once(
+        self, step: SendRequest, until: float | None
+    ) -> tuple[Token | TokenError | SendRequest | None, bool, float]:
         timeout = self._fetch_timeout()
         if until is not None:
             # The lease ends at *until*: the request must be over by then.

@@ -66,3 +66,92 @@ def built_default_ssl_context() -> ssl.SSLContext | None:
     thread): it builds it elsewhere, in a worker thread, when this is None.
     """
     return _default_context
+
+
+def _cert_files(client_cert: object) -> tuple[str, str | None, str | bytes | None]:
+    # As httpx and requests take it: a PEM file with the certificate and its
+    # key, or (certificate, key), or (certificate, key, password).
+    if isinstance(client_cert, str | os.PathLike):
+        return os.fspath(client_cert), None, None
+    if isinstance(client_cert, tuple) and len(client_cert) in (2, 3):
+        certfile, keyfile, *rest = client_cert
+        password = rest[0] if rest else None
+        if (
+            isinstance(certfile, str | os.PathLike)
+            and isinstance(keyfile, str | os.PathLike)
+            and (password is None or isinstance(password, str | bytes))
+        ):
+            return os.fspath(certfile), os.fspath(keyfile), password
+    raise TypeError(
+        "client_cert must be a PEM file path, or (cert_path, key_path), or "
+        "(cert_path, key_path, password)"
+    )
+
+
+def client_cert_context(
+    client_cert: object, ssl_context: ssl.SSLContext | None
+) -> tuple[ssl.SSLContext | None, str | None]:
+    """The TLS context that presents *client_cert* (RFC 8705), and the
+    certificate's SHA-256 thumbprint (base64url, as ``cnf.x5t#S256``).
+
+    Without a certificate: *ssl_context* as given, and None.
+
+    Raises:
+      ValueError: if both are given (a context of the caller's is not ours
+        to change), or the files cannot be loaded; the message names the
+        file, never a password or a byte of a key.
+    """
+    if client_cert is None:
+        return ssl_context, None
+    if ssl_context is not None:
+        raise ValueError(
+            "give client_cert= or an ssl_context carrying the certificate, not both"
+        )
+    certfile, keyfile, password = _cert_files(client_cert)
+    context = ssl.create_default_context()
+    try:
+        context.load_cert_chain(certfile, keyfile, password)
+        with open(certfile, "rb") as file:
+            pem = file.read()
+    except (OSError, ssl.SSLError) as exc:
+        reason = type(exc).__name__
+        raise ValueError(
+            f"client_cert could not be loaded from {certfile!r} ({reason})"
+        ) from None
+    return context, cert_thumbprint(pem)
+
+
+def cert_thumbprint(pem: bytes) -> str:
+    """The ``x5t#S256`` of the first certificate in *pem*."""
+    import base64
+    import hashlib
+
+    text = pem.decode("ascii", "replace")
+    begin = text.find("-----BEGIN CERTIFICATE-----")
+    end = text.find("-----END CERTIFICATE-----", begin)
+    if begin == -1 or end == -1:
+        raise ValueError("client_cert holds no PEM certificate")
+    der = ssl.PEM_cert_to_DER_cert(text[begin : end + len("-----END CERTIFICATE-----")])
+    digest = hashlib.sha256(der).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def check_client_cert(
+    flow: object, ssl_context: ssl.SSLContext | None, cert_sha256: str | None
+) -> None:
+    """Refuse a flow that authenticates with its certificate when the client
+    has none to present: every request would be refused, after a round trip.
+
+    An ``ssl_context`` of the caller's may carry one (we cannot look inside
+    it), so it is taken on trust.
+    """
+    auth = getattr(flow, "auth", None)
+    if (
+        auth in ("tls_client_auth", "self_signed_tls_client_auth")
+        and ssl_context is None
+        and cert_sha256 is None
+    ):
+        raise ValueError(
+            f"auth={auth!r} needs the client certificate: give client_cert= "
+            "(or an ssl_context that carries it)"
+        )

@@ -100,6 +100,10 @@ class ApiAction(enum.Enum):
     RETRY = "retry"
     """The token was refused: drop it, and send the request once more with a
     fresh one."""
+    NONCE = "nonce"
+    """The resource server asks for a DPoP nonce (RFC 9449 §9): keep the
+    token, and send the request once more with a proof carrying the nonce of
+    the response's ``DPoP-Nonce``."""
 
 
 def parse_challenges(values: str | Iterable[str]) -> tuple[Challenge, ...]:
@@ -243,6 +247,7 @@ def api_action(
     scheme: str,
     retried: bool,
     replayable: bool,
+    dpop_nonce: str | None = None,
 ) -> ApiAction:
     """What to do with an API's response to a request that carried our token.
 
@@ -254,12 +259,16 @@ def api_action(
       retried: whether this was already the one retry.
       replayable: whether the request's body can be sent again (not a
         generator or a stream being read).
+      dpop_nonce: the response's ``DPoP-Nonce`` value, if any.
 
     Returns:
       ``KEEP`` for anything but a 401 about our token (a 403 included);
       ``RETRY`` for such a 401 on a first attempt that can be sent again;
       ``DROP`` for one that cannot; ``KEEP`` on the retry's own 401, which
-      goes back to the caller with the fresh token kept.
+      goes back to the caller with the fresh token kept. ``NONCE`` for a
+      ``DPoP`` challenge ``use_dpop_nonce`` with a valid nonce, on a first
+      attempt that can be sent again (without one: ``KEEP``, since the token
+      is not at fault).
     """
     if status != 401 or retried:
         return ApiAction.KEEP
@@ -269,5 +278,11 @@ def api_action(
     if challenges and not ours:
         return ApiAction.KEEP  # another scheme's challenge, untouched
     if ours and all(c.param("error") in _NOT_THE_TOKEN for c in ours):
+        return ApiAction.KEEP
+    if any(c.param("error") == "use_dpop_nonce" for c in ours):
+        from ._dpop import check_nonce
+
+        if wanted == "dpop" and replayable and check_nonce(dpop_nonce) is not None:
+            return ApiAction.NONCE
         return ApiAction.KEEP
     return ApiAction.RETRY if replayable else ApiAction.DROP

@@ -79,12 +79,20 @@ def _identity(flow: object) -> list[tuple[str, str]]:
     return sorted(pairs, key=itemgetter(0))
 
 
-def store_key(flow: object, *, prefix: str = "sansio-auth") -> str:
+def store_key(
+    flow: object,
+    *,
+    prefix: str = "sansio-auth",
+    binding: tuple[tuple[str, str], ...] = (),
+) -> str:
     """The key under which a fleet shares the token of *flow*.
 
     Args:
       flow: a flow with a ``cache_identity()`` method (every flow of ours).
       prefix: the start of every key, e.g. for a Redis ACL key pattern.
+      binding: what the tokens are bound to besides the flow, as
+        ``(name, value)`` pairs: a DPoP key's thumbprint, a client
+        certificate's. Tokens bound to different keys are not shared.
 
     Returns:
       ``f"{prefix}:v1:{{{sha256}}}"``: the digest of what decides the token,
@@ -98,6 +106,9 @@ def store_key(flow: object, *, prefix: str = "sansio-auth") -> str:
     """
     prefix = check_store_prefix(prefix)
     pairs = _identity(flow)
+    if binding:
+        extra = [(f"binding:{name}", value) for name, value in binding]
+        pairs = sorted([*pairs, *extra], key=itemgetter(0))
     encoding = json.dumps(
         [_TAG, STORE_KEY_VERSION, pairs], ensure_ascii=True, separators=(",", ":")
     )
