@@ -337,6 +337,13 @@ class AsyncClientBase(ClientBase):
         """The ``Authorization`` header value for a usable token."""
         return (await self.token()).authorization()
 
+    async def auth_headers(self, method: str, url: str) -> dict[str, str]:
+        """The headers that authorize a *method* request to *url* with a
+        usable token: ``Authorization``, and for a DPoP-bound token a fresh
+        ``DPoP`` proof (RFC 9449 §7) carrying the resource server's last
+        nonce (:meth:`learn_dpop_nonce`)."""
+        return self._auth_headers(await self.token(), method, url)
+
     def invalidate(self, token: Token | str) -> None:
         """The API refused *token* (a 401): the next call fetches a new one,
         unless another caller already did. Never blocks."""

@@ -209,6 +209,13 @@ class SyncClientBase(ClientBase):
         """The ``Authorization`` header value for a usable token."""
         return self.token().authorization()
 
+    def auth_headers(self, method: str, url: str) -> dict[str, str]:
+        """The headers that authorize a *method* request to *url* with a
+        usable token: ``Authorization``, and for a DPoP-bound token a fresh
+        ``DPoP`` proof (RFC 9449 §7) carrying the resource server's last
+        nonce (:meth:`learn_dpop_nonce`)."""
+        return self._auth_headers(self.token(), method, url)
+
     def invalidate(self, token: Token | str) -> None:
         """The API refused *token* (a 401): the next call fetches a new one,
         unless another caller already did. Never blocks for long."""
