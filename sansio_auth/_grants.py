@@ -240,6 +240,12 @@ class JwtBearerGrant(ClientFlow):
           ValueError: if an assertion must be signed and *stamp* is None.
         """
         fields = [("grant_type", JWT_BEARER), ("assertion", self._assertion(stamp))]
+        if stamp is not None and self._signer is not None and self._client.needs_stamp:
+            # Two JWTs we sign in one request: each needs its own jti, since
+            # a server may keep one replay cache for both (and the issuer
+            # may be the client). Derived, as the core draws no randomness:
+            # unique while the stamp's jti is.
+            stamp = Stamp(now=stamp.now, jti=f"{stamp.jti}.client")
         return self._post(self._scope_fields(fields), stamp)
 
     def refresh_request(self, refresh_token: str, stamp: Stamp | None = None) -> None:
