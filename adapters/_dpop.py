@@ -9,6 +9,8 @@ origin, since a token may serve several APIs.
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import threading
 import time
@@ -20,6 +22,8 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from sansio_auth import DPoPKey, Token
 
+from sansio_auth._dpop import access_token_hash
+
 __all__ = ["ApiProofs", "dpop_option", "new_jti"]
 
 _MAX_ORIGINS: Final = 64
@@ -27,9 +31,43 @@ _MAX_ORIGINS: Final = 64
 hostile redirect chain must not grow the map without bound."""
 
 
+class _Unique:
+    """``jti`` values: 128 random bits drawn once per process, then a count.
+
+    Unique as 128 random bits per value are (RFC 9449 §4.2 asks for a
+    negligible chance of reuse, not unpredictability: a proof is bound by
+    its signature, its time and the server's nonce), at a sixth of the cost
+    of drawing them per proof, which is on every API request. A forked child
+    draws its own: it would otherwise count the parent's values again.
+    """
+
+    __slots__ = ("count", "prefix")
+
+    def __init__(self) -> None:
+        self.prefix = secrets.token_urlsafe(16)
+        self.count = itertools.count()
+
+    def __call__(self) -> str:
+        # next() on a count is atomic under the GIL: threads get distinct values.
+        return f"{self.prefix}.{next(self.count):x}"
+
+
+_unique = _Unique()
+
+
+def _reseed() -> None:
+    global _unique
+    _unique = _Unique()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_reseed)
+
+
 def new_jti() -> str:
-    """128 random bits, base64url: a ``jti`` never used before."""
-    return secrets.token_urlsafe(16)
+    """A ``jti`` never used before, in any process: a random per-process
+    prefix and a count."""
+    return _unique()
 
 
 def dpop_option(value: object) -> DPoPKey | None:
@@ -72,7 +110,7 @@ class ApiProofs:
     key; safe to share between threads and tasks (the nonce map is the only
     state, changed under a lock held for a few bytecodes)."""
 
-    __slots__ = ("_clock", "_jti", "_lock", "_nonces", "key")
+    __slots__ = ("_ath", "_clock", "_jti", "_lock", "_nonces", "key")
 
     def __init__(
         self,
@@ -86,23 +124,35 @@ class ApiProofs:
         self._jti = jti
         self._nonces: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        # The last token's ath: a token serves many requests, hashed once.
+        self._ath: tuple[str, str] = ("", "")
 
     def headers(self, token: Token, method: str, url: str) -> tuple[str, str | None]:
         """``(authorization, proof)`` for a *method* request to *url* with
         *token*: a DPoP-bound token (``token_type`` DPoP, any case) gets the
         ``DPoP`` scheme and a fresh proof with ``ath``; any other token its
         own ``Authorization`` and no proof."""
-        if token.token_type.lower() != "dpop":
+        token_type = token.token_type
+        if token_type != "DPoP" and token_type.lower() != "dpop":
             return token.authorization(), None
-        proof = self.key.proof(
+        access_token = token.access_token
+        last = self._ath
+        if last[0] is access_token:
+            ath = last[1]
+        else:
+            ath = access_token_hash(access_token)
+            self._ath = (access_token, ath)
+        # Most resource servers send no nonce: no URL parsing for them.
+        nonce = self._nonces.get(_origin(url)) if self._nonces else None
+        proof = self.key.signed(
             method.upper(),
             url,
             now=self._clock(),
             jti=self._jti(),
-            nonce=self._nonces.get(_origin(url)),
-            access_token=token.access_token,
+            nonce=nonce,
+            ath=ath,
         )
-        return f"DPoP {token.access_token}", proof
+        return f"DPoP {access_token}", proof
 
     def learn(self, url: str, nonce: str | None) -> bool:
         """Keep the ``DPoP-Nonce`` a response from *url* carried, if it is a

@@ -40,6 +40,7 @@ CASES = {
     "httpx_auth": "case_httpx_auth",
     "aiohttp_auth": "case_aiohttp_auth",
     "requests_auth": "case_requests_auth",
+    "dpop": "case_dpop",
 }
 
 PACKAGES = (
@@ -53,6 +54,8 @@ PACKAGES = (
     "httpx",
     "httpx-auth",
     "redis",
+    "cryptography",
+    "requests-oauth2client",
 )
 
 

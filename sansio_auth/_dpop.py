@@ -15,9 +15,9 @@ numbers.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Final, final
 
 from ._b64 import b64url
@@ -34,12 +34,8 @@ _MAX_NONCE = 1024
 def proof_url(url: str) -> str:
     """The ``htu`` of a request to *url*: the URL without query and fragment
     (RFC 9449 §4.2)."""
-    end = len(url)
-    for mark in ("?", "#"):
-        at = url.find(mark)
-        if at != -1 and at < end:
-            end = at
-    return url[:end]
+    # The fragment first: a '?' after a '#' is the fragment's.
+    return url.partition("#")[0].partition("?")[0]
 
 
 def access_token_hash(access_token: str) -> str:
@@ -141,17 +137,33 @@ class DPoPKey:
           access_token: the token the request carries, at a resource server
             (``ath``); None at the token endpoint.
         """
+        ath = None if access_token is None else access_token_hash(access_token)
+        return self.signed(method, url, now=now, jti=jti, nonce=nonce, ath=ath)
+
+    def signed(
+        self,
+        method: str,
+        url: str,
+        *,
+        now: float,
+        jti: str,
+        nonce: str | None = None,
+        ath: str | None = None,
+    ) -> str:
+        """:meth:`proof` given the token's ``ath`` (:func:`access_token_hash`)
+        rather than the token: a caller that sends one token many times
+        hashes it once."""
         # Built as text, not through a dict and json.dumps: this runs on every
-        # API request. json.dumps quotes the values, which may hold anything.
-        dumps = json.dumps
+        # API request. The JSON string encoder quotes the values, which may
+        # hold anything; ath is base64url and needs no quoting.
+        quote = _quote
         claims = (
-            f'{{"jti":{dumps(jti)},"htm":{dumps(method)},'
-            f'"htu":{dumps(proof_url(url))},"iat":{int(now)}'
+            f'{{"jti":{quote(jti)},"htm":{quote(method)},'
+            f'"htu":{quote(proof_url(url))},"iat":{int(now)}'
         )
         if nonce is not None:
-            claims += f',"nonce":{dumps(nonce)}'
-        if access_token is not None:
-            claims += f',"ath":"{access_token_hash(access_token)}"'
-        signing_input = f"{self._header}.{b64url((claims + '}').encode('ascii'))}"
-        signature = b64url(self.key.sign(signing_input.encode("ascii")))
+            claims += f',"nonce":{quote(nonce)}'
+        claims += "}" if ath is None else f',"ath":"{ath}"}}'
+        signing_input = f"{self._header}.{b64url(claims.encode())}"
+        signature = b64url(self.key.sign(signing_input.encode()))
         return f"{signing_input}.{signature}"

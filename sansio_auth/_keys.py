@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final, Literal, final
 
 import attrs
@@ -62,10 +62,11 @@ class SigningKey:
     thumbprint: str
     """The RFC 7638 SHA-256 thumbprint of the public key, base64url."""
     _key: object = attrs.field(repr=False, alias="key")
+    _signer: Callable[[object, bytes], bytes] = attrs.field(repr=False, alias="signer")
 
     def sign(self, data: bytes) -> bytes:
         """The JWS signature of *data* (ES256: ``r || s``, 64 bytes)."""
-        return _SIGNERS[self.algorithm](self._key, data)
+        return self._signer(self._key, data)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SigningKey):
@@ -111,28 +112,34 @@ def _sign_ps256(key: object, data: bytes) -> bytes:
     return key.sign(data, pss, hashes.SHA256())  # type: ignore[attr-defined, no-any-return]
 
 
-def _es256_signer() -> tuple[object, object]:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.utils import (
-        decode_dss_signature,
-    )
-
-    return ec.ECDSA(hashes.SHA256()), decode_dss_signature
+_ECDSA_SHA256: list[object] = []
 
 
-_ES256: list[tuple[object, object]] = []
+def _raw_ecdsa(der: bytes) -> bytes:
+    # RFC 7518 §3.4: the JWS form is r and s as 32 bytes each, not the DER
+    # SEQUENCE { INTEGER r, INTEGER s } OpenSSL gives. A P-256 signature is
+    # at most 72 bytes, so every length is one byte; an INTEGER has a leading
+    # zero when its top bit is set, and is shorter when it is small.
+    r_length = der[3]
+    r = der[4 : 4 + r_length]
+    s = der[6 + r_length :]
+    if der[0] != 0x30 or der[2] != 0x02 or der[4 + r_length] != 0x02:
+        raise ValueError("not a DER ECDSA signature")
+    return r[-32:].rjust(32, b"\0") + s[-32:].rjust(32, b"\0")
 
 
 def _sign_es256(key: object, data: bytes) -> bytes:
-    # A DPoP proof per API request signs here: the algorithm object and the
-    # decoder are made once, not per signature.
-    if not _ES256:
-        _ES256.append(_es256_signer())
-    ecdsa, decode = _ES256[0]
-    r, s = decode(key.sign(data, ecdsa))  # type: ignore[attr-defined, operator]
-    # RFC 7518 §3.4: the JWS form is r and s as 32 bytes each, not DER.
-    return bytes(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    # A DPoP proof per API request signs here: the algorithm object is made
+    # once, and the DER is unpacked by slicing, not by a parser call.
+    try:
+        ecdsa = _ECDSA_SHA256[0]
+    except IndexError:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        ecdsa = ec.ECDSA(hashes.SHA256())
+        _ECDSA_SHA256.append(ecdsa)
+    return _raw_ecdsa(key.sign(data, ecdsa))  # type: ignore[attr-defined]
 
 
 def _sign_eddsa(key: object, data: bytes) -> bytes:
@@ -287,4 +294,5 @@ def load_signing_key(
         public_jwk=jwk,
         thumbprint=_thumbprint(jwk),
         key=key,
+        signer=_SIGNERS[algorithm],
     )
