@@ -94,21 +94,19 @@ def client_cert_context(
     """The TLS context that presents *client_cert* (RFC 8705), and the
     certificate's SHA-256 thumbprint (base64url, as ``cnf.x5t#S256``).
 
-    Without a certificate: *ssl_context* as given, and None.
+    Without a certificate: *ssl_context* as given, and None. With both, the
+    certificate is loaded into *ssl_context* (which may trust a private CA).
 
     Raises:
-      ValueError: if both are given (a context of the caller's is not ours
-        to change), or the files cannot be loaded; the message names the
+      ValueError: if the files cannot be loaded; the message names the
         file, never a password or a byte of a key.
     """
     if client_cert is None:
         return ssl_context, None
-    if ssl_context is not None:
-        raise ValueError(
-            "give client_cert= or an ssl_context carrying the certificate, not both"
-        )
     certfile, keyfile, password = _cert_files(client_cert)
-    context = ssl.create_default_context()
+    # Into the caller's context when there is one (it may trust a private
+    # CA), as httpx does with cert= and verify=: the caller asked for both.
+    context = ssl.create_default_context() if ssl_context is None else ssl_context
     try:
         context.load_cert_chain(certfile, keyfile, password)
         with open(certfile, "rb") as file:
