@@ -155,6 +155,7 @@ PUBLIC_MODULES = (
     "sansio_auth.adapters.httpx",
     "sansio_auth.adapters.requests",
     "sansio_auth.adapters.aiohttp",
+    "sansio_auth.adapters.assertions",
     "sansio_auth.adapters.server",
     "sansio_auth.adapters.cli",
     "sansio_auth.adapters.pytest_plugin",
