@@ -551,6 +551,19 @@ def test_every_bearer_refusal_names_the_argument_and_shows_no_value(
     assert caught.value.__cause__ is None
 
 
+def test_no_claims_are_no_claims() -> None:
+    empties: tuple[object, ...] = (None, {}, ())
+    for claims in empties:
+        flow = signed(claims=claims)
+        assert flow.claims == ()
+        _, decoded, _ = parts(field(flow.token_request(STAMP), "assertion"))
+        assert list(decoded) == ["iss", "sub", "aud", "jti", "iat", "exp"]
+    # Pairs keep their order.
+    flow = signed(claims=[("b", 1), ("a", 2)])
+    _, decoded, _ = parts(field(flow.token_request(STAMP), "assertion"))
+    assert list(decoded)[6:] == ["b", "a"]
+
+
 def test_a_given_lifetime_equal_to_the_default_is_no_conflict() -> None:
     # 300 is the default: it cannot be told from not given, and changes nothing.
     assert bearer(assertion=ASSERTION, lifetime=300).lifetime == 300
@@ -835,6 +848,11 @@ def test_a_static_token_echoed_in_an_error_is_masked_by_the_flows_parse(
     # mask the tokens they hold themselves.
     flows: list[tuple[JwtBearerGrant | TokenExchange, str]] = [
         (bearer(assertion=ASSERTION), ASSERTION),
+        (
+            bearer(assertion=Source("x"), client_id=CLIENT_ID, client_secret=SECRET),
+            SECRET,
+        ),
+        (signed(client_id=CLIENT_ID, client_secret=SECRET), SECRET),
         (exchange(), SUBJECT),
         (exchange(actor_token=ACTOR, actor_token_type=TOKEN_TYPE_JWT), ACTOR),
         (

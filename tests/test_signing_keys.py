@@ -51,7 +51,7 @@ from jose_check import (
 from sansio_auth import Stamp
 from sansio_auth._b64 import b64url as core_b64url
 from sansio_auth._jws import compact_jws, json_segment
-from sansio_auth._keys import SecretKey, _thumbprint, load_signing_key
+from sansio_auth._keys import SecretKey, _raw_ecdsa, _thumbprint, load_signing_key
 
 PROPERTY = settings(
     max_examples=100,
@@ -630,3 +630,32 @@ def test_a_stamp_is_a_frozen_value() -> None:
     with pytest.raises(AttributeError):
         stamp.now = 0  # type: ignore[misc]
     assert Stamp(now=0, jti="x").now == 0  # the epoch is a time
+
+
+# P-256's group order: r and s of a signature are in [1, n).
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+@PROPERTY
+@given(
+    r=st.integers(1, P256_ORDER - 1) | st.sampled_from([1, 2**255, 2**248 - 1, 127]),
+    s=st.integers(1, P256_ORDER - 1) | st.sampled_from([1, 2**255, 2**248 - 1, 128]),
+)
+def test_property_der_to_raw_ecdsa_is_r_and_s_of_32_octets(r: int, s: int) -> None:
+    # The slicing parser against cryptography's own DER encoder: short
+    # INTEGERs, and ones with a leading zero octet (top bit set).
+    der = utils.encode_dss_signature(r, s)
+    assert _raw_ecdsa(der) == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+@pytest.mark.parametrize(
+    "der",
+    [
+        bytes([0x31, 6, 0x02, 1, 1, 0x02, 1, 1]),  # not a SEQUENCE
+        bytes([0x30, 6, 0x03, 1, 1, 0x02, 1, 1]),  # r not an INTEGER
+        bytes([0x30, 6, 0x02, 1, 1, 0x04, 1, 1]),  # s not an INTEGER
+    ],
+)
+def test_a_signature_that_is_no_der_ecdsa_is_refused(der: bytes) -> None:
+    with pytest.raises(ValueError, match=r"^not a DER ECDSA signature$"):
+        _raw_ecdsa(der)
