@@ -84,7 +84,57 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
 
 
 class ClientBase:
-    """What the sync and async clients share: the session and the hot cache."""
+    """What the sync and async clients share: the session and the hot cache.
+
+    Every TokenClient (urllib, trio, anyio, and the integrations' token
+    clients) is built through this ``__init__``.
+
+    Args:
+      flow: how to get a token.
+      timeout: seconds each request may take.
+      ssl_context: for a private CA (and a client certificate of the
+        caller's own loading).
+      max_response_bytes: the largest token response read.
+      session: a :class:`~sansio_auth.TokenSession` of *flow* to use (its
+        policy); by default one with jittered backoff, the client's DPoP key
+        and fresh ``jti`` values. The client claims it: one session, one
+        client. A session given must carry the DPoP key itself
+        (``TokenSession(flow, dpop_key=..., jti=...)``).
+      clock: returns UNIX seconds; tests pass a fake one.
+      store: a shared store (:mod:`sansio_auth.adapters.stores`) through
+        which processes and hosts share one token; its key names the DPoP
+        key's thumbprint and the client certificate's, so tokens bound to
+        one never serve another.
+      dpop_key: DPoP (RFC 9449): True for a fresh ES256 key held in memory
+        (its tokens are this client's alone), or the key to use: a
+        :class:`~sansio_auth.DPoPKey`, a PEM private key or a
+        ``cryptography`` private key (RSA, EC P-256, Ed25519; the same one
+        in every process that shares tokens through *store*). Every token
+        request then carries a ``DPoP`` proof; the server's
+        ``use_dpop_nonce`` is answered by sending again at once, within the
+        same fetch (counted in ``session.stats.dpop_nonces``, not a
+        failure). API requests get their proofs from :attr:`proofs` and
+        :meth:`auth_headers`. None or False (the default): no DPoP.
+      client_cert: the TLS client certificate the token endpoint sees (RFC
+        8705): a PEM file holding the certificate and its key,
+        ``(cert_path, key_path)``, or ``(cert_path, key_path, password)``;
+        loaded into *ssl_context* when one is given, else into a default
+        context of its own. ``tls_client_auth`` and
+        ``self_signed_tls_client_auth`` need it (or an *ssl_context* that
+        carries one). A token the server binds to it (``cnf.x5t#S256``)
+        works only over connections presenting it.
+
+    Raises:
+      ValueError: *session* already drives another client, is of another
+        flow, or lacks the *dpop_key* given; *timeout* or
+        *max_response_bytes* is out of range; *client_cert* cannot be loaded
+        (the message names the file, never a password or a key); the flow
+        authenticates with a certificate and there is none; *dpop_key* is
+        not a key we sign with (naming it, never showing it).
+      TypeError: *store* is not a store, *clock* is not callable, or
+        *client_cert* is not one of its forms.
+      ImportError: *dpop_key* without ``cryptography`` (the ``jwt`` extra).
+    """
 
     __slots__ = (
         "_clock",
@@ -215,7 +265,14 @@ class ClientBase:
 
     @property
     def proofs(self) -> ApiProofs | None:
-        """The DPoP proofs of API requests, when the client has a DPoP key."""
+        """The DPoP proofs of API requests: None without a DPoP key.
+
+        ``proofs.key`` is the client's :class:`~sansio_auth.DPoPKey` (its
+        ``jkt`` is what the server binds tokens to), and
+        ``proofs.headers(token, method, url)`` the ``Authorization`` value
+        and ``DPoP`` proof for one request (:meth:`auth_headers` does both
+        with a usable token). Shared by the threads and tasks of the client.
+        """
         return self._proofs
 
     def _auth_headers(self, token: Token, method: str, url: str) -> dict[str, str]:
@@ -228,9 +285,25 @@ class ClientBase:
         return {"Authorization": authorization, "DPoP": proof}
 
     def learn_dpop_nonce(self, url: str, nonce: str | None) -> bool:
-        """Keep a resource server's ``DPoP-Nonce`` (from any of its answers
-        to a request to *url*) for the next proofs to it; True if it is new.
-        Does nothing without a DPoP key."""
+        """Keep a resource server's ``DPoP-Nonce`` for the next proofs to it.
+
+        RFC 9449 §9: a resource server may ask for a nonce of its own with a
+        401 ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` and a
+        ``DPoP-Nonce`` header, and may send a new one on any answer. Pass
+        each answer's header here; when it returns True after such a 401,
+        send the request once more with fresh :meth:`auth_headers` (the
+        core's ``api_action(..., dpop_nonce=...)`` tells that 401 apart as
+        ``ApiAction.NONCE``). Nonces are kept per origin (scheme, host and
+        port) of *url*, for the most recent 64 origins.
+
+        Args:
+          url: the URL the answer came from.
+          nonce: its ``DPoP-Nonce`` header, or None when it had none.
+
+        Returns:
+          True if *nonce* is valid (RFC 9449's characters) and new for that
+          origin; False otherwise, and always without a DPoP key.
+        """
         proofs = self._proofs
         return False if proofs is None else proofs.learn(url, nonce)
 

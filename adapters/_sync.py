@@ -210,10 +210,27 @@ class SyncClientBase(ClientBase):
         return self.token().authorization()
 
     def auth_headers(self, method: str, url: str) -> dict[str, str]:
-        """The headers that authorize a *method* request to *url* with a
-        usable token: ``Authorization``, and for a DPoP-bound token a fresh
-        ``DPoP`` proof (RFC 9449 §7) carrying the resource server's last
-        nonce (:meth:`learn_dpop_nonce`)."""
+        """The headers that authorize one API request, with a usable token.
+
+        For callers that send API requests themselves (the integrations do
+        this for you). A bearer token gives ``Authorization`` alone; a
+        DPoP-bound token (``token_type`` DPoP) gives ``Authorization: DPoP
+        ...`` and a fresh ``DPoP`` proof for this request (RFC 9449 §7:
+        ``htm``, ``htu``, ``ath``, and the resource server's last nonce from
+        :meth:`learn_dpop_nonce`). Make new headers for every request,
+        retries included: a proof is good for one request only.
+
+        Args:
+          method: the request's method (``GET``).
+          url: the request's URL; the proof names it without query and
+            fragment.
+
+        Returns:
+          The headers to add, by name.
+
+        Raises:
+          TokenError: no token could be had (see :meth:`token`).
+        """
         return self._auth_headers(self.token(), method, url)
 
     def invalidate(self, token: Token | str) -> None:

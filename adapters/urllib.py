@@ -322,11 +322,28 @@ class TokenClient(SyncClientBase):
       store: a shared store (:mod:`sansio_auth.adapters.stores`: memory,
         file or Redis) through which processes and hosts share one token
         (see docs/fleet.md); None keeps the token to this client.
+      dpop_key: DPoP (RFC 9449): True for a fresh ES256 key held in
+        memory, or a :class:`~sansio_auth.DPoPKey`, a PEM private key or a
+        ``cryptography`` private key (the same one in every process sharing
+        *store*). Token requests carry a proof, the server's
+        ``use_dpop_nonce`` is answered at once within the fetch, and a
+        DPoP-bound token is sent to APIs through :meth:`auth_headers` (with
+        :meth:`learn_dpop_nonce` for a resource server's nonce). Needs the
+        ``jwt`` extra.
+      client_cert: the TLS client certificate (RFC 8705) for
+        ``tls_client_auth`` and ``self_signed_tls_client_auth``, or for
+        certificate-bound tokens with any method: a PEM file holding the
+        certificate and key, ``(cert_path, key_path)`` or ``(cert_path,
+        key_path, password)``; loaded into *ssl_context* when one is given.
 
     Raises:
       ValueError: *session* already drives another client, or is of another
-        flow; or *timeout* or *max_response_bytes* is out of range.
+        flow; or *timeout* or *max_response_bytes* is out of range; or
+        *client_cert* cannot be loaded (naming the file), or the flow
+        authenticates with a certificate and none is given; or *dpop_key*
+        is not a key that signs (never showing it).
       TypeError: *store* is not a store.
+      ImportError: *dpop_key* without ``cryptography`` (the ``jwt`` extra).
     """
 
     __slots__ = ()
