@@ -42,7 +42,6 @@ from ._session import SessionStats as SessionStats
 from ._session import Step as Step
 from ._session import TokenSession as TokenSession
 from ._session import UseToken as UseToken
-from ._stamp import Stamp as Stamp
 from ._token import Token as Token
 from ._urls import check_token_url as check_token_url
 from ._version import __version__ as __version__
@@ -79,6 +78,7 @@ if _TYPE_CHECKING:
     from ._grants import TokenExchange as TokenExchange
     from ._mask import mask_secrets as mask_secrets
     from ._secrets import request_secrets as request_secrets
+    from ._stamp import Stamp as Stamp
     from ._store_key import check_store_prefix as check_store_prefix
     from ._store_key import store_key as store_key
     from ._stored import StoredEntry as StoredEntry
@@ -231,6 +231,7 @@ _LAZY_MODULES = {
         "_grants",
     ),
     "DPoPKey": "_dpop",
+    "Stamp": "_stamp",
 }
 
 

@@ -22,14 +22,17 @@ numbers), and the same stamp gives the same bytes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, Literal, final
+from typing import TYPE_CHECKING, Final, Literal, final
 
 import attrs
 
 from ._encoding import basic_authorization
 from ._fields import check_credential, masked
-from ._jws import Signer, compact_jws, json_segment
-from ._stamp import Stamp
+
+if TYPE_CHECKING:
+    # Only a signing client needs them: not imported with the package.
+    from ._jws import Signer
+    from ._stamp import Stamp
 
 __all__ = [
     "ASSERTION_TYPE",
@@ -78,6 +81,8 @@ def signed_assertion(
 ) -> str:
     """A JWT for RFC 7523: ``iss``, ``sub``, ``aud``, ``jti``, ``iat`` and
     ``exp`` (``iat`` + *lifetime*), then *claims*, signed by *key*."""
+    from ._jws import compact_jws, json_segment
+
     header: dict[str, object] = {"alg": key.algorithm, "typ": "JWT"}
     if key.key_id is not None:
         header["kid"] = key.key_id

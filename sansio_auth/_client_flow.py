@@ -12,7 +12,7 @@ takes a :class:`~sansio_auth.Stamp` (the time and a fresh ``jti``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
@@ -34,7 +34,9 @@ from ._fields import (
     validate_url,
 )
 from ._http import HttpRequest, trusted_request
-from ._stamp import Stamp
+
+if TYPE_CHECKING:
+    from ._stamp import Stamp
 
 __all__ = ["OAUTH_FIELDS", "ClientFlow"]
 
@@ -63,7 +65,9 @@ def _hidden(value: object) -> str:
     return "None" if value is None else "***"
 
 
-@attrs.frozen(kw_only=True, repr=False)
+# No __init__, __eq__ or __hash__ of its own: each flow's class makes its
+# own from these fields and its own, and making them twice costs the import.
+@attrs.frozen(kw_only=True, repr=False, init=False, eq=False)
 class ClientFlow:
     """The client arguments and form requests of the flows that take them;
     not a flow by itself."""

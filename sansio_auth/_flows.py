@@ -17,7 +17,7 @@ holding one per tenant does not hold a second copy of every request.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, final, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, final, runtime_checkable
 
 import attrs
 
@@ -40,8 +40,10 @@ from ._http import (
     trusted_request,
 )
 from ._parse import parse_token_response
-from ._stamp import Stamp
 from ._token import Token
+
+if TYPE_CHECKING:
+    from ._stamp import Stamp
 
 __all__ = [
     "USER_AGENT",

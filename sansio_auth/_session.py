@@ -71,7 +71,6 @@ from ._errors import (
 from ._flows import Flow
 from ._http import HttpRequest, HttpResponse
 from ._parse import parse_token_response
-from ._stamp import Stamp
 from ._token import Token
 
 if TYPE_CHECKING:
@@ -1011,7 +1010,11 @@ class TokenSession:
         flow = self.flow
         now = self._last_now
         assert now is not None  # a tick came first
-        stamp = Stamp(now=now, jti=self._fresh_jti()) if self._signs else None
+        stamp = None
+        if self._signs:
+            from ._stamp import Stamp
+
+            stamp = Stamp(now=now, jti=self._fresh_jti())
         refresh = None
         if refresh_token is not None:
             refresh = (
