@@ -93,6 +93,10 @@ LAZY_MODULES = [
     # The masking that error paths need (issue 10): a few milliseconds.
     *("sansio_auth._answers", "sansio_auth._mask", "sansio_auth._secrets"),
     "sansio_auth._shape",
+    # Signing (issue 14): only a client that signs or proves needs them.
+    *("cryptography", "hmac"),
+    *("sansio_auth._keys", "sansio_auth._jws", "sansio_auth._b64"),
+    *("sansio_auth._stamp", "sansio_auth._dpop", "sansio_auth._grants"),
 ]
 
 
