@@ -265,11 +265,12 @@ class Driver:
 
     def report(
         self, step: SendRequest, answer: Answer | None = None
-    ) -> Token | TokenError | None:
+    ) -> Token | TokenError | SendRequest | None:
         """Let the server answer *step* and report it to the session, now.
 
         Returns:
-          What ``receive`` returned for a response (None when ignored), or
+          What ``receive`` returned for a response (None when ignored; a
+          :class:`SendRequest` when a DPoP session is asked for a nonce), or
           None for a failure without a response.
         """
         result = self.server.handle(step.request, answer)
@@ -278,7 +279,9 @@ class Driver:
         self.session.receive_failure(result, now=self.clock.now, step=step)
         return None
 
-    def fetch(self, answer: Answer | None = None) -> Token | TokenError | None:
+    def fetch(
+        self, answer: Answer | None = None
+    ) -> Token | TokenError | SendRequest | None:
         """Send the request the session asks for now and report *answer*."""
         return self.report(self.send(), answer)
 

@@ -454,6 +454,7 @@ class FleetMachine(RuleBasedStateMachine):
             response = oauth_error("invalid_client", status=401)
         session = process.session
         result = session.receive(response, now=now, step=flight.step)
+        assert not isinstance(result, SendRequest)  # no DPoP key, no nonce resend
         sent = Sent(
             result=result,
             at=now,

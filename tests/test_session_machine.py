@@ -715,6 +715,9 @@ class SessionMachine(RuleBasedStateMachine):
             _event("a late report was ignored")
             return None
         assert result is not None
+        # No DPoP key: the session is never asked for a nonce, and never
+        # hands back a request to send again.
+        assert not isinstance(result, SendRequest)
         if isinstance(result, Token):
             self._settle_token(result, t)
         else:
