@@ -268,6 +268,13 @@ def run_main(argv: list[str], env: dict[str, str]) -> Run:
     return Run(code, out.getvalue(), err.getvalue())
 
 
+def runs(value: str, length: int = 8) -> list[str]:
+    """*value* whole if short, else each of its runs of *length* characters."""
+    if len(value) <= length:
+        return [value]
+    return [value[i : i + length] for i in range(len(value) - length + 1)]
+
+
 def secret_env(provider: str, values: list[str]) -> dict[str, str]:
     """Each of *provider*'s secrets, optional ones included, set to a value."""
     p = cli.PROVIDERS[provider]
@@ -289,6 +296,7 @@ def secret_env(provider: str, values: list[str]) -> dict[str, str]:
 @example(provider="client-credentials", adapter="anyio", values=["1", "1"])
 @example(provider="password", adapter="anyio-trio", values=["a", "o"])
 @example(provider="teamsystem", adapter="urllib", values=["no-such-key-8+", "x"])
+@example(provider="teamsystem", adapter="urllib", values=["<0", "0"])
 def test_the_line_is_the_template_for_any_secret(
     kind: Kind,
     provider: str,
@@ -303,9 +311,16 @@ def test_the_line_is_the_template_for_any_secret(
     expected = case(kind, provider, server, refused_port)
     # The property is about text the server did not get from us. (The core
     # finds a secret in any case and Unicode form: "L" is in "text/plain".)
+    # What is sent includes TeamSystem's "Bearer " prefix, and the masking
+    # withholds any 8-character run of a secret (_mask._FRAGMENT): "<0" is
+    # sent as "Bearer <0", whose "Bearer <" is in the server's own words.
+    sent = [*env.values(), *(f"Bearer {v}" for v in env.values())]
     assume(
         not any(
-            fold(v) in fold(text) for v in env.values() for text in expected.server_text
+            fold(run) in fold(text)
+            for value in sent
+            for run in runs(value)
+            for text in expected.server_text
         )
     )
     server.clear()
