@@ -188,6 +188,7 @@ def resource_uris(value: str | Iterable[str]) -> tuple[str, ...]:
         if (
             not _SCHEME.match(item)
             or "#" in item
+            or not item.isascii()
             or _SPACE_OR_CONTROL.search(item) is not None
         ):
             raise ValueError(

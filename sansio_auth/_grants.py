@@ -289,7 +289,10 @@ class JwtBearerGrant(ClientFlow):
                 ("issuer", self.issuer),
                 ("subject", self.subject or self.issuer),
                 ("audience", self.audience or self.token_url),
-                *((f"claim:{name}", repr(value)) for name, value in self.claims),
+                *(
+                    (f"claim:{name}", json.dumps(value, sort_keys=True))
+                    for name, value in self.claims
+                ),
             )
         return self._identity("jwt_bearer", *about)
 

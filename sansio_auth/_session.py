@@ -1095,8 +1095,15 @@ class TokenSession:
         )
         if wait > 0:
             retry_after = max(retry_after or 0.0, wait)
+        # A server still asking for a DPoP nonce after the one resend of a
+        # fetch (a nonce that rotated meanwhile, a cluster whose nodes each
+        # keep their own) may well take the next fetch: backed off, not
+        # failed for a cooldown.
+        retryable = result.retryable or (
+            isinstance(result, OAuthError) and result.error == "use_dpop_nonce"
+        )
         if (
-            result.retryable
+            retryable
             and self._attempts < self.retry.max_attempts
             and (retry_after is None or retry_after <= self.retry.max_delay)
         ):

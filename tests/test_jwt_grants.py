@@ -907,7 +907,7 @@ def test_the_bearer_identity_names_what_decides_the_token() -> None:
         ("issuer", ISSUER),
         ("subject", "user@example.com"),
         ("audience", URL),
-        ("claim:scope", "'cloud'"),
+        ("claim:scope", '"cloud"'),  # JSON, keys sorted: one form per value
         ("scope", ""),
         ("resource", "https://api.example/"),
     )
@@ -921,6 +921,15 @@ def test_the_bearer_identity_names_what_decides_the_token() -> None:
         "assertion",
         "file:/var/run/token",
     )
+
+
+def test_claims_in_another_order_share_the_bearer_identity() -> None:
+    def with_claims(claims: dict[str, object]) -> tuple[tuple[str, str], ...]:
+        return signed(claims=claims).cache_identity()
+
+    first = with_claims({"ctx": {"a": 1, "b": [1, 2]}})
+    assert first == with_claims({"ctx": {"b": [1, 2], "a": 1}})
+    assert first != with_claims({"ctx": {"a": 1, "b": [2, 1]}})
 
 
 def test_the_exchange_identity_names_what_decides_the_token() -> None:
