@@ -7,11 +7,12 @@ import time
 
 from sansio_auth import TokenError
 
-from ._exits import EXIT_OK, UsageError
+from ._exits import EXIT_ERROR, EXIT_OK, UsageError
 from ._fetch import Adapter, adapter_module, classify, fetch_token, render
 from ._io import CommandIO
 from ._providers import OPTION_NAMES, PROVIDERS, Options, build_flow
 from ._serve import serve
+from ._signed import client_options
 from ._stores import open_store
 
 __all__ = ["cmd_demo", "cmd_serve", "cmd_token"]
@@ -24,6 +25,9 @@ def cmd_token(args: argparse.Namespace, io: CommandIO) -> int:
     flow = build_flow(
         provider, options, environ=io.environ, stdin=io.stdin, prompt=io.prompt
     )
+    binding = client_options(
+        options, environ=io.environ, stdin=io.stdin, prompt=io.prompt
+    )
     store = open_store(args.store, io.environ)
     try:
         token = fetch_token(
@@ -32,11 +36,21 @@ def cmd_token(args: argparse.Namespace, io: CommandIO) -> int:
             timeout=args.timeout,
             attempts=args.attempts,
             store=store,
+            **binding,
         )
     except TokenError as exc:
         code, message = classify(exc)
         io.fail(message)
         return code
+    except ValueError as exc:
+        # A certificate that does not load, an assertion file that turned
+        # bad: the library's words name the file, never what it holds.
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        # The adapters turn network failures into TransportError: this is a
+        # file (an assertion file gone between two reads).
+        io.fail(f"cannot read a file: {exc}")
+        return EXIT_ERROR
     finally:
         if store is not None:
             store.close()  # type: ignore[attr-defined]

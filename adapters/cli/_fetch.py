@@ -93,6 +93,8 @@ def fetch_token(
     timeout: float = DEFAULT_TIMEOUT,
     attempts: int | None = None,
     store: object = None,
+    dpop_key: object = None,
+    client_cert: object = None,
 ) -> Token:
     """One token for *flow*, through *adapter*'s ``TokenClient``.
 
@@ -102,33 +104,46 @@ def fetch_token(
       timeout: seconds each request may take.
       attempts: the retry policy's ``max_attempts`` (None: its default).
       store: a shared store to take the token from, or put it in.
+      dpop_key: the client's ``dpop_key=`` (True: a fresh ES256 key).
+      client_cert: the client's ``client_cert=`` (a PEM path, or a tuple).
 
     Raises:
       TokenError: the session gave up.
       ImportError: *adapter*'s extra is not installed; the message names it.
+      ValueError: *client_cert* cannot be loaded, or the flow needs one.
     """
-    session = (
-        None
-        if attempts is None
-        else TokenSession(
+    key = None
+    if dpop_key is not None:
+        from .._dpop import dpop_option
+
+        key = dpop_option(dpop_key)  # one key, for the session and the client
+    session = None
+    if attempts is not None:
+        from .._dpop import new_jti
+
+        session = TokenSession(
             flow,
             retry=RetryPolicy(max_attempts=attempts),
             jitter=random.random,
             fetch_timeout=timeout + FETCH_MARGIN,
+            dpop_key=key,
+            jti=new_jti,
         )
-    )
+    options = {
+        "timeout": timeout,
+        "session": session,
+        "store": store,
+        "dpop_key": key,
+        "client_cert": client_cert,
+    }
     module = adapter_module(adapter)
     if adapter == "urllib":
-        with module.TokenClient(
-            flow, timeout=timeout, session=session, store=store
-        ) as client:
+        with module.TokenClient(flow, **options) as client:
             token: Token = client.token()
             return token
 
     async def fetch() -> Token:
-        async with module.TokenClient(
-            flow, timeout=timeout, session=session, store=store
-        ) as client:
+        async with module.TokenClient(flow, **options) as client:
             fetched: Token = await client.token()
             return fetched
 

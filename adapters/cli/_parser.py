@@ -14,7 +14,13 @@ from ._commands import cmd_demo, cmd_serve, cmd_token
 from ._exits import EXIT_USAGE, PROG
 from ._fetch import ADAPTERS
 from ._providers import PROVIDERS
-from ._secrets import SECRETS
+from ._secrets import (
+    CLIENT_KEY_PASSWORD,
+    DPOP_KEY_PASSWORD,
+    PRIVATE_KEY_PASSWORD,
+    SECRETS,
+)
+from ._signed import AUTH_METHODS
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -94,7 +100,12 @@ smartconnect's --region is one of {regions};
 --token-url sends to another server instead (such as `sansio-auth serve`).
 --scope is space-separated for the generic flows and TeamSystem's one scope
 otherwise. --auth basic sends the client credentials in an Authorization:
-Basic header, post (the default) in the form body.
+Basic header, post (the default) in the form body; client_secret_jwt signs an
+assertion with the client secret, private_key_jwt with --private-key-file (or
+sends --client-assertion-file's), and the TLS methods present --client-cert.
+The client secret is read only for the methods that use it. A DPoP-bound token
+(--dpop, --dpop-key-file) is printed as any other; each API request it serves
+needs a proof made with its key.
 
 output: json (default) prints access_token, token_type, expires_at (UNIX
 seconds), expires_in (seconds from now), scope and has_refresh_token (never the
@@ -152,9 +163,79 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--token-url", help="the token endpoint URL")
     token.add_argument("--base-url", help="the vendor's origin (staging, local)")
     token.add_argument(
-        "--auth", choices=["basic", "post"], help="client authentication"
+        "--auth",
+        choices=list(AUTH_METHODS),
+        metavar="METHOD",
+        help="client authentication: post (default), basic, client_secret_jwt, "
+        "private_key_jwt, tls_client_auth, self_signed_tls_client_auth "
+        "(client_secret_post and client_secret_basic are post and basic)",
     )
     token.add_argument("--language", help="TeamSystem Accept-Language (it-IT)")
+    signed = token.add_argument_group(
+        "signed requests and bound tokens (--provider client-credentials and "
+        "password); keys and certificates are read from files, never given "
+        "here"
+    )
+    signed.add_argument(
+        "--private-key-file",
+        metavar="PATH",
+        help="the private_key_jwt key (PEM: RSA, EC P-256 or Ed25519); an "
+        f"encrypted one's password from {PRIVATE_KEY_PASSWORD.env}",
+    )
+    signed.add_argument(
+        "--key-id", metavar="KID", help="the key's kid, put in the assertion"
+    )
+    signed.add_argument(
+        "--algorithm",
+        choices=["RS256", "PS256", "ES256", "EdDSA"],
+        help="the assertion's algorithm (default: the key's: RS256, ES256, EdDSA)",
+    )
+    signed.add_argument(
+        "--client-assertion-file",
+        metavar="PATH",
+        help="a client assertion made elsewhere (a Kubernetes projected service "
+        "account token, AZURE_FEDERATED_TOKEN_FILE), for private_key_jwt",
+    )
+    signed.add_argument(
+        "--assertion-audience",
+        metavar="URI",
+        help="the aud of the assertion signed here (default: the token URL; "
+        "the issuer for servers that want it)",
+    )
+    signed.add_argument(
+        "--client-cert",
+        dest="client_cert_file",
+        metavar="PATH",
+        help="the TLS client certificate (PEM; its key in the same file or "
+        "--client-key), for tls_client_auth, self_signed_tls_client_auth or "
+        f"certificate-bound tokens; an encrypted key's password from "
+        f"{CLIENT_KEY_PASSWORD.env}",
+    )
+    signed.add_argument(
+        "--client-key",
+        dest="client_key_file",
+        metavar="PATH",
+        help="the --client-cert certificate's private key (PEM)",
+    )
+    signed.add_argument(
+        "--resource",
+        action="append",
+        metavar="URI",
+        help="a resource indicator (RFC 8707); repeat for several",
+    )
+    signed.add_argument(
+        "--dpop",
+        action="store_const",
+        const=True,
+        help="bind the token to a fresh ES256 key with DPoP (RFC 9449); the key "
+        "lives for this run only",
+    )
+    signed.add_argument(
+        "--dpop-key-file",
+        metavar="PATH",
+        help="bind the token with DPoP to this key (PEM); an encrypted one's "
+        f"password from {DPOP_KEY_PASSWORD.env}",
+    )
     token.add_argument(
         "--output",
         choices=["json", "header", "bare"],

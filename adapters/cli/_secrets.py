@@ -15,8 +15,11 @@ from ._exits import UsageError
 
 __all__ = [
     "API_KEY",
+    "CLIENT_KEY_PASSWORD",
     "CLIENT_SECRET",
+    "DPOP_KEY_PASSWORD",
     "PASSWORD",
+    "PRIVATE_KEY_PASSWORD",
     "SECRETS",
     "TEAMSYSTEM_TOKEN",
     "Secret",
@@ -40,8 +43,28 @@ PASSWORD: Final = Secret(env="SANSIO_AUTH_PASSWORD", what="password")
 TEAMSYSTEM_TOKEN: Final = Secret(
     env="SANSIO_AUTH_TEAMSYSTEM_TOKEN", what="TeamSystem API key (the 'token' field)"
 )
-SECRETS: Final = (API_KEY, CLIENT_SECRET, PASSWORD, TEAMSYSTEM_TOKEN)
-"""Every environment variable the command line reads."""
+PRIVATE_KEY_PASSWORD: Final = Secret(
+    env="SANSIO_AUTH_PRIVATE_KEY_PASSWORD",
+    what="password of the --private-key-file key",
+)
+DPOP_KEY_PASSWORD: Final = Secret(
+    env="SANSIO_AUTH_DPOP_KEY_PASSWORD", what="password of the --dpop-key-file key"
+)
+CLIENT_KEY_PASSWORD: Final = Secret(
+    env="SANSIO_AUTH_CLIENT_KEY_PASSWORD",
+    what="password of the --client-cert key",
+)
+SECRETS: Final = (
+    API_KEY,
+    CLIENT_SECRET,
+    PASSWORD,
+    TEAMSYSTEM_TOKEN,
+    PRIVATE_KEY_PASSWORD,
+    DPOP_KEY_PASSWORD,
+    CLIENT_KEY_PASSWORD,
+)
+"""Every environment variable of a secret the command line reads (a key's
+password only when its file is encrypted)."""
 
 
 def read_secret(
