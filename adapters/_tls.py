@@ -107,14 +107,30 @@ def client_cert_context(
     # Into the caller's context when there is one (it may trust a private
     # CA), as httpx does with cert= and verify=: the caller asked for both.
     context = ssl.create_default_context() if ssl_context is None else ssl_context
+    asked: list[bool] = []
+
+    def no_password() -> bytes:
+        # Without a password callback OpenSSL asks for one on the terminal
+        # itself ("Enter PEM pass phrase:"), blocking the process; an empty
+        # one makes an encrypted key fail to load, as a ValueError.
+        asked.append(True)
+        return b""
+
     try:
-        context.load_cert_chain(certfile, keyfile, password)
+        context.load_cert_chain(
+            certfile, keyfile, no_password if password is None else password
+        )
         with open(certfile, "rb") as file:
             pem = file.read()
     except (OSError, ssl.SSLError) as exc:
         reason = type(exc).__name__
+        hint = (
+            "; its key is encrypted: give (cert_path, key_path, password)"
+            if asked
+            else ""
+        )
         raise ValueError(
-            f"client_cert could not be loaded from {certfile!r} ({reason})"
+            f"client_cert could not be loaded from {certfile!r} ({reason}){hint}"
         ) from None
     return context, cert_thumbprint(pem)
 

@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import base64
 import datetime
+import os
+import pty
+import select
+import signal
 import ssl
+import sys
 import time
 import urllib.parse
 import uuid
@@ -724,3 +729,76 @@ def test_a_store_key_names_the_certificate(
         stranger.token()
     assert len(sent(server)) == 2
     server.clear()
+
+
+def encrypted_client_cert(tmp_path: Path) -> tuple[str, str]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(DNS_LEAF.cert_chain_pems[0].bytes())
+    loaded = serialization.load_pem_private_key(DNS_LEAF.private_key_pem.bytes(), None)
+    key.write_bytes(
+        loaded.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"key-password"),
+        )
+    )
+    return str(cert), str(key)
+
+
+def test_an_encrypted_client_key_needs_its_password(
+    tls_server: TokenServer, world: World, tmp_path: Path
+) -> None:
+    cert, key = encrypted_client_cert(tmp_path)
+    flow = ClientCredentials(
+        token_url=tls_server.generic_token_url,
+        client_id="dns-client",
+        auth="tls_client_auth",
+    )
+    with pytest.raises(ValueError, match="its key is encrypted") as caught:
+        world.client(flow, ssl_context=trusting(), client_cert=(cert, key))
+    assert "key-password" not in str(caught.value)
+    client = world.client(
+        flow, ssl_context=trusting(), client_cert=(cert, key, "key-password")
+    )
+    assert client.token().token_type == "Bearer"
+    tls_server.clear()
+
+
+def test_an_encrypted_client_key_never_prompts_on_the_terminal(
+    tmp_path: Path,
+) -> None:
+    # Given no password, OpenSSL reads one from the controlling terminal
+    # ("Enter PEM pass phrase:") and the process waits for a person: a
+    # child with a terminal of its own (a pty) shows whether it asks.
+    cert, key = encrypted_client_cert(tmp_path)
+    code = (
+        "from sansio_auth.adapters._tls import client_cert_context\n"
+        "try:\n"
+        f"    client_cert_context(({cert!r}, {key!r}), None)\n"
+        "except ValueError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: away from the checkout, which would shadow us
+        os.chdir(tmp_path)
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    output = b""
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and b"\n" not in output:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal: it is done
+                    break
+                if not chunk:
+                    break
+                output += chunk
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    assert b"pass phrase" not in output, output
+    assert b"refused:" in output, output
+    assert b"its key is encrypted" in output
