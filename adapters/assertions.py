@@ -20,7 +20,10 @@ again at the next call rather than remembered under the wrong name).
 
 A file rewritten in place within one tick of the file system's clock, to the
 same size, is not seen as changed: rotation by rename, as every platform
-named above does it, always is.
+named above does it, always is. The kubelet removes the old version right
+after the swap, so a read may find the version it looked up gone before it
+opens it; the path is then looked up again (a few times: a file that stays
+missing is the ``FileNotFoundError`` it is).
 
 The content is a credential: no message, error or repr shows a byte of it.
 A file that cannot be an assertion (empty, not UTF-8 text, a control
@@ -44,6 +47,10 @@ or two kilobytes; a file far larger is not an assertion (and reading it all
 on each rotation would be a cost for nothing)."""
 
 _FLAGS: Final = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+_ATTEMPTS: Final = 3
+"""Lookups of the path when what it led to vanished meanwhile (a rotation
+removing the old version); a file that stays missing is an error."""
 
 _Identity = tuple[int, int, int]
 """(st_ino, st_mtime_ns, st_size): which version of the file was read."""
@@ -101,6 +108,17 @@ class AssertionFile:
 
     def __call__(self) -> str:
         """The assertion: the file's content, whitespace stripped."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                return self._current()
+            except FileNotFoundError:
+                # A rotation under way: the version the path led to was
+                # removed between the lookup and the open. Look again.
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _current(self) -> str:
         status = os.stat(self.path)
         self._check(status)
         read = self._read

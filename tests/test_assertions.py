@@ -286,6 +286,28 @@ def test_other_files_are_refused(tmp_path: Path, kind: str) -> None:
         AssertionFile(path)()
 
 
+def test_a_version_removed_between_lookup_and_open_is_looked_up_again(
+    volume: ProjectedVolume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The kubelet deletes the old version right after the swap: a reader
+    # that stat'ed the old one finds it gone when it opens it.
+    volume.write("old.assertion.jwt")
+    source = AssertionFile(volume.path)
+    real_open = os.open
+    rotated: list[bool] = []
+
+    def open_after_a_rotation(path: object, *args: object, **kwargs: object) -> int:
+        if str(path) == str(volume.path) and not rotated:
+            rotated.append(True)
+            volume.write("new.assertion.jwt")
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", open_after_a_rotation)
+    assert source() == "new.assertion.jwt"
+    assert rotated == [True]
+
+
 def test_a_missing_file_is_an_os_error_naming_the_path(tmp_path: Path) -> None:
     path = tmp_path / "nowhere"
     with pytest.raises(FileNotFoundError) as caught:
