@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 import threading
+import weakref
 
 __all__ = ["built_default_ssl_context", "default_ssl_context"]
 
@@ -88,6 +89,11 @@ def _cert_files(client_cert: object) -> tuple[str, str | None, str | bytes | Non
     )
 
 
+# The client certificate loaded into each caller's context, by thumbprint.
+_loaded: weakref.WeakKeyDictionary[ssl.SSLContext, str] = weakref.WeakKeyDictionary()
+_loaded_lock = threading.Lock()
+
+
 def client_cert_context(
     client_cert: object, ssl_context: ssl.SSLContext | None
 ) -> tuple[ssl.SSLContext | None, str | None]:
@@ -98,8 +104,9 @@ def client_cert_context(
     certificate is loaded into *ssl_context* (which may trust a private CA).
 
     Raises:
-      ValueError: if the files cannot be loaded; the message names the
-        file, never a password or a byte of a key.
+      ValueError: if the files cannot be loaded, or *ssl_context* carries
+        another client's certificate already; the message names the file,
+        never a password or a byte of a key.
     """
     if client_cert is None:
         return ssl_context, None
@@ -116,12 +123,28 @@ def client_cert_context(
         asked.append(True)
         return b""
 
+    # A context presents the last certificate loaded into it: a second
+    # client loading another into the caller's context would change what the
+    # first presents, while its store key still names its own. So the
+    # certificate is read and checked first, and loaded under the lock.
     try:
-        context.load_cert_chain(
-            certfile, keyfile, no_password if password is None else password
-        )
         with open(certfile, "rb") as file:
             pem = file.read()
+        thumbprint = cert_thumbprint(pem)
+        with _loaded_lock:
+            if ssl_context is not None:
+                before = _loaded.get(ssl_context)
+                if before is not None and before != thumbprint:
+                    raise ValueError(
+                        "this ssl_context carries another client certificate "
+                        "already: give each client certificate a context of "
+                        "its own"
+                    )
+            context.load_cert_chain(
+                certfile, keyfile, no_password if password is None else password
+            )
+            if ssl_context is not None:
+                _loaded[ssl_context] = thumbprint
     except (OSError, ssl.SSLError) as exc:
         reason = type(exc).__name__
         hint = (
@@ -132,7 +155,7 @@ def client_cert_context(
         raise ValueError(
             f"client_cert could not be loaded from {certfile!r} ({reason}){hint}"
         ) from None
-    return context, cert_thumbprint(pem)
+    return context, thumbprint
 
 
 def cert_thumbprint(pem: bytes) -> str:

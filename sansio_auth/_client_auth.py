@@ -271,6 +271,13 @@ def client_authentication(
                 "client_assertion must be a callable returning the assertion "
                 "(for a file: sansio_auth.adapters.assertions.AssertionFile)"
             )
+        if assertion_audience is not None:
+            # The assertion is made elsewhere, its aud with it: ours would be
+            # ignored, and a caller who gave one expects it to be used.
+            raise ValueError(
+                "assertion_audience is for assertions we sign: a client_assertion "
+                "callable makes its own"
+            )
         return ClientAuthentication(
             method="private_key_jwt", client_id=client_id, assertion=client_assertion
         )

@@ -80,6 +80,8 @@ class DPoPKey:
         algorithm: str | None = None,
         password: str | bytes | None = None,
     ) -> None:
+        if isinstance(private_key, DPoPKey):
+            private_key = private_key.key
         key = load_signing_key(
             private_key, algorithm=algorithm, password=password, field="dpop_key"
         )

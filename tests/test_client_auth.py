@@ -971,3 +971,14 @@ def test_no_secret_or_key_in_a_cache_identity() -> None:
     text = repr(secret_flow.cache_identity())
     assert SECRET not in text
     assert PASSWORD not in text
+
+
+def test_an_assertion_audience_beside_an_assertion_callable_is_refused() -> None:
+    # The assertion is made elsewhere, with its own aud: ours would be
+    # ignored without a word.
+    with pytest.raises(ValueError, match=r"^assertion_audience is for assertions"):
+        cc(
+            auth="private_key_jwt",
+            client_assertion=lambda: "a.b.c",
+            assertion_audience="https://issuer.example",
+        )

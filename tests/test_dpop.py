@@ -391,3 +391,10 @@ def test_no_nonce_is_no_nonce() -> None:
     assert check_nonce(None) is None
     assert check_nonce("n\n") is None  # no line break into a header
     assert check_nonce("n\x00") is None
+
+
+def test_a_dpop_key_of_a_dpop_key_is_the_same_key() -> None:
+    key = DPoPKey(ec.generate_private_key(ec.SECP256R1()))
+    again = DPoPKey(key)
+    assert again == key
+    assert again.jkt == key.jkt
