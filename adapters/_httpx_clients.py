@@ -3,6 +3,13 @@ user's httpx client: the sync one over ``httpx.Client`` (threads), the async
 one over ``httpx.AsyncClient`` (anyio's primitives, asyncio or trio). Each
 only says how to send; the loop, single flight and hot cache are their
 bases'.
+
+TLS is the user's client's as it was configured: its CA bundle and its
+client certificate (``cert=``). The ``ssl_context`` the base builds from
+``client_cert=`` (for mutual TLS) is for our own transports and is not used
+here: the base takes ``client_cert`` all the same, as the name of the
+certificate the user's client presents (a ``tls_client_auth`` flow needs
+one, and a store keys certificate-bound tokens by it).
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ class Options(TypedDict):
     max_response_bytes: int
     clock: Callable[[], float]
     store: object
+    dpop_key: object
+    client_cert: object
 
 
 class SyncOverHttpx(SyncClientBase):
@@ -52,7 +61,7 @@ class SyncOverHttpx(SyncClientBase):
         max_response_bytes: int,
     ) -> HttpResponse:
         # ssl_context is ours, for our own transports: the user's client
-        # verifies TLS as it was configured.
+        # verifies TLS, and presents its certificate, as it was configured.
         return send(
             request,
             client=self._http,

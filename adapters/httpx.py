@@ -65,7 +65,16 @@ try:
 
     from . import anyio as anyio_adapter
     from ._httpx_clients import AsyncOverHttpx, Options, SyncOverHttpx
-    from ._httpx_headers import NOTHING_SENT, has_authorization, put, sendable
+    from ._httpx_headers import (
+        NOTHING_SENT,
+        Sent,
+        drop_proof,
+        has_authorization,
+        put,
+        put_proof,
+        response_header,
+        sendable,
+    )
     from ._httpx_send import check_client, send, send_async
 except ImportError as exc:
     raise missing_extra(__name__, "httpx", ("httpx", "anyio", "h11"), exc) from None
@@ -74,6 +83,7 @@ from . import urllib as urllib_adapter
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
 from ._store_link import check_store
 from ._sync import SyncClientBase
+from ._tls import client_cert_context
 
 if TYPE_CHECKING:
     from .stores import AsyncStore, Store
@@ -82,8 +92,8 @@ __all__ = ["TokenAuth", "send", "send_async"]
 
 
 class TokenAuth(httpx.Auth):
-    """Bearer tokens for every request of an ``httpx.Client`` or
-    ``httpx.AsyncClient`` (asyncio or trio), with one retry on a 401.
+    """Bearer or DPoP-bound tokens for every request of an ``httpx.Client``
+    or ``httpx.AsyncClient`` (asyncio or trio), with one retry on a 401.
 
     ``client = httpx.Client(auth=TokenAuth(flow))``, or ``auth=`` per
     request. Concurrent requests on a cold ``TokenAuth`` make one token
@@ -91,6 +101,34 @@ class TokenAuth(httpx.Auth):
     more with a fresh one (when its body can be sent again); a 403, another
     scheme's 401 and the retry's own 401 go back to the caller. A request
     that sets ``Authorization`` itself is left alone.
+
+    DPoP (RFC 9449): with *dpop_key*, token requests carry a proof of the
+    key, and a token the server bound to it (``token_type`` DPoP) goes to
+    the API as ``Authorization: DPoP <token>`` with a fresh ``DPoP`` proof
+    for each request, made for the URL httpx sends (``base_url`` and
+    ``params`` merged in) and carrying the token's hash and the resource
+    server's last ``DPoP-Nonce``. A 401 asking for a nonce
+    (``use_dpop_nonce``) sends the request once more with it, the token
+    kept; that is the request's one retry. httpx follows redirects inside
+    one step of an auth flow, copying every header but ``Authorization``
+    onto the next hop, where no flow can reach: with a DPoP-bound token,
+    leave ``follow_redirects`` off (httpx's default) for a request that may
+    be redirected to another origin, which would get the proof made for the
+    first URL (the access token itself stays behind, so the proof is of no
+    use there). A 401 from a same-origin hop httpx followed, whose copied
+    proof names the first URL, sends that hop once more with a proof of its
+    own.
+
+    Mutual TLS (RFC 8705): *client_cert* is presented by our own token
+    transports (urllib's for the sync side, anyio's for the async one). A
+    side whose token requests go through your client (*client* or
+    *async_client*) presents that client's certificate (``cert=``, or
+    ``verify=`` a context that loaded it): give it the same one; there
+    *client_cert* only names it (a ``tls_client_auth`` flow needs it, and a
+    store keys tokens by it). API requests go through your client too, and
+    a certificate-bound token is taken only over a connection carrying its
+    certificate: give your API client the same ``cert=`` (or ``verify=``
+    context); TokenAuth cannot change a client's TLS, nor see it.
 
     The sync and async sides each make their token client on first use and
     keep their own token. One ``TokenAuth`` may serve many clients; its async
@@ -102,9 +140,9 @@ class TokenAuth(httpx.Auth):
       timeout: seconds a token request may take.
       max_response_bytes: the largest token response read.
       client: an ``httpx.Client`` whose transport the sync side's token
-        requests take (its proxies, ``verify``, mounts, mocking tools), never
-        its headers, cookies, auth, event hooks or redirects. By default, the
-        urllib adapter's ``send``.
+        requests take (its proxies, ``verify``, client certificate, mounts,
+        mocking tools), never its headers, cookies, auth, event hooks or
+        redirects. By default, the urllib adapter's ``send``.
       async_client: the same for the async side (``httpx.AsyncClient``). By
         default, the anyio adapter's ``send``.
       clock: returns UNIX seconds; tests pass a fake one.
@@ -112,11 +150,23 @@ class TokenAuth(httpx.Auth):
         file or Redis) through which processes and hosts share one token
         (see docs/fleet.md); the sync and async sides share
         it too. None keeps each side's token to itself.
+      dpop_key: None for no DPoP; True for a fresh ES256 key kept in memory
+        (both sides share it); or a :class:`~sansio_auth.DPoPKey`, a PEM
+        private key or a ``cryptography`` private key (give every process
+        sharing a store the same one).
+      client_cert: the TLS client certificate of token requests: a PEM file
+        holding the certificate and its key, or ``(cert_path, key_path)``,
+        or ``(cert_path, key_path, password)`` (see above for your own
+        clients).
 
     Raises:
       TypeError: *flow* is not a flow, a client is not of its kind, or
-        *clock* is not callable, or *store* is not a store.
-      ValueError: *timeout* or *max_response_bytes* is out of range.
+        *clock* is not callable, or *store* is not a store, or *dpop_key* or
+        *client_cert* is of no kind they take.
+      ValueError: *timeout* or *max_response_bytes* is out of range, the
+        key in *dpop_key* cannot be used, *client_cert* cannot be loaded, or
+        the flow authenticates with a certificate and there is none.
+      ImportError: *dpop_key* without ``cryptography`` (the ``jwt`` extra).
       RuntimeError: a client is closed.
     """
 
@@ -124,6 +174,7 @@ class TokenAuth(httpx.Auth):
         "_async",
         "_async_http",
         "_async_sent",
+        "_heard",
         "_made",
         "_options",
         "_sync",
@@ -141,6 +192,8 @@ class TokenAuth(httpx.Auth):
         async_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         store: Store | AsyncStore | None = None,
+        dpop_key: object = None,
+        client_cert: object = None,
     ) -> None:
         # Checked here, not on first use: the token clients are made later.
         if not isinstance(flow, Flow):
@@ -156,12 +209,21 @@ class TokenAuth(httpx.Auth):
             raise TypeError("clock must be a function returning UNIX seconds")
         if store is not None:
             check_store(store)
+        dpop = None
+        if dpop_key is not None:
+            from ._dpop import dpop_option
+
+            # One key for both sides: True draws it once, here.
+            dpop = dpop_option(dpop_key)
+        check_cert_option(flow, client_cert)
         self._options: Final = Options(
             flow=flow,
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             clock=clock,
             store=store,
+            dpop_key=dpop,
+            client_cert=client_cert,
         )
         self._sync_http = client
         self._async_http = async_client
@@ -171,6 +233,10 @@ class TokenAuth(httpx.Auth):
         # replaced whole (threads read it without a lock).
         self._sync_sent = NOTHING_SENT
         self._async_sent = NOTHING_SENT
+        # The last DPoP-Nonce each side heard (sync, async): a resource
+        # server that sends the same one on every answer is not looked up
+        # by its origin every time.
+        self._heard: Final[list[str | None]] = [None, None]
         # Where a token client is put once made: setdefault is atomic, so
         # two threads (or two loops' threads) that both found none agree on
         # one, without a lock (none may be taken in async code).
@@ -216,16 +282,43 @@ class TokenAuth(httpx.Auth):
         token = tokens.token()
         sent = self._sync_sent
         if sent[0] is not token:
-            sent = self._sync_sent = sendable(token)
+            sent = self._sync_sent = sendable(token, tokens.proofs)
         put(headers, sent)
+        if sent[3]:
+            yield from self._proven_sync(tokens, token, sent, request)
+            return
         response = yield request
         # api_action keeps anything but a 401: asking it about a 401 only
         # spares every other response the header lookup.
         if response.status_code == 401 and _refused(
             tokens, token, sent[1], request, response
         ):
-            headers["Authorization"] = tokens.token().authorization()
+            _authorize(request, tokens.token(), tokens)
             yield request
+
+    def _proven_sync(
+        self,
+        tokens: SyncClientBase,
+        token: Token,
+        sent: Sent,
+        request: httpx.Request,
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """The rest of the sync flow for a DPoP-bound token."""
+        _prove(request, tokens, token)
+        response = yield request
+        nonce = self._hear(0, tokens, response)
+        if response.status_code != 401:
+            return
+        again = _again(tokens, token, sent[1], request, response, nonce)
+        if again is None:
+            return
+        resend, refused = again
+        if refused:  # a fresh token
+            _authorize(resend, tokens.token(), tokens)
+        else:  # the token kept, a proof of the request's own (with the nonce)
+            _prove(resend, tokens, token)
+        response = yield resend
+        self._hear(0, tokens, response)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -244,14 +337,111 @@ class TokenAuth(httpx.Auth):
         token = await tokens.token()
         sent = self._async_sent
         if sent[0] is not token:
-            sent = self._async_sent = sendable(token)
+            sent = self._async_sent = sendable(token, tokens.proofs)
         put(headers, sent)
+        if sent[3]:
+            # The DPoP path (an async generator cannot delegate to another).
+            _prove(request, tokens, token)
+            response = yield request
+            nonce = self._hear(1, tokens, response)
+            if response.status_code != 401:
+                return
+            again = _again(tokens, token, sent[1], request, response, nonce)
+            if again is None:
+                return
+            resend, refused = again
+            if refused:
+                _authorize(resend, await tokens.token(), tokens)
+            else:
+                _prove(resend, tokens, token)
+            response = yield resend
+            self._hear(1, tokens, response)
+            return
         response = yield request
         if response.status_code == 401 and _refused(
             tokens, token, sent[1], request, response
         ):
-            headers["Authorization"] = (await tokens.token()).authorization()
+            _authorize(request, await tokens.token(), tokens)
             yield request
+
+    def _hear(
+        self,
+        side: int,
+        tokens: SyncClientBase | anyio_adapter.TokenClient,
+        response: httpx.Response,
+    ) -> str | None:
+        """The ``DPoP-Nonce`` of *response*, learnt for the origin that sent
+        it (the last hop, if httpx followed redirects) when it is new."""
+        nonce = response_header(response.headers, b"dpop-nonce")
+        if nonce is not None and nonce != self._heard[side]:
+            self._heard[side] = nonce
+            tokens.learn_dpop_nonce(str(response.request.url), nonce)
+        return nonce
+
+
+def check_cert_option(flow: Flow, client_cert: object) -> None:
+    """Refuse a *client_cert* that does not load, and a flow that
+    authenticates with a certificate without one, now rather than on the
+    first request (the token clients are made then)."""
+    if client_cert is not None:
+        client_cert_context(client_cert, None)
+        return
+    auth = getattr(flow, "auth", None)
+    if auth in ("tls_client_auth", "self_signed_tls_client_auth"):
+        raise ValueError(
+            f"auth={auth!r} needs the client certificate: give client_cert= "
+            "(and a client= or async_client= of yours, through which token "
+            "requests go, the same certificate)"
+        )
+
+
+def _target(url: httpx.URL) -> str:
+    """The URL of a request as its DPoP proof names it (``htu``, once the
+    query is cut off): the one httpx sends, without user info, which is no
+    part of a target URI (RFC 9110 §4.2.4) and never sent."""
+    text = str(url)
+    if "@" in text and url.userinfo:
+        text = str(url.copy_with(username=None, password=None))
+    return text
+
+
+def _prove(
+    request: httpx.Request,
+    tokens: SyncClientBase | anyio_adapter.TokenClient,
+    token: Token,
+) -> None:
+    """Give *request* a fresh DPoP proof of *token*."""
+    proofs = tokens.proofs
+    assert proofs is not None  # a DPoP-bound token is sent only with a key
+    proof = proofs.headers(token, request.method, _target(request.url))[1]
+    assert proof is not None
+    put_proof(request.headers, proof)
+
+
+def _authorize(
+    request: httpx.Request,
+    token: Token,
+    tokens: SyncClientBase | anyio_adapter.TokenClient,
+) -> None:
+    """Set *token* on a request that carried a refused one: its
+    ``Authorization``, and a proof if it is DPoP-bound (none otherwise)."""
+    sent = sendable(token, tokens.proofs)
+    request.headers["Authorization"] = sent[1]
+    if sent[3]:
+        _prove(request, tokens, token)
+    else:
+        drop_proof(request.headers)
+
+
+def _ours(request: httpx.Request, value: str, response: httpx.Response) -> bool:
+    """Whether *response* answers our request, or a redirect of it httpx
+    followed to the same host carrying our *value*."""
+    answered = response.request
+    return answered is request or (
+        # A redirect httpx followed: the token went only where it kept it.
+        answered.url.host == request.url.host
+        and answered.headers.get("authorization") == value
+    )
 
 
 def _refused(
@@ -263,12 +453,7 @@ def _refused(
 ) -> bool:
     """Map the core's answer to a 401: invalidate *token* unless the 401 is
     not about it; True when the request is to be sent once more."""
-    answered = response.request
-    if answered is not request and not (
-        # A redirect httpx followed: the token went only where it kept it.
-        answered.url.host == request.url.host
-        and answered.headers.get("authorization") == value
-    ):
+    if not _ours(request, value, response):
         return False  # another host's 401: the token never went there
     action = api_action(
         response.status_code,
@@ -279,7 +464,48 @@ def _refused(
         # ByteStream (so is any body once read).
         replayable=isinstance(request.stream, httpx.ByteStream),
     )
-    if action is ApiAction.KEEP:
+    if action is ApiAction.KEEP or action is ApiAction.NONCE:
+        # NONCE: a nonce asked of a proof we did not send (no DPoP key, or a
+        # token not bound to it): none to give, and not the token's fault.
         return False
     tokens.invalidate(token)
     return action is ApiAction.RETRY
+
+
+def _again(
+    tokens: SyncClientBase | anyio_adapter.TokenClient,
+    token: Token,
+    value: str,
+    request: httpx.Request,
+    response: httpx.Response,
+    nonce: str | None,
+) -> tuple[httpx.Request, bool] | None:
+    """Map the core's answer to a 401 for a DPoP-bound *token*: the request
+    to send once more and whether *token* was refused (then invalidated: the
+    request goes with a fresh one), or None to give the 401 back. The new
+    proof is the caller's to make."""
+    if not _ours(request, value, response):
+        return None
+    answered = response.request
+    replayable = isinstance(answered.stream, httpx.ByteStream)
+    action = api_action(
+        401,
+        response.headers.get_list("www-authenticate"),
+        scheme="DPoP",
+        retried=False,
+        replayable=replayable,
+        dpop_nonce=nonce,
+    )
+    if action is ApiAction.KEEP:
+        return None
+    if action is ApiAction.NONCE:
+        # A proof with the nonce, the same token. Learnt here whatever was
+        # heard before: the nonce may be another origin's too.
+        tokens.learn_dpop_nonce(str(answered.url), nonce)
+        return answered, False
+    if answered is not request:
+        # A hop httpx followed, which carried the first request's proof (it
+        # names the first URL): the proof was refused, not the token.
+        return (answered, False) if replayable else None
+    tokens.invalidate(token)
+    return (request, True) if action is ApiAction.RETRY else None
