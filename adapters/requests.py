@@ -43,6 +43,32 @@ file is rewound, as requests rewinds one for a 307 or 308. A generator, an
 iterator or a stream without a position is not sent again: its 401 goes
 back (the token is still invalidated).
 
+DPoP (RFC 9449). With a DPoP key, a token the server bound to it
+(``token_type`` DPoP) is set as ``Authorization: DPoP <token>`` with a
+``DPoP`` proof made for this request (its method, and its URL as prepared:
+``params`` merged in, query cut off), and the response hook that also does:
+
+- keeps the ``DPoP-Nonce`` of every answer, for the next proofs to that
+  origin;
+- takes the proof off a request whose answer is a redirect: requests
+  follows it with a copy of the request (our hook is not called for the
+  hop), and a proof is for one URL and one use. ``Authorization`` goes on
+  to the same host (requests drops it for another); the hop's own 401 then
+  comes back to the hook, which sends the hop once more with a proof of its
+  own, the token kept;
+- answers a 401 asking for a nonce (``use_dpop_nonce``, the core's
+  ``NONCE``) by sending the request once more with a proof carrying it, the
+  token kept: that is its one retry, as ``RETRY`` is.
+
+Mutual TLS (RFC 8705): ``client_cert=`` is presented by our own token
+requests (urllib's ``send``); through a Session, the Session's ``cert``
+applies (give it the same one; ``client_cert`` then names it for a
+``tls_client_auth`` flow and a store's key). The API requests are the
+Session's: a certificate-bound token is taken only over a connection with
+its certificate, so the Session must carry it (``session.cert``). This
+module does not check that: a mounted adapter may present a certificate
+requests knows nothing of (an ``ssl_context`` of its own, PKCS #12).
+
 Token requests go through our urllib adapter's ``send`` or, when a
 ``requests.Session`` is given, through that Session's transport with only
 its proxies, TLS verification, client certificate and mounted adapters
@@ -51,9 +77,11 @@ its proxies, TLS verification, client certificate and mounted adapters
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 from ._extras import missing_extra
 
@@ -73,6 +101,7 @@ from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from ._sync import SyncClientBase
 
 if TYPE_CHECKING:
+    from ._dpop import ApiProofs
     from .stores import Store
 
 __all__ = ["TokenAuth", "send"]
@@ -82,6 +111,7 @@ _KEPT: Final = 8
 _UNSET: Final = object()
 _RETRIED: Final = "_sansio_auth_retried"
 """The attribute marking the one copy of a request sent again after a 401."""
+_TLS_AUTH: Final = ("tls_client_auth", "self_signed_tls_client_auth")
 
 
 class _Client(SyncClientBase):
@@ -101,6 +131,8 @@ class _Client(SyncClientBase):
         clock: Clock,
         http: requests.Session | None,
         store: object,
+        dpop_key: object,
+        client_cert: object,
     ) -> None:
         self._http = http
         super().__init__(
@@ -109,6 +141,8 @@ class _Client(SyncClientBase):
             max_response_bytes=max_response_bytes,
             clock=clock,
             store=store,
+            dpop_key=dpop_key,
+            client_cert=client_cert,
         )
 
     def _send(
@@ -120,9 +154,15 @@ class _Client(SyncClientBase):
         max_response_bytes: int,
     ) -> HttpResponse:
         if self._http is None:
+            # Ours: the certificate of client_cert= when there is one.
+            assert ssl_context is None or isinstance(ssl_context, ssl.SSLContext)
             return _urllib.send(
-                request, timeout=timeout, max_response_bytes=max_response_bytes
+                request,
+                timeout=timeout,
+                ssl_context=ssl_context,
+                max_response_bytes=max_response_bytes,
             )
+        # The Session's TLS (its verify and cert), as configured.
         return send(
             request,
             session=self._http,
@@ -140,6 +180,14 @@ class TokenAuth(requests.auth.AuthBase):
     number of threads and sessions: they make one token request between
     them, and reuse its token until the session's refresh point.
 
+    With *dpop_key*, token requests prove the key, and a token bound to it
+    goes as ``Authorization: DPoP <token>`` with a fresh ``DPoP`` proof per
+    request (and per redirect hop), the resource server's ``DPoP-Nonce``
+    kept and its ``use_dpop_nonce`` answered by one more send. With
+    *client_cert*, token requests present the certificate; API requests
+    are your Session's, which must present it too for a token bound to it
+    (``session.cert``): see the module notes.
+
     Args:
       flow: how to get a token.
       timeout: seconds each token request may take, all of it.
@@ -153,18 +201,39 @@ class TokenAuth(requests.auth.AuthBase):
       store: a shared store (:mod:`sansio_auth.adapters.stores`: memory,
         file or Redis) through which processes and hosts share one token
         (see docs/fleet.md); None keeps the token to this client.
+      dpop_key: None for no DPoP; True for a fresh ES256 key kept in memory;
+        or a :class:`~sansio_auth.DPoPKey`, a PEM private key or a
+        ``cryptography`` private key (give every process sharing a store
+        the same one).
+      client_cert: the TLS client certificate of token requests: a PEM file
+        holding the certificate and its key, or ``(cert_path, key_path)``,
+        or ``(cert_path, key_path, password)``. Through *session*, the
+        Session's own ``cert`` is presented: give it the same one.
 
     Raises:
       TypeError: *session* is not a ``requests.Session``, *clock* is not
-        callable, or *store* is not a store.
-      ValueError: *timeout* or *max_response_bytes* is out of range.
+        callable, *store* is not a store, or *dpop_key* or *client_cert* is
+        of no kind they take.
+      ValueError: *timeout* or *max_response_bytes* is out of range, the
+        key in *dpop_key* cannot be used, *client_cert* cannot be loaded,
+        or the flow authenticates with a certificate and there is none.
+      ImportError: *dpop_key* without ``cryptography`` (the ``jwt`` extra).
 
     A token endpoint that fails raises the session's
     :class:`~sansio_auth.TokenError` (``OAuthError``, ``HttpError``,
     ``TransportError``) from the API call, never an exception of requests.
     """
 
-    __slots__ = ("_client", "_forks", "_hook", "_last", "_lock", "_set")
+    __slots__ = (
+        "_client",
+        "_forks",
+        "_heard",
+        "_hook",
+        "_last",
+        "_lock",
+        "_proven_hook",
+        "_set",
+    )
 
     def __init__(
         self,
@@ -175,11 +244,21 @@ class TokenAuth(requests.auth.AuthBase):
         session: requests.Session | None = None,
         clock: Clock = time.time,
         store: Store | None = None,
+        dpop_key: object = None,
+        client_cert: object = None,
     ) -> None:
         if session is not None and not isinstance(session, requests.Session):
             raise TypeError(
                 "session must be a requests.Session or None, got "
                 f"{type(session).__name__}"
+            )
+        auth = getattr(flow, "auth", None)
+        if client_cert is None and auth in _TLS_AUTH:
+            # Said here, for this integration's options (no ssl_context).
+            raise ValueError(
+                f"auth={auth!r} needs the client certificate: give client_cert= "
+                "(and a session= of yours, through which token requests go, "
+                "the same certificate)"
             )
         self._client = _Client(
             flow,
@@ -188,12 +267,19 @@ class TokenAuth(requests.auth.AuthBase):
             clock=clock,
             http=session,
             store=store,
+            dpop_key=dpop_key,
+            client_cert=client_cert,
         )
-        # One bound method, made once: the hot path only appends it.
+        # Bound methods, made once: the hot path only appends one.
         self._hook = self._on_response
-        # The token set last and its header value: the hot path compares
-        # identities rather than format the value again.
-        self._last: tuple[Token | None, str] = (None, "")
+        self._proven_hook = self._on_proven_response
+        # The token set last, its header value and whether it needs a DPoP
+        # proof per request: the hot path compares identities rather than
+        # format the value again.
+        self._last: tuple[Token | None, str, bool] = (None, "", False)
+        # The DPoP-Nonce heard last: one a server sends on every answer is
+        # not looked up by its origin every time.
+        self._heard: str | None = None
         # The values set lately, newest last, and their tokens: a 401's
         # request is ours only if it carries one of them (module notes).
         self._set: dict[str, Token] = {}
@@ -218,9 +304,26 @@ class TokenAuth(requests.auth.AuthBase):
                 return r
         token = self._client.token()
         last = self._last
-        headers["Authorization"] = last[1] if token is last[0] else self._note(token)
-        r.hooks["response"].append(self._hook)
+        if token is not last[0]:
+            last = self._note(token)
+        headers["Authorization"] = last[1]
+        if last[2]:
+            headers["DPoP"] = self._proof(token, r)
+            r.hooks["response"].append(self._proven_hook)
+        else:
+            r.hooks["response"].append(self._hook)
         return r
+
+    def _proof(self, token: Token, r: requests.PreparedRequest) -> str:
+        """A fresh DPoP proof of *token* for *r*, as prepared (its method,
+        and its URL with ``params`` merged in)."""
+        proofs = self._client.proofs
+        assert proofs is not None  # a token needs proofs only with a key
+        assert r.method is not None  # prepared
+        assert r.url is not None
+        proof = proofs.headers(token, r.method, _target(r.url))[1]
+        assert proof is not None
+        return proof
 
     def _locked(self) -> threading.Lock:
         """The lock of the values set; in a forked child, a new one (the
@@ -234,14 +337,15 @@ class TokenAuth(requests.auth.AuthBase):
                     self._forks = process.forks
         return self._lock
 
-    def _note(self, token: Token) -> str:
-        value = token.authorization()
+    def _note(self, token: Token) -> tuple[Token, str, bool]:
+        value, proved = _sendable(token, self._client.proofs)
+        last = (token, value, proved)
         with self._locked():
             self._set[value] = token
             while len(self._set) > _KEPT:
                 del self._set[next(iter(self._set))]
-            self._last = (token, value)
-        return value
+            self._last = last
+        return last
 
     def _on_response(
         self,
@@ -271,8 +375,47 @@ class TokenAuth(requests.auth.AuthBase):
         send_kwargs = {k: v for k, v in given.items() if v is not _UNSET}
         return self._on_401(response, {**send_kwargs, **others})
 
+    def _on_proven_response(
+        self,
+        response: requests.Response,
+        stream: object = _UNSET,
+        timeout: object = _UNSET,
+        verify: object = _UNSET,
+        cert: object = _UNSET,
+        proxies: object = _UNSET,
+        **others: object,
+    ) -> requests.Response | None:
+        """The hook of a request with a DPoP proof (module notes)."""
+        nonce = self._hear(response)
+        status = response.status_code
+        if status != 401:
+            if response.is_redirect:
+                # Followed with a copy of this request: no proof on it.
+                response.request.headers.pop("DPoP", None)
+            return None
+        given = {
+            "stream": stream,
+            "timeout": timeout,
+            "verify": verify,
+            "cert": cert,
+            "proxies": proxies,
+        }
+        send_kwargs = {k: v for k, v in given.items() if v is not _UNSET}
+        return self._on_401(response, {**send_kwargs, **others}, nonce)
+
+    def _hear(self, response: requests.Response) -> str | None:
+        """The ``DPoP-Nonce`` of *response*, kept for its origin when new."""
+        nonce = response.headers.get("DPoP-Nonce")
+        if nonce is not None and nonce != self._heard:
+            self._heard = nonce
+            self._client.learn_dpop_nonce(response.url, nonce)
+        return nonce
+
     def _on_401(
-        self, response: requests.Response, send_kwargs: dict[str, Any]
+        self,
+        response: requests.Response,
+        send_kwargs: dict[str, Any],
+        nonce: str | None = None,
     ) -> requests.Response | None:
         request = response.request
         sent = request.headers.get("Authorization")
@@ -284,44 +427,111 @@ class TokenAuth(requests.auth.AuthBase):
             # that host's netrc credentials; or a header changed since.
             return None
         connection = getattr(response, "connection", None)
+        retried = bool(request.__dict__.get(_RETRIED))
+        replayable = connection is not None and _replayable(request)
+        scheme = sent.partition(" ")[0]
+        if scheme == "DPoP" and "DPoP" not in request.headers:
+            # A redirect's hop, which went without a proof (the hook took it
+            # off): sent once more with one of its own, the token kept.
+            if retried or not replayable:
+                return None
+            return self._send_again(response, send_kwargs, token, refused=False)
         action = api_action(
             response.status_code,
             response.headers.get("WWW-Authenticate") or (),
-            scheme=sent.partition(" ")[0],
-            retried=bool(request.__dict__.get(_RETRIED)),
-            replayable=connection is not None and _replayable(request),
+            scheme=scheme,
+            retried=retried,
+            replayable=replayable,
+            dpop_nonce=nonce,
         )
         if action is ApiAction.KEEP:
             return None
+        if action is ApiAction.NONCE:
+            if self._client.proofs is None:
+                return None  # a nonce for a proof we cannot make
+            # Learnt here whatever was heard before: it may be the nonce of
+            # another origin too.
+            self._client.learn_dpop_nonce(response.url, nonce)
+            return self._send_again(response, send_kwargs, token, refused=False)
         self._client.invalidate(token)
         if action is ApiAction.DROP:
             return None
+        return self._send_again(response, send_kwargs, token, refused=True)
+
+    def _send_again(
+        self,
+        response: requests.Response,
+        send_kwargs: dict[str, Any],
+        token: Token,
+        *,
+        refused: bool,
+    ) -> requests.Response | None:
+        """Send *response*'s request once more, through the same transport
+        adapter with the same settings: with a fresh token if *token* was
+        *refused*, else with *token* and a fresh proof."""
+        request = response.request
         # As HTTPDigestAuth.handle_401: read the 401, so that its connection
         # goes back to the pool for the retry, before a token request that
         # may take a while or fail.
         response.content  # noqa: B018
         response.close()
-        fresh = self._client.token()
+        last: tuple[Token | None, str, bool]
+        if refused:
+            token = self._client.token()
+            last = self._note(token)
+        else:
+            kept: tuple[Token | None, str, bool] = self._last
+            last = kept if kept[0] is token else self._note(token)
+        value = last[1]
         retry = request.copy()
-        value = self._note(fresh)
         retry.headers["Authorization"] = value
+        if last[2]:
+            retry.headers["DPoP"] = self._proof(token, retry)
+        else:
+            retry.headers.pop("DPoP", None)
         retry.__dict__[_RETRIED] = True
         if not _rewind(retry):
             return None
         # requests follows the retry's redirect with a copy of the request
         # it sent, this one, not of the retry: the refused value would go
-        # out again. It gets the fresh one too (not the retry's mark), and
-        # the 401 keeps a copy of it as it was sent.
+        # out again. It gets the fresh one too (not the retry's mark, nor a
+        # proof: a hop gets its own), and the 401 keeps a copy of it as it
+        # was sent.
         response.request = request.copy()
         request.headers["Authorization"] = value
-        assert connection is not None  # else not replayable, never RETRY
+        request.headers.pop("DPoP", None)
+        connection = getattr(response, "connection", None)
+        assert connection is not None  # else not replayable, never sent again
         resent: requests.Response = connection.send(retry, **send_kwargs)
         resent.history.append(response)
         resent.request = retry
+        if last[2]:
+            self._hear(resent)  # no hook runs on it
         return resent
 
     def __repr__(self) -> str:
         return f"<TokenAuth for a {type(self._client.session.flow).__name__} flow>"
+
+
+def _sendable(token: Token, proofs: ApiProofs | None) -> tuple[str, bool]:
+    """The ``Authorization`` value of *token*, and whether it needs a DPoP
+    proof per request: a DPoP-bound token (``token_type`` DPoP, any case)
+    of a client with a DPoP key."""
+    if proofs is not None and token.token_type.lower() == "dpop":
+        return f"DPoP {token.access_token}", True
+    return token.authorization(), False
+
+
+def _target(url: str) -> str:
+    """*url* as a DPoP proof names it (``htu``, once its query is cut off):
+    without user info, which is no part of a target URI (RFC 9110 §4.2.4)
+    and never sent."""
+    if "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 _BYTES = (bytes, bytearray, memoryview, str)
