@@ -17,6 +17,11 @@ is rare (one per token lifetime for every caller), so its one worker thread
 costs nothing that counts, and urllib's ``send`` bounds it by the timeout
 with its own watchdog, refuses redirects, caps the body and keeps loopback
 off proxies, as the sync clients' token requests do.
+
+Mutual TLS: the urllib road presents ``client_cert=`` (the base builds its
+context); through a session, the session's connector presents its own
+certificate (``ssl=`` a context that loaded it), and ``client_cert`` only
+names it (a ``tls_client_auth`` flow needs one, a store keys tokens by it).
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ class TokenClient(AsyncClientBase):
       session: the :class:`~sansio_auth.TokenSession` deciding.
       clock: returns UNIX seconds.
       store: a shared store, or None.
+      dpop_key: the DPoP key (see :func:`~sansio_auth.adapters._dpop.dpop_option`).
+      client_cert: the TLS client certificate of token requests (module
+        notes for a session's).
     """
 
     __slots__ = ("_http",)
@@ -86,6 +94,8 @@ class TokenClient(AsyncClientBase):
         session: TokenSession | None = None,
         clock: Callable[[], float] = time.time,
         store: object = None,
+        dpop_key: object = None,
+        client_cert: object = None,
     ) -> None:
         if http is not None and not isinstance(http, aiohttp.ClientSession):
             raise TypeError(
@@ -99,6 +109,8 @@ class TokenClient(AsyncClientBase):
             session=session,
             clock=clock,
             store=store,
+            dpop_key=dpop_key,
+            client_cert=client_cert,
         )
         self._http = http
 
@@ -119,7 +131,8 @@ class TokenClient(AsyncClientBase):
                 ssl_context=ssl_context,
                 max_response_bytes=max_response_bytes,
             )
-        # The session's connector decides TLS, as the user configured it.
+        # The session's connector decides TLS (its client certificate
+        # too), as the user configured it.
         return await _aiohttp_send.send(
             request,
             session=self._http,

@@ -54,6 +54,27 @@ hop away gets no token, nor a request of the caller's own to another origin
 after a redirect it did not follow (it fails closed) until an answer that
 is no redirect.
 
+DPoP (RFC 9449). With a DPoP key, a token the server bound to it
+(``token_type`` DPoP) is set as ``Authorization: DPoP <token>`` with a
+``DPoP`` proof made for this request: its method and its URL as aiohttp
+sends it (``params`` merged in, the query cut off). Every hop of a redirect
+chain comes through the middleware as a request of its own, so each gets
+its own proof, and one away from home gets neither token nor proof; the
+proof is taken off with the token once the request is sent. The
+``DPoP-Nonce`` of every answer is kept for the next proofs to its origin,
+and a 401 asking for one (``use_dpop_nonce``, the core's ``NONCE``) sends
+the request once more with a proof carrying it, the token kept: that is
+its one retry, as ``RETRY`` is.
+
+Mutual TLS (RFC 8705): ``client_cert=`` is presented by our own token
+requests (the urllib road); through *session*, the session's connector
+presents its own (``ssl=`` a context that loaded it: give it the same
+one). API requests are the ``ClientSession``'s that holds the middleware:
+a certificate-bound token is taken only over a connection carrying its
+certificate, so that session's connector must present it
+(``TCPConnector(ssl=context)``); a middleware cannot change, nor see, the
+TLS of the connection a request goes over.
+
 Token requests go through *session* when one is given (its connector, TLS
 settings, proxy and mocking tools; not its default headers, cookies, auth
 or middlewares: see ``_aiohttp_send``), and otherwise through the urllib
@@ -94,6 +115,10 @@ _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
+_DPOP: Final = "DPoP"
+_DPOP_NONCE: Final = "DPoP-Nonce"
+_TLS_AUTH: Final = ("tls_client_auth", "self_signed_tls_client_auth")
+
 _MAX_CHAINS: Final = 16
 """Chains a task keeps notes of: one per redirect not followed (its chain
 ends without an answer that is no redirect), the oldest dropped first. A
@@ -129,6 +154,15 @@ def _origin(url: URL) -> _Origin:
     return (scheme, host, url.explicit_port or _DEFAULT_PORTS.get(scheme))
 
 
+def _sendable(token: Token, client: TokenClient) -> tuple[Token, str, bool]:
+    """*token*, its ``Authorization`` value, and whether it needs a DPoP
+    proof per request: a DPoP-bound token (``token_type`` DPoP, any case)
+    of a client with a DPoP key."""
+    if client.proofs is not None and token.token_type.lower() == "dpop":
+        return token, f"DPoP {token.access_token}", True
+    return token, token.authorization(), False
+
+
 def _replayable(request: aiohttp.ClientRequest) -> bool:
     """Whether the request's body can be sent again as it was: none, or
     bytes in memory (module notes)."""
@@ -160,14 +194,28 @@ class TokenMiddleware:
       store: a shared store (:mod:`sansio_auth.adapters.stores`: memory,
         file or Redis) through which processes and hosts share one token
         (see docs/fleet.md); None keeps the token to this client.
+      dpop_key: None for no DPoP; True for a fresh ES256 key kept in memory;
+        or a :class:`~sansio_auth.DPoPKey`, a PEM private key or a
+        ``cryptography`` private key (give every process sharing a store
+        the same one). A token bound to it goes with a fresh proof per
+        request (module notes).
+      client_cert: the TLS client certificate of token requests: a PEM file
+        holding the certificate and its key, or ``(cert_path, key_path)``,
+        or ``(cert_path, key_path, password)``. Through *session*, its
+        connector's certificate is presented: give it the same one. The
+        API's session must present it too, for a token bound to it.
 
     Raises:
       TypeError: *flow* is not a flow, *session* not a ``ClientSession``,
-        *store* not a store.
-      ValueError: *timeout* or *max_response_bytes* is out of range.
+        *store* not a store, or *dpop_key* or *client_cert* of no kind they
+        take.
+      ValueError: *timeout* or *max_response_bytes* is out of range, the
+        key in *dpop_key* cannot be used, *client_cert* cannot be loaded,
+        or the flow authenticates with a certificate and there is none.
+      ImportError: *dpop_key* without ``cryptography`` (the ``jwt`` extra).
     """
 
-    __slots__ = ("_client", "_header")
+    __slots__ = ("_client", "_header", "_heard")
 
     def __init__(
         self,
@@ -178,7 +226,17 @@ class TokenMiddleware:
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
         store: Store | AsyncStore | None = None,
+        dpop_key: object = None,
+        client_cert: object = None,
     ) -> None:
+        auth = getattr(flow, "auth", None)
+        if client_cert is None and auth in _TLS_AUTH:
+            # Said here, for this integration's options (no ssl_context).
+            raise ValueError(
+                f"auth={auth!r} needs the client certificate: give client_cert= "
+                "(and a session= of yours, through which token requests go, "
+                "the same certificate)"
+            )
         self._client: Final = TokenClient(
             flow,
             http=session,
@@ -186,10 +244,15 @@ class TokenMiddleware:
             max_response_bytes=max_response_bytes,
             clock=clock,
             store=store,
+            dpop_key=dpop_key,
+            client_cert=client_cert,
         )
-        # The last token's header value, so that the hot path does not
-        # build the string again for each request.
-        self._header: tuple[Token | None, str] = (None, "")
+        # The last token's header value and whether it needs a DPoP proof
+        # per request, so that the hot path does not work them out again.
+        self._header: tuple[Token | None, str, bool] = (None, "", False)
+        # The DPoP-Nonce heard last: one a server sends on every answer is
+        # not looked up by its origin every time.
+        self._heard: str | None = None
 
     @property
     def client(self) -> TokenClient:
@@ -235,15 +298,21 @@ class TokenMiddleware:
             token = await client.token()
         header = self._header
         if header[0] is not token:
-            header = self._header = (token, token.authorization())
+            header = self._header = _sendable(token, client)
         headers[hdrs.AUTHORIZATION] = header[1]
+        proved = header[2]
         try:
-            response = await handler(request)
+            nonce = None
+            if proved:
+                headers[_DPOP] = self._proof(token, request)
+                response = await handler(request)
+                nonce = self._hear(response, request)
+            else:
+                response = await handler(request)
             status = response.status
             if status == 401:
-                scheme = header[1].partition(" ")[0]
                 response = await self._refused(
-                    request, handler, response, token, scheme
+                    request, handler, response, token, header[1], nonce
                 )
                 status = response.status
         finally:
@@ -256,9 +325,29 @@ class TokenMiddleware:
                 del headers[hdrs.AUTHORIZATION]
             except KeyError:  # an inner middleware took it off already
                 pass
+            if proved:  # the proof with it (a retry's is taken off there)
+                headers.popall(_DPOP, None)
         if chain is not None or status in _REDIRECTS:
             self._chain_goes_on(request, chain, status)
         return response
+
+    def _proof(self, token: Token, request: aiohttp.ClientRequest) -> str:
+        """A fresh DPoP proof of *token* for *request* as aiohttp sends it."""
+        proofs = self._client.proofs
+        assert proofs is not None  # a token needs proofs only with a key
+        proof = proofs.headers(token, request.method, str(request.url))[1]
+        assert proof is not None
+        return proof
+
+    def _hear(
+        self, response: aiohttp.ClientResponse, request: aiohttp.ClientRequest
+    ) -> str | None:
+        """The ``DPoP-Nonce`` of *response*, kept for its origin when new."""
+        nonce = response.headers.get(_DPOP_NONCE)
+        if nonce is not None and nonce != self._heard:
+            self._heard = nonce
+            self._client.learn_dpop_nonce(str(request.url), nonce)
+        return nonce
 
     async def _refused(
         self,
@@ -266,32 +355,51 @@ class TokenMiddleware:
         handler: aiohttp.ClientHandlerType,
         response: aiohttp.ClientResponse,
         token: Token,
-        scheme: str,
+        value: str,
+        nonce: str | None,
     ) -> aiohttp.ClientResponse:
-        """Map the core's answer to a 401 that carried *token* (whose
-        ``Authorization`` scheme is *scheme*)."""
-        replayable = _replayable(request)
-        retried = False
-        while response.status == 401:
-            action = api_action(
-                401,
-                response.headers.getall(hdrs.WWW_AUTHENTICATE, ()),
-                scheme=scheme,
-                retried=retried,
-                replayable=replayable,
-            )
-            if action is ApiAction.KEEP:
-                break
-            self._client.invalidate(token)
-            if action is ApiAction.DROP or retried:  # never a third send
-                break
+        """Map the core's answer to a 401 that carried *token* (as the
+        ``Authorization`` *value*; its ``DPoP-Nonce`` *nonce*)."""
+        action = api_action(
+            401,
+            response.headers.getall(hdrs.WWW_AUTHENTICATE, ()),
+            scheme=value.partition(" ")[0],
+            retried=False,
+            replayable=_replayable(request),
+            dpop_nonce=nonce,
+        )
+        client = self._client
+        if action is ApiAction.KEEP or (
+            action is ApiAction.NONCE and client.proofs is None
+        ):
+            return response
+        if action is ApiAction.NONCE:
+            # Learnt here whatever was heard before: it may be the nonce of
+            # another origin too. The token is kept.
+            client.learn_dpop_nonce(str(request.url), nonce)
             response.release()
-            token = await self._client.token()
-            value = token.authorization()
-            scheme = value.partition(" ")[0]
+            proved = True
+        else:
+            client.invalidate(token)
+            if action is ApiAction.DROP:
+                return response
+            # Released before a token request that may take a while.
+            response.release()
+            token = await client.token()
+            value, proved = _sendable(token, client)[1:]
             request.headers[hdrs.AUTHORIZATION] = value
+        headers = request.headers
+        try:
+            if proved:
+                headers[_DPOP] = self._proof(token, request)
+            else:
+                headers.popall(_DPOP, None)
+            # The one retry: its answer goes back, whatever it is.
             response = await handler(request)
-            retried = True
+            if proved:
+                self._hear(response, request)
+        finally:
+            headers.popall(_DPOP, None)
         return response
 
     def _chain_of(
