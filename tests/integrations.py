@@ -5,33 +5,54 @@ record holds, a burst of calls in threads or in tasks, a ticker that sees a
 blocked event loop, a loopback port nothing listens on, and servers that
 drip their answers slower than any timeout allows. Each library's
 own helpers (its sessions, its retries, its error checks) stay in its tests.
+
+And :class:`Driver`: each integration (httpx's ``TokenAuth`` on a
+``Client``, on an ``AsyncClient`` under asyncio and under trio, requests'
+``TokenAuth`` on a ``Session``, aiohttp's ``TokenMiddleware`` on a
+``ClientSession``) behind one synchronous face, so that one test body runs
+against all five (:func:`open_driver`, :data:`KINDS`). The async ones run
+their client in an event loop of a blocking portal's thread
+(``anyio.from_thread``), made, used and closed there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
+import json
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Self, TypeVar
+from pathlib import Path
+from typing import Any, Literal, Self, TypeVar
 
 import anyio
+import anyio.from_thread
+import attrs
 
 from sansio_auth import ClientAuth, ClientCredentials
 from sansio_auth.adapters.server import RecordedRequest, TokenServer
 
 __all__ = [
+    "KINDS",
+    "Answer",
+    "ApiTls",
     "Dripping",
+    "Driver",
+    "Kind",
     "Ticker",
     "api_requests",
     "closed_port",
     "dripping",
+    "driving",
     "flow_for",
     "in_tasks",
     "in_threads",
+    "open_driver",
 ]
 
 T = TypeVar("T")
@@ -195,3 +216,416 @@ def dripping(head: bytes, drip: bytes, *, seconds: float = 6.0) -> Iterator[str]
     ]
     with Dripping(pieces, gap=0.05) as server:
         yield f"http://{server.address}/token"
+
+
+# -- one face for every integration ------------------------------------------
+
+Kind = Literal["httpx-sync", "httpx-asyncio", "httpx-trio", "requests", "aiohttp"]
+KINDS: tuple[Kind, ...] = (
+    "httpx-sync",
+    "httpx-asyncio",
+    "httpx-trio",
+    "requests",
+    "aiohttp",
+)
+"""Every integration, as :func:`open_driver` names them."""
+
+
+@attrs.frozen(kw_only=True)
+class ApiTls:
+    """How the user's own client speaks TLS: the CA it trusts, and the
+    client certificate it presents, if any (``(cert_path, key_path)``)."""
+
+    ca: Path
+    cert: tuple[str, str] | None = None
+
+    def context(self, *, bare: bool = False) -> ssl.SSLContext:
+        """A client context trusting :attr:`ca`, with :attr:`cert` unless
+        *bare*."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if self.cert is not None and not bare:
+            context.load_cert_chain(*self.cert)
+        return context
+
+
+@attrs.frozen(kw_only=True)
+class Answer:
+    """An API response, read whole."""
+
+    status: int
+    body: bytes
+    history: tuple[int, ...] = ()
+    """The statuses of the responses before it (a refused first try, the
+    redirects followed), as the library keeps them (aiohttp: redirects only)."""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Driver:
+    """An integration behind a synchronous face (module notes): its API
+    client, with the integration in it, and a second client of the same
+    integration without the client certificate (``bare``)."""
+
+    kind: Kind
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow: bool = False,
+        bare: bool = False,
+    ) -> Answer:
+        """Send one request through the integration (*bare*: through the
+        client that presents no certificate); *follow* redirects."""
+        raise NotImplementedError
+
+    def burst(self, count: int, url: str) -> list[int]:
+        """GET *url* *count* times at once (threads or tasks); the statuses."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def open_driver(
+    kind: Kind,
+    flow: Any,
+    *,
+    tls: ApiTls | None = None,
+    through_user: bool = False,
+    **options: Any,
+) -> Driver:
+    """The integration *kind* for *flow*, with *options* (``dpop_key=``,
+    ``client_cert=``, ``timeout=``...), its API client speaking *tls*; token
+    requests through the user's own client when *through_user* (the API
+    client itself for httpx and requests, a second ``ClientSession`` like it
+    for aiohttp), else through the integration's own transport."""
+    options.setdefault("timeout", 10.0)
+    if kind == "httpx-sync":
+        return _HttpxSync(flow, tls, through_user, options)
+    if kind == "requests":
+        return _Requests(flow, tls, through_user, options)
+    if kind == "aiohttp":
+        return _Aiohttp(flow, tls, through_user, options)
+    backend = kind.partition("-")[2]
+    return _HttpxAsync(flow, tls, through_user, options, backend)
+
+
+@contextmanager
+def driving(kind: Kind, flow: Any, **arguments: Any) -> Iterator[Driver]:
+    """:func:`open_driver`, closed on the way out."""
+    driver = open_driver(kind, flow, **arguments)
+    try:
+        yield driver
+    finally:
+        driver.close()
+
+
+class _HttpxSync(Driver):
+    kind: Kind = "httpx-sync"
+
+    def __init__(
+        self,
+        flow: Any,
+        tls: ApiTls | None,
+        through_user: bool,
+        options: dict[str, Any],
+    ) -> None:
+        import httpx
+
+        from sansio_auth.adapters.httpx import TokenAuth
+
+        verify: ssl.SSLContext | bool = True if tls is None else tls.context()
+        bare: ssl.SSLContext | bool = True if tls is None else tls.context(bare=True)
+        self.client = httpx.Client(verify=verify, timeout=30)
+        self.auth = TokenAuth(
+            flow, client=self.client if through_user else None, **options
+        )
+        self.client.auth = self.auth
+        self.bare = httpx.Client(verify=bare, timeout=30, auth=self.auth)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow: bool = False,
+        bare: bool = False,
+    ) -> Answer:
+        client = self.bare if bare else self.client
+        response = client.request(
+            method,
+            url,
+            params=params,
+            content=content,
+            headers=headers,
+            follow_redirects=follow,
+        )
+        return Answer(
+            status=response.status_code,
+            body=response.content,
+            history=tuple(r.status_code for r in response.history),
+        )
+
+    def burst(self, count: int, url: str) -> list[int]:
+        return in_threads(count, lambda _: self.client.get(url).status_code)
+
+    def close(self) -> None:
+        self.client.close()
+        self.bare.close()
+
+
+class _Portal(Driver):
+    """An async integration run in a blocking portal's event loop."""
+
+    def __init__(self, backend: str) -> None:
+        self._portal_cm = anyio.from_thread.start_blocking_portal(backend)
+        self.portal = self._portal_cm.__enter__()
+
+    def call(self, function: Callable[[], Awaitable[T]]) -> T:
+        return self.portal.call(function)
+
+    def _stop(self) -> None:
+        self._portal_cm.__exit__(None, None, None)
+
+
+class _HttpxAsync(_Portal):
+    def __init__(
+        self,
+        flow: Any,
+        tls: ApiTls | None,
+        through_user: bool,
+        options: dict[str, Any],
+        backend: str,
+    ) -> None:
+        import httpx
+
+        from sansio_auth.adapters.httpx import TokenAuth
+
+        super().__init__(backend)
+        self.kind = "httpx-trio" if backend == "trio" else "httpx-asyncio"
+        verify: ssl.SSLContext | bool = True if tls is None else tls.context()
+        bare: ssl.SSLContext | bool = True if tls is None else tls.context(bare=True)
+        self.client = httpx.AsyncClient(verify=verify, timeout=30)
+        self.auth = TokenAuth(
+            flow, async_client=self.client if through_user else None, **options
+        )
+        self.client.auth = self.auth
+        self.bare = httpx.AsyncClient(verify=bare, timeout=30, auth=self.auth)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow: bool = False,
+        bare: bool = False,
+    ) -> Answer:
+        client = self.bare if bare else self.client
+
+        async def send() -> Answer:
+            response = await client.request(
+                method,
+                url,
+                params=params,
+                content=content,
+                headers=headers,
+                follow_redirects=follow,
+            )
+            return Answer(
+                status=response.status_code,
+                body=response.content,
+                history=tuple(r.status_code for r in response.history),
+            )
+
+        return self.call(send)
+
+    def burst(self, count: int, url: str) -> list[int]:
+        async def run() -> list[int]:
+            responses = await in_tasks(count, lambda: self.client.get(url))
+            return [r.status_code for r in responses]
+
+        return self.call(run)
+
+    def close(self) -> None:
+        async def close() -> None:
+            await self.client.aclose()
+            await self.bare.aclose()
+
+        try:
+            self.call(close)
+        finally:
+            self._stop()
+
+
+class _Requests(Driver):
+    kind: Kind = "requests"
+
+    def __init__(
+        self,
+        flow: Any,
+        tls: ApiTls | None,
+        through_user: bool,
+        options: dict[str, Any],
+    ) -> None:
+        import requests
+        import requests.adapters
+
+        from sansio_auth.adapters.requests import TokenAuth
+
+        def session(cert: tuple[str, str] | None) -> requests.Session:
+            made = requests.Session()
+            for prefix in ("http://", "https://"):
+                made.mount(prefix, requests.adapters.HTTPAdapter(pool_maxsize=64))
+            if tls is not None:
+                # Else REQUESTS_CA_BUNDLE, when set, wins over verify.
+                made.trust_env = False
+                made.verify = str(tls.ca)
+                made.cert = cert
+            return made
+
+        self.client = session(None if tls is None else tls.cert)
+        self.auth = TokenAuth(
+            flow, session=self.client if through_user else None, **options
+        )
+        self.client.auth = self.auth
+        self.bare = session(None)
+        self.bare.auth = self.auth
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow: bool = False,
+        bare: bool = False,
+    ) -> Answer:
+        client = self.bare if bare else self.client
+        response = client.request(
+            method,
+            url,
+            params=params,
+            data=content,
+            headers=headers,
+            allow_redirects=follow,
+            timeout=30,
+        )
+        return Answer(
+            status=response.status_code,
+            body=response.content,
+            history=tuple(r.status_code for r in response.history),
+        )
+
+    def burst(self, count: int, url: str) -> list[int]:
+        return in_threads(count, lambda _: self.client.get(url, timeout=30).status_code)
+
+    def close(self) -> None:
+        self.client.close()
+        self.bare.close()
+
+
+class _Aiohttp(_Portal):
+    kind: Kind = "aiohttp"
+
+    def __init__(
+        self,
+        flow: Any,
+        tls: ApiTls | None,
+        through_user: bool,
+        options: dict[str, Any],
+    ) -> None:
+        super().__init__("asyncio")
+        self._tls = tls
+        self._flow = flow
+        self._through_user = through_user
+        self._options = options
+        try:
+            self.call(self._open)
+        except BaseException:
+            self._stop()
+            raise
+
+    async def _open(self) -> None:
+        import aiohttp
+
+        from sansio_auth.adapters.aiohttp import TokenMiddleware
+
+        tls = self._tls
+
+        def session(*, bare: bool = False, **more: Any) -> aiohttp.ClientSession:
+            ssl_option: ssl.SSLContext | bool = True
+            if tls is not None:
+                ssl_option = tls.context(bare=bare)
+            return aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ssl_option, limit=0), **more
+            )
+
+        self.tokens = session() if self._through_user else None
+        self.auth = TokenMiddleware(self._flow, session=self.tokens, **self._options)
+        self.client = session(middlewares=(self.auth,))
+        self.bare = session(middlewares=(self.auth,), bare=True)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow: bool = False,
+        bare: bool = False,
+    ) -> Answer:
+        client = self.bare if bare else self.client
+
+        async def send() -> Answer:
+            async with client.request(
+                method,
+                url,
+                params=params,
+                data=content,
+                headers=headers,
+                allow_redirects=follow,
+            ) as response:
+                body = await response.read()
+                return Answer(
+                    status=response.status,
+                    body=body,
+                    history=tuple(r.status for r in response.history),
+                )
+
+        return self.call(send)
+
+    def burst(self, count: int, url: str) -> list[int]:
+        async def one() -> int:
+            async with self.client.get(url) as response:
+                await response.read()
+                return response.status
+
+        return self.call(functools.partial(in_tasks, count, one))
+
+    def close(self) -> None:
+        async def close() -> None:
+            await self.client.close()
+            await self.bare.close()
+            if self.tokens is not None:
+                await self.tokens.close()
+
+        try:
+            self.call(close)
+        finally:
+            self._stop()
