@@ -198,7 +198,9 @@ class AsyncClientBase(ClientBase):
         return self._loop is loop and self._forks == forks
 
     async def _fetch(self, step: SendRequest, loop: object, forks: int) -> None:
-        current = step  # reissued by the fleet protocol, when there is one
+        # The step in flight: reissued by the fleet protocol, or sent again
+        # for a DPoP nonce, it is the one to abandon if this fetch is cut.
+        flight = [step]
         result: Token | TokenError | None = None
         rejected = False
         link = self._link
@@ -206,7 +208,7 @@ class AsyncClientBase(ClientBase):
         holding = False
         try:
             if link is None:
-                result, rejected, current = await self._exchange(step, None)
+                result, rejected = await self._exchange(flight, None)
                 return
             # The fleet's names, only for a client with a store: not a
             # cost at import for the others.
@@ -228,15 +230,13 @@ class AsyncClientBase(ClientBase):
                 value: object
                 if isinstance(op, SendToken):
                     again = self._session.reissue(
-                        current, refresh_token=op.refresh_token, now=started
+                        flight[0], refresh_token=op.refresh_token, now=started
                     )
                     if again is None:  # given up on meanwhile: send nothing
                         value = Sent(result=None, at=started)
                     else:
-                        current = again
-                        result, rejected, current = await self._exchange(
-                            again, op.until
-                        )
+                        flight[0] = again
+                        result, rejected = await self._exchange(flight, op.until)
                         now = self._clock()
                         value = Sent(
                             result=result,
@@ -246,7 +246,7 @@ class AsyncClientBase(ClientBase):
                         )
                 else:
                     if isinstance(op, WaitForStore):
-                        self._session.extend(current, now=started)
+                        self._session.extend(flight[0], now=started)
                     if isinstance(op, TakeLease):
                         # Held from the moment it is asked for: a cancel
                         # during the call must still release it (the release
@@ -258,7 +258,7 @@ class AsyncClientBase(ClientBase):
                     elif isinstance(op, ReleaseLease):
                         holding = False
                 op = fetch.advance(value, started=started)
-            result = self._settle_outcome(current, op)
+            result = self._settle_outcome(flight[0], op)
         finally:
             if holding and link is not None:
                 # Cancelled with the lease: let the fleet go on at once
@@ -268,12 +268,12 @@ class AsyncClientBase(ClientBase):
                 with self._shielded():
                     await self._store_call(link, ReleaseLease(), owner)
             # Cancelled or crashed: say so, so that the others go on.
-            self._session.abandon(current)
+            self._session.abandon(flight[0])
             if self._owns(loop, forks):
                 event, self._event = self._event, None
                 if event is not None:
                     event.set()
-            log_result(current.request, result, rejected=rejected)
+            log_result(flight[0].request, result, rejected=rejected)
 
     async def _store_call(self, link: StoreLink, op: object, owner: str) -> object:
         if link.is_async:
@@ -286,16 +286,17 @@ class AsyncClientBase(ClientBase):
         return await self._in_thread(partial(link.call, op, owner))  # type: ignore[arg-type]
 
     async def _exchange(
-        self, step: SendRequest, until: float | None
-    ) -> tuple[Token | TokenError | None, bool, SendRequest]:
-        """Send *step* and report it: (result, rejected, the step last sent).
-        The server's ask for a DPoP nonce is answered here, within the fetch:
-        the session hands back the request to send again."""
+        self, flight: list[SendRequest], until: float | None
+    ) -> tuple[Token | TokenError | None, bool]:
+        """Send ``flight[0]`` and report it: (result, rejected). The server's
+        ask for a DPoP nonce is answered here, within the fetch: the session
+        hands back the request to send again, which becomes ``flight[0]``
+        before it is sent, so that a cancel abandons it."""
         while True:
-            result, rejected = await self._exchange_once(step, until)
+            result, rejected = await self._exchange_once(flight[0], until)
             if not isinstance(result, SendRequest):
-                return result, rejected, step
-            step = result
+                return result, rejected
+            flight[0] = result
 
     async def _exchange_once(
         self, step: SendRequest, until: float | None

@@ -88,7 +88,9 @@ class SyncClientBase(ClientBase):
                 return cached
 
     def _fetch(self, step: SendRequest) -> None:
-        current = step  # reissued by the fleet protocol, when there is one
+        # The step in flight: reissued by the fleet protocol, or sent again
+        # for a DPoP nonce, it is the one to abandon if this fetch is cut.
+        flight = [step]
         result: Token | TokenError | None = None
         rejected = False
         link = self._link
@@ -96,7 +98,7 @@ class SyncClientBase(ClientBase):
         holding = False
         try:
             if link is None:
-                result, rejected, _, current = self._exchange(step, None)
+                result, rejected, _ = self._exchange(flight, None)
                 return
             # The fleet's names, only for a client with a store: not a
             # cost at import for the others.
@@ -119,15 +121,13 @@ class SyncClientBase(ClientBase):
                 if isinstance(op, SendToken):
                     with self._lock:
                         again = self._session.reissue(
-                            current, refresh_token=op.refresh_token, now=started
+                            flight[0], refresh_token=op.refresh_token, now=started
                         )
                     if again is None:  # given up on meanwhile: send nothing
                         value = Sent(result=None, at=started)
                     else:
-                        current = again
-                        result, rejected, hold, current = self._exchange(
-                            again, op.until
-                        )
+                        flight[0] = again
+                        result, rejected, hold = self._exchange(flight, op.until)
                         value = Sent(
                             result=result,
                             at=self._clock(),
@@ -137,7 +137,7 @@ class SyncClientBase(ClientBase):
                 else:
                     if isinstance(op, WaitForStore):
                         with self._lock:
-                            self._session.extend(current, now=started)
+                            self._session.extend(flight[0], now=started)
                     if isinstance(op, TakeLease):
                         # Held from the moment it is asked for: an interrupt
                         # during the call must still release it (the release
@@ -150,7 +150,7 @@ class SyncClientBase(ClientBase):
                         holding = False
                 op = fetch.advance(value, started=started)
             with self._lock:
-                result = self._settle_outcome(current, op)
+                result = self._settle_outcome(flight[0], op)
         finally:
             if holding and link is not None:
                 # Interrupted with the lease: let the fleet go on at once
@@ -159,23 +159,24 @@ class SyncClientBase(ClientBase):
 
                 link.call(ReleaseLease(), owner)
             with self._lock:
-                self._session.abandon(current)  # a no-op once reported
+                self._session.abandon(flight[0])  # a no-op once reported
                 event, self._event = self._event, None
             if event is not None:
                 event.set()
-            log_result(current.request, result, rejected=rejected)
+            log_result(flight[0].request, result, rejected=rejected)
 
     def _exchange(
-        self, step: SendRequest, until: float | None
-    ) -> tuple[Token | TokenError | None, bool, float, SendRequest]:
-        """Send *step* and report it: (result, rejected, hold_off, the step
-        last sent). The server's ask for a DPoP nonce is answered here, within
-        the fetch: the session hands back the request to send again."""
+        self, flight: list[SendRequest], until: float | None
+    ) -> tuple[Token | TokenError | None, bool, float]:
+        """Send ``flight[0]`` and report it: (result, rejected, hold_off).
+        The server's ask for a DPoP nonce is answered here, within the fetch:
+        the session hands back the request to send again, which becomes
+        ``flight[0]`` before it is sent, so that an interrupt abandons it."""
         while True:
-            result, rejected, hold = self._exchange_once(step, until)
+            result, rejected, hold = self._exchange_once(flight[0], until)
             if not isinstance(result, SendRequest):
-                return result, rejected, hold, step
-            step = result
+                return result, rejected, hold
+            flight[0] = result
 
     def _exchange_once(
         self, step: SendRequest, until: float | None

@@ -204,5 +204,8 @@ class ClientFlow:
             shown.append(f"{field.alias}={text}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
-    def _secrets(self) -> tuple[str, ...]:
+    def masking_secrets(self) -> tuple[str, ...]:
+        """The flow's own secrets, for masking what a server answers: those a
+        request need not carry (``client_secret_jwt`` signs with the secret
+        and never sends it), so that the session masks them too."""
         return () if self.client_secret is None else (self.client_secret,)

@@ -124,7 +124,9 @@ class ClientCredentials(ClientFlow):
 
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, the client secret masked."""
-        return parse_token_response(response, now=now, secrets=self._secrets())
+        return parse_token_response(
+            response, now=now, secrets=self.masking_secrets()
+        )
 
 
 @final
@@ -173,8 +175,12 @@ class PasswordGrant(ClientFlow):
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, password and secret masked."""
         return parse_token_response(
-            response, now=now, secrets=(self.password, *self._secrets())
+            response, now=now, secrets=self.masking_secrets()
         )
+
+    def masking_secrets(self) -> tuple[str, ...]:
+        """The password and the client secret, for masking answers."""
+        return (self.password, *super().masking_secrets())
 
 
 def _header_name(

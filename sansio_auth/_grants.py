@@ -299,10 +299,14 @@ class JwtBearerGrant(ClientFlow):
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, the client secret and a given
         assertion masked."""
-        secrets = self._secrets()
-        if isinstance(self.assertion, str):
-            secrets += (self.assertion,)
-        return parse_token_response(response, now=now, secrets=secrets)
+        return parse_token_response(
+            response, now=now, secrets=self.masking_secrets()
+        )
+
+    def masking_secrets(self) -> tuple[str, ...]:
+        """The client secret and a given assertion, for masking answers."""
+        given = (self.assertion,) if isinstance(self.assertion, str) else ()
+        return (*super().masking_secrets(), *given)
 
 
 @final
@@ -373,6 +377,16 @@ class TokenExchange(ClientFlow):
     def refresh_request(self, refresh_token: str, stamp: Stamp | None = None) -> None:
         """None: the subject token gets the next token."""
 
+    def masking_secrets(self) -> tuple[str, ...]:
+        """The client secret and the subject and actor tokens given as
+        strings, for masking answers."""
+        given = tuple(
+            source
+            for source in (self.subject_token, self.actor_token)
+            if isinstance(source, str)
+        )
+        return (*super().masking_secrets(), *given)
+
     def cache_identity(self) -> tuple[tuple[str, str], ...]:
         """What decides which token the server issues, for a shared store's key:
         the subject (and actor) token, hashed, their types, the audiences,
@@ -400,11 +414,9 @@ class TokenExchange(ClientFlow):
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*; an ``issued_token_type`` that is
         there must be a string (RFC 8693 §2.2.1)."""
-        secrets = list(self._secrets())
-        for source in (self.subject_token, self.actor_token):
-            if isinstance(source, str):
-                secrets.append(source)
-        result = parse_token_response(response, now=now, secrets=tuple(secrets))
+        result = parse_token_response(
+            response, now=now, secrets=self.masking_secrets()
+        )
         if isinstance(result, Token):
             issued = result.raw.get("issued_token_type")
             if issued is not None and (not isinstance(issued, str) or not issued):

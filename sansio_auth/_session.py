@@ -941,9 +941,8 @@ class TokenSession:
         assert self._in_flight is not None
         # Imported here: errors only, not at start-up.
         from ._answers import redact, retold
-        from ._secrets import request_secrets
 
-        secrets = request_secrets(self._in_flight.request)
+        secrets = self._request_secrets()
         if response is not None:
             again = parse_token_response(response, now=now, secrets=secrets)
             told = retold(error, again, secrets)
@@ -951,14 +950,28 @@ class TokenSession:
                 return told
         return redact(error, secrets)
 
+    def _request_secrets(self) -> tuple[str, ...]:
+        # What the request carried, and the flow's own secrets it need not
+        # carry: client_secret_jwt signs with the secret and never sends it,
+        # yet a server may echo it back.
+        from ._secrets import request_secrets
+
+        assert self._in_flight is not None
+        secrets = request_secrets(self._in_flight.request)
+        own = getattr(self.flow, "masking_secrets", None)
+        if callable(own):
+            extra = own()
+            if isinstance(extra, tuple) and all(isinstance(s, str) for s in extra):
+                secrets = (*secrets, *(s for s in extra if s))
+        return secrets
+
     def _checked(self, token: Token, response: HttpResponse) -> Token | TokenError:
         # A token whose type or scope holds a secret of the request is not
         # handed out: its repr (and the command line's output) would show it.
         assert self._in_flight is not None
         from ._answers import echoed
-        from ._secrets import request_secrets
 
-        refusal = echoed(token, request_secrets(self._in_flight.request))
+        refusal = echoed(token, self._request_secrets())
         if refusal is None:
             return token
         return attrs.evolve(

@@ -982,3 +982,63 @@ def test_an_assertion_audience_beside_an_assertion_callable_is_refused() -> None
             client_assertion=lambda: "a.b.c",
             assertion_audience="https://issuer.example",
         )
+
+
+# -- what a server echoes: the flow's own secrets, sent or not ------------------
+
+ECHO_SECRET = "s3cr3t-hmac-key-0123456789abcdef"
+
+
+def _echo_answers(secret: str) -> list[sansio_auth.HttpResponse]:
+    from sansio_auth import HttpResponse
+
+    json_type = (("Content-Type", "application/json"),)
+    return [
+        HttpResponse(
+            status=400,
+            headers=json_type,
+            body=(
+                '{"error": "invalid_client", "error_description": '
+                f'"expected HMAC key {secret}"}}'
+            ).encode(),
+        ),
+        HttpResponse(
+            status=500,
+            headers=(("Content-Type", "text/html"),),
+            body=f"<html><pre>key={secret}</pre></html>".encode(),
+        ),
+        HttpResponse(
+            status=200,
+            headers=json_type,
+            body=(
+                '{"access_token": "at-0123456789", "token_type": "Bearer", '
+                f'"expires_in": 60, "scope": "read {secret}"}}'
+            ).encode(),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "auth", ["client_secret_post", "client_secret_basic", "client_secret_jwt"]
+)
+@pytest.mark.parametrize("answer", range(3), ids=["oauth", "html", "scope"])
+def test_an_echoed_client_secret_never_shows_whether_it_was_sent_or_not(
+    auth: str, answer: int
+) -> None:
+    # client_secret_jwt signs with the secret and never sends it: the mask
+    # must know it from the flow, not only from the request.
+    from sansio_auth import SendRequest, TokenSession
+
+    from session_driver import count_jti
+
+    flow = cc(client_secret=ECHO_SECRET, auth=auth)
+    session = TokenSession(flow, jti=count_jti())
+    step = session.next_step(1_800_000_000.0)
+    assert isinstance(step, SendRequest)
+    result = session.receive(
+        _echo_answers(ECHO_SECRET)[answer], now=1_800_000_000.0, step=step
+    )
+    assert isinstance(result, sansio_auth.TokenError)
+    for text in (str(result), repr(result), repr(session.stats)):
+        assert ECHO_SECRET not in text
+        assert ECHO_SECRET[:16] not in text
