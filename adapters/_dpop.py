@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
     from sansio_auth import DPoPKey, Token
 
 from sansio_auth._dpop import access_token_hash
+
+from ._fork_locks import fork_safe_lock
 
 __all__ = ["ApiProofs", "dpop_option", "new_jti"]
 
@@ -101,8 +102,10 @@ def dpop_option(value: object) -> DPoPKey | None:
 
 
 def _origin(url: str) -> str:
+    # Without user info: one resource server, whoever the URL logs in as.
     parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    authority = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme.lower()}://{authority.lower()}"
 
 
 class ApiProofs:
@@ -110,7 +113,7 @@ class ApiProofs:
     key; safe to share between threads and tasks (the nonce map is the only
     state, changed under a lock held for a few bytecodes)."""
 
-    __slots__ = ("_ath", "_clock", "_jti", "_lock", "_nonces", "key")
+    __slots__ = ("__weakref__", "_ath", "_clock", "_jti", "_lock", "_nonces", "key")
 
     def __init__(
         self,
@@ -123,7 +126,7 @@ class ApiProofs:
         self._clock = clock
         self._jti = jti
         self._nonces: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock(self)
         # The last token's ath: a token serves many requests, hashed once.
         self._ath: tuple[str, str] = ("", "")
 

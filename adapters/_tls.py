@@ -72,8 +72,12 @@ def built_default_ssl_context() -> ssl.SSLContext | None:
 def _cert_files(client_cert: object) -> tuple[str, str | None, str | bytes | None]:
     # As httpx and requests take it: a PEM file with the certificate and its
     # key, or (certificate, key), or (certificate, key, password).
+    from ._paths import check_path_text
+
     if isinstance(client_cert, str | os.PathLike):
-        return os.fspath(client_cert), None, None
+        path = os.fspath(client_cert)
+        if isinstance(path, str):
+            return check_path_text("client_cert", path), None, None
     if isinstance(client_cert, tuple) and len(client_cert) in (2, 3):
         certfile, keyfile, *rest = client_cert
         password = rest[0] if rest else None
@@ -82,13 +86,20 @@ def _cert_files(client_cert: object) -> tuple[str, str | None, str | bytes | Non
             and isinstance(keyfile, str | os.PathLike)
             and (password is None or isinstance(password, str | bytes))
         ):
-            return os.fspath(certfile), os.fspath(keyfile), password
+            cert, key = os.fspath(certfile), os.fspath(keyfile)
+            if isinstance(cert, str) and isinstance(key, str):
+                return (
+                    check_path_text("client_cert's certificate", cert),
+                    check_path_text("client_cert's key", key),
+                    password,
+                )
     raise TypeError(
         "client_cert must be a PEM file path, or (cert_path, key_path), or "
         "(cert_path, key_path, password)"
     )
 
 
+_MAX_PEM = 1 << 20  # a certificate chain and a key: kilobytes, not more
 # The client certificate loaded into each caller's context, by thumbprint.
 _loaded: weakref.WeakKeyDictionary[ssl.SSLContext, str] = weakref.WeakKeyDictionary()
 _loaded_lock = threading.Lock()
@@ -127,9 +138,14 @@ def client_cert_context(
     # client loading another into the caller's context would change what the
     # first presents, while its store key still names its own. So the
     # certificate is read and checked first, and loaded under the lock.
+    from ._paths import read_regular_file
+
     try:
-        with open(certfile, "rb") as file:
-            pem = file.read()
+        # Read safely first (a FIFO at the path would block OpenSSL's read
+        # forever); OpenSSL then reads the same regular files.
+        pem = read_regular_file(certfile, max_bytes=_MAX_PEM, field="client_cert")
+        if keyfile is not None:
+            read_regular_file(keyfile, max_bytes=_MAX_PEM, field="client_cert's key")
         thumbprint = cert_thumbprint(pem)
         with _loaded_lock:
             if ssl_context is not None:

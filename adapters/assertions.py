@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from typing import Final, final
+
+from ._fork_locks import fork_safe_lock
 
 __all__ = ["MAX_BYTES", "AssertionFile"]
 
@@ -82,7 +83,14 @@ class AssertionFile:
       OSError: the file cannot be opened or read (missing, no permission).
     """
 
-    __slots__ = ("_lock", "_max_bytes", "_read", "cache_identity", "path")
+    __slots__ = (
+        "__weakref__",
+        "_lock",
+        "_max_bytes",
+        "_read",
+        "cache_identity",
+        "path",
+    )
 
     def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES):
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
@@ -94,6 +102,11 @@ class AssertionFile:
             raise TypeError("path must be a str or an os.PathLike of str")
         if not text:
             raise ValueError("path must not be empty")
+        from ._paths import check_path_text
+
+        # A token given where its file's path belongs would show in the
+        # repr, the store key and every error.
+        check_path_text("path", text)
         self.path: Final = os.path.abspath(text)
         """The file, as an absolute path."""
         self.cache_identity: Final = f"file:{self.path}"
@@ -101,7 +114,7 @@ class AssertionFile:
         Tokens got with whatever the file holds over time share one key,
         since a rotated token stands for the same workload."""
         self._max_bytes = max_bytes
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock(self)
         # The version read last and its content; replaced whole, so a
         # caller that reads it without the lock sees one or the other.
         self._read: tuple[_Identity, str] | None = None

@@ -33,9 +33,16 @@ _MAX_NONCE = 1024
 
 def proof_url(url: str) -> str:
     """The ``htu`` of a request to *url*: the URL without query and fragment
-    (RFC 9449 §4.2)."""
+    (RFC 9449 §4.2), and without user info, which is no part of the target
+    (RFC 9110 §4.2.4) and would put a password in a signed header."""
     # The fragment first: a '?' after a '#' is the fragment's.
-    return url.partition("#")[0].partition("?")[0]
+    target = url.partition("#")[0].partition("?")[0]
+    if "@" in target:
+        scheme, sep, rest = target.partition("://")
+        if sep:
+            authority, slash, path = rest.partition("/")
+            target = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    return target
 
 
 def access_token_hash(access_token: str) -> str:

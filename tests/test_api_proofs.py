@@ -8,7 +8,9 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import threading
+import time
 from typing import Any
 
 import jwt as pyjwt
@@ -242,3 +244,47 @@ def test_a_dpop_key_that_is_not_a_key_is_refused_without_showing_it(
     text = str(caught.value)
     assert "not a pem" not in text
     assert "BEGIN" not in text
+
+
+def test_user_info_is_no_part_of_the_proof_or_the_origin() -> None:
+    # RFC 9110 §4.2.4: user info is not the target; in a signed header it
+    # would show a password to every proxy and log that keeps headers.
+    key = DPoPKey(KEY)
+    proofs = ApiProofs(key)
+    assert proofs.learn("https://user:S3cr3t-pw@api.example.test/v1", "n-1")
+    _, proof = proofs.headers(
+        token(), "GET", "https://other:pw2@api.example.test/v1/items?x=1"
+    )
+    assert proof is not None
+    claims = verified(proof, key)
+    assert claims["htu"] == "https://api.example.test/v1/items"
+    assert claims["nonce"] == "n-1"  # one origin, whoever the URL logs in as
+    assert "S3cr3t" not in proof
+    assert "pw2" not in base64.urlsafe_b64decode(proof.split(".")[1] + "==").decode()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_a_thread_held_the_nonce_lock_can_use_it() -> None:
+    proofs = ApiProofs(DPoPKey(KEY))
+    proofs._lock.acquire()  # as a thread inside learn() at the fork would
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                code = 0 if proofs.learn(URL, "child-nonce") else 2
+            finally:
+                os._exit(code)
+    finally:
+        proofs._lock.release()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the child hung on the lock its parent's thread held")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -503,3 +503,19 @@ def test_a_file_refused_at_a_request_raises_from_token_and_keeps_the_client(
         assert server.token_requests() == []  # nothing was sent
         volume.write(workload_token(server.generic_token_url))
         assert client.token().access_token
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ3b3JrbG9hZCJ9.c2lnbmF0dXJlLXZhbHVl",
+        "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+        "x" * 5000,
+    ],
+    ids=["jwt", "pem", "huge"],
+)
+def test_a_token_given_as_the_path_is_refused_unshown(given: str) -> None:
+    # It would show in the repr, the store key and every error after.
+    with pytest.raises(ValueError, match="content of a file") as caught:
+        AssertionFile(given)
+    assert given[:20] not in str(caught.value)

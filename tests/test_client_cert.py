@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import ssl
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,40 @@ def test_a_certificate_that_cannot_be_read_is_named_by_its_path(tmp_path: Path) 
     with pytest.raises(ValueError, match=r"missing\.pem") as caught:
         client_cert_context(missing, None)
     assert "FileNotFoundError" in str(caught.value)
+
+
+def test_a_certificate_given_as_content_is_refused_unshown(tmp_path: Path) -> None:
+    # A careless caller's PEM where the path belongs: the error must not
+    # show the private key it holds.
+    issued = CA.issue_cert("careless.clients.example")
+    pem = issued.private_key_and_cert_chain_pem.bytes().decode()
+    key = issued.private_key_pem.bytes().decode()
+    path, _ = pem_file(tmp_path, "careful")
+    for given in (pem, (pem, str(path)), (str(path), key, "pw")):
+        with pytest.raises(ValueError, match="content of a file") as caught:
+            client_cert_context(given, None)
+        assert "PRIVATE KEY" not in str(caught.value)
+        assert "pw" not in str(caught.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_a_fifo_at_the_certificates_path_is_refused_without_blocking(
+    tmp_path: Path,
+) -> None:
+    fifo = tmp_path / "client.pem"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            client_cert_context(fifo, None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "blocked on the FIFO"
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ValueError)
+    assert "not a regular file" in str(outcome[0])

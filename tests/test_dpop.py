@@ -398,3 +398,18 @@ def test_a_dpop_key_of_a_dpop_key_is_the_same_key() -> None:
     again = DPoPKey(key)
     assert again == key
     assert again.jkt == key.jkt
+
+
+@pytest.mark.parametrize(
+    ("url", "htu"),
+    [
+        ("https://u:pw@api.example/v1?q=1", "https://api.example/v1"),
+        ("https://a@b@api.example/v1#x", "https://api.example/v1"),
+        ("https://api.example/v1?next=u@x", "https://api.example/v1"),
+        ("https://api.example/a@b/c", "https://api.example/a@b/c"),
+    ],
+)
+def test_the_htu_has_no_user_info(url: str, htu: str) -> None:
+    from sansio_auth._dpop import proof_url
+
+    assert proof_url(url) == htu
