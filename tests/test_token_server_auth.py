@@ -1029,6 +1029,95 @@ def test_a_revoked_subject_token_is_refused(server: TokenServer) -> None:
     assert reply.data["error_description"] == "the subject token is revoked"
 
 
+def exchange(
+    server: TokenServer,
+    subject: str,
+    *more: tuple[str, str],
+    subject_type: str = ACCESS_TOKEN_TYPE,
+    headers: Sequence[tuple[str, str]] = (),
+    context: ssl.SSLContext | None = None,
+) -> Reply:
+    return send(
+        server.generic_token_url,
+        [
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", subject),
+            ("subject_token_type", subject_type),
+            *more,
+        ],
+        headers,
+        context=context,
+    )
+
+
+def test_a_dpop_bound_token_is_exchanged_only_with_a_proof_of_its_key(
+    server: TokenServer,
+) -> None:
+    bound = dpop_access_token(server)
+    server.clear()
+    url = server.generic_token_url
+    # A thief without the key: no proof, or a proof of its own key.
+    for headers in ([], [("DPoP", dpop_proof(OTHER_EC_KEY, "POST", url))]):
+        reply = exchange(server, bound, headers=headers)
+        assert (reply.status, reply.error) == (400, "invalid_request"), reply.data
+        assert "bound" in reply.data["error_description"]
+    # As the actor, the same.
+    reply = exchange(
+        server,
+        access_token(server),
+        ("actor_token", bound),
+        ("actor_token_type", ACCESS_TOKEN_TYPE),
+    )
+    assert (reply.status, reply.error) == (400, "invalid_request"), reply.data
+    assert reasons(server) == [
+        ("subject_token", "binding"),
+        ("subject_token", "binding"),
+        ("actor_token", "binding"),
+    ]
+    # The holder proves the key, and the new token is bound to it still.
+    reply = exchange(server, bound, headers=[("DPoP", dpop_proof(EC_KEY, "POST", url))])
+    assert claims_of(server, reply)["cnf"] == {"jkt": jkt_of(EC_KEY)}
+    assert reply.data["token_type"] == "DPoP"
+
+
+@pytest.mark.parametrize(
+    "cnf",
+    [
+        {"jkt": "{other}"},
+        {"jwk": {"kty": "EC"}},  # RFC 7800 §3.2: a key this server cannot check
+        {"jkt": "{proven}", "kid": "k"},
+        "not an object",
+    ],
+)
+def test_a_subject_jwt_with_a_binding_not_proven_is_refused(
+    server: TokenServer, cnf: object
+) -> None:
+    if isinstance(cnf, dict):
+        keys = {"{other}": jkt_of(OTHER_EC_KEY), "{proven}": jkt_of(ED_KEY)}
+        cnf = {n: keys.get(v, v) if isinstance(v, str) else v for n, v in cnf.items()}
+    proof = dpop_proof(ED_KEY, "POST", server.generic_token_url, alg="EdDSA")
+    reply = exchange(
+        server,
+        grant(server, cnf=cnf),
+        subject_type=JWT_TYPE,
+        headers=[("DPoP", proof)],
+    )
+    assert (reply.status, reply.error) == (400, "invalid_request"), reply.data
+    assert reasons(server) == [("subject_token", "binding")]
+
+
+def test_a_subject_jwt_bound_to_a_key_is_exchanged_with_its_proof(
+    server: TokenServer,
+) -> None:
+    subject = grant(server, cnf={"jkt": jkt_of(ED_KEY)})
+    proof = dpop_proof(ED_KEY, "POST", server.generic_token_url, alg="EdDSA")
+    reply = exchange(server, subject, subject_type=JWT_TYPE, headers=[("DPoP", proof)])
+    assert claims_of(server, reply)["cnf"] == {"jkt": jkt_of(ED_KEY)}
+    # No cnf members: nothing to prove.
+    reply = exchange(server, grant(server, cnf={}), subject_type=JWT_TYPE)
+    assert reply.status == 200, reply.data
+
+
 # -- resource indicators -----------------------------------------------------------
 
 
@@ -1749,6 +1838,23 @@ def test_a_certificate_bound_token_needs_its_certificate_at_the_resource(
         assert (reply.status, reply.error) == (401, "invalid_token")
         assert "certificate" in reply.data["error_description"]
     assert reasons(tls_server) == [("access_token", "certificate")] * 2
+
+
+def test_a_certificate_bound_token_is_exchanged_only_over_its_certificate(
+    tls_server: TokenServer, tmp_path: Path
+) -> None:
+    bound = mtls(tls_server, "dns-client", DNS_CERT, tmp_path).data["access_token"]
+    tls_server.clear()
+    for cert in (None, URI_CERT):  # no certificate, or the thief's own
+        reply = exchange(tls_server, bound, context=client_context(cert, tmp_path))
+        assert (reply.status, reply.error) == (400, "invalid_request"), reply.data
+    assert reasons(tls_server) == [("subject_token", "binding")] * 2
+    # The holder's connection proves it (no client authentication needed),
+    # and the new token is bound to the certificate too.
+    reply = exchange(tls_server, bound, context=client_context(DNS_CERT, tmp_path))
+    claims = claims_of(tls_server, reply)
+    assert claims["cnf"] == {"x5t#S256": thumbprint_of(DNS_CERT[0])}
+    assert "client_id" not in claims
 
 
 def test_mtls_and_dpop_bind_one_token_to_both(

@@ -13,6 +13,15 @@
   default) or ``jwt`` (answered with ``token_type`` ``N_A``, §2.2.1). A
   refused subject or actor token, a missing parameter or an unsupported
   type is ``invalid_request`` (§2.2.2).
+  A subject or actor token bound to a key or a certificate (``cnf``,
+  RFC 7800) is taken only from the holder: the exchange request must prove
+  the same binding, a DPoP proof of the key of ``cnf.jkt`` (RFC 9449 §6.1)
+  and the certificate of ``cnf`` ``x5t#S256`` on the connection (RFC 8705
+  §3.1); a binding it cannot prove (another ``cnf`` member, a ``cnf`` that
+  is not an object) refuses the token. Otherwise a stolen bound token would
+  buy an unbound one, and the binding the resource enforces would be gone.
+  A certificate proven so binds the new token too (a DPoP proof does that
+  for any request).
 - Resource indicators (RFC 8707 §2): each ``resource`` must be an absolute
   URI without a fragment, else ``invalid_target``; the token's ``aud`` is
   the resources (and a token exchange's ``audience`` values).
@@ -29,6 +38,7 @@ import attrs
 
 from . import _assertions
 from ._answers import Refused
+from ._clients import thumbprint
 from ._context import Context
 from ._jose import Invalid
 from ._request import require
@@ -38,6 +48,7 @@ __all__ = [
     "JWT_BEARER",
     "JWT_TYPE",
     "TOKEN_EXCHANGE",
+    "Binding",
     "Issued",
     "jwt_bearer",
     "resources",
@@ -79,6 +90,18 @@ def resources(values: Iterable[str]) -> tuple[str, ...]:
 
 @final
 @attrs.frozen(kw_only=True)
+class Binding:
+    """What a token request proves it holds: the key of its DPoP proof and
+    the certificate of its connection."""
+
+    jkt: str | None = None
+    """The RFC 7638 thumbprint of the key of the request's DPoP proof."""
+    certificate: bytes | None = attrs.field(default=None, repr=False)
+    """The DER client certificate of the connection."""
+
+
+@final
+@attrs.frozen(kw_only=True)
 class Issued:
     """What a grant of a signed token gives."""
 
@@ -90,6 +113,9 @@ class Issued:
     """The scope to give, if the grant says."""
     issued_token_type: str | None = None
     """A token exchange's ``issued_token_type``."""
+    certificate: bytes | None = attrs.field(default=None, repr=False)
+    """The DER certificate a bound subject or actor token was proven with:
+    the new token is bound to it too."""
 
 
 def jwt_bearer(context: Context, fields: Mapping[str, str], token_url: str) -> Issued:
@@ -114,10 +140,45 @@ def jwt_bearer(context: Context, fields: Mapping[str, str], token_url: str) -> I
     return Issued(subject=str(claims["sub"]))
 
 
+_PROVABLE: Final = frozenset({"jkt", "x5t#S256"})
+
+
+def _proven(claims: Mapping[str, object], binding: Binding) -> bool:
+    """Whether *binding* proves the ``cnf`` of *claims* (True without one:
+    an unbound token needs no proof)."""
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return True
+    if not isinstance(cnf, dict) or not set(cnf) <= _PROVABLE:
+        return False  # a binding this server cannot check: never proven
+    jkt, x5t = cnf.get("jkt"), cnf.get("x5t#S256")
+    if jkt is not None and jkt != binding.jkt:
+        return False
+    certificate = binding.certificate
+    return x5t is None or (certificate is not None and thumbprint(certificate) == x5t)
+
+
 def _token_claims(
+    context: Context, token: str, token_type: str, kind: str, binding: Binding
+) -> Mapping[str, object]:
+    """The claims of a subject or actor token (*kind*) of *token_type*, its
+    binding proven by the request's *binding*."""
+    claims = _unbound_claims(context, token, token_type, kind)
+    if not _proven(claims, binding):
+        context.guard.reject(_ENDPOINT, kind, "binding")
+        raise Refused(
+            "invalid_request",
+            f"the {kind.replace('_', ' ')} is bound (cnf): the request must "
+            "prove its DPoP key or carry its certificate",
+        )
+    return claims
+
+
+def _unbound_claims(
     context: Context, token: str, token_type: str, kind: str
 ) -> Mapping[str, object]:
-    """The claims of a subject or actor token (*kind*) of *token_type*."""
+    """The claims of a subject or actor token (*kind*) of *token_type*,
+    checked but for its binding."""
     what = kind.replace("_", " ")
     if token_type == ACCESS_TOKEN_TYPE:
         checked = context.check(token)
@@ -141,9 +202,12 @@ def _token_claims(
     )
 
 
-def token_exchange(context: Context, fields: Mapping[str, str]) -> Issued:
+def token_exchange(
+    context: Context, fields: Mapping[str, str], binding: Binding
+) -> Issued:
     """RFC 8693 §2.1: a token for the subject token's subject, acted for by
-    the actor token's, if any.
+    the actor token's, if any; a bound subject or actor token only with the
+    proof of its *binding*.
 
     Raises:
       Refused: ``invalid_request`` as §2.2.2 says.
@@ -158,13 +222,23 @@ def token_exchange(context: Context, fields: Mapping[str, str]) -> Issued:
             f"requested_token_type must be {ACCESS_TOKEN_TYPE} or {JWT_TYPE}",
         )
     subject = _token_claims(
-        context, fields["subject_token"], fields["subject_token_type"], "subject_token"
+        context,
+        fields["subject_token"],
+        fields["subject_token_type"],
+        "subject_token",
+        binding,
     )
+    tokens = [subject]
     claims: dict[str, object] = {}
     if fields.get("actor_token"):
         actor = _token_claims(
-            context, fields["actor_token"], fields["actor_token_type"], "actor_token"
+            context,
+            fields["actor_token"],
+            fields["actor_token_type"],
+            "actor_token",
+            binding,
         )
+        tokens.append(actor)
         act: dict[str, object] = {"sub": actor.get("sub")}
         if actor.get("iss") != context.issuer:
             act["iss"] = actor.get("iss")
@@ -172,9 +246,14 @@ def token_exchange(context: Context, fields: Mapping[str, str]) -> Issued:
             act["act"] = subject["act"]
         claims["act"] = act
     scope = subject.get("scope")
+    certificate_bound = any(
+        isinstance(cnf := token.get("cnf"), dict) and "x5t#S256" in cnf
+        for token in tokens
+    )
     return Issued(
         subject=str(subject.get("sub")),
         claims=claims,
         scope=scope if isinstance(scope, str) else None,
         issued_token_type=requested,
+        certificate=binding.certificate if certificate_bound else None,
     )

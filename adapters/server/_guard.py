@@ -59,7 +59,9 @@ class Rejection:
     ``exp`` too far ahead), ``"malformed"``, ``"unknown"`` (no such client
     or issuer), ``"method"`` (a method the client did not register),
     ``"methods"`` (two methods at once), ``"mismatch"`` (a wrong secret,
-    key or certificate), ``"missing"``."""
+    key or certificate), ``"binding"`` (a bound subject or actor token
+    whose DPoP key or certificate the exchange request does not prove),
+    ``"missing"``."""
     received_at: float = 0.0
     """UNIX seconds when it was refused."""
 

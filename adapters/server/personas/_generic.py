@@ -10,7 +10,8 @@ Client authentication (``.._client_auth``): HTTP Basic or the secret in the
 body (§2.3.1), a JWT assertion (``private_key_jwt``, ``client_secret_jwt``)
 or a TLS client certificate (RFC 8705), one method a request. It is optional
 for the JWT bearer grant and token exchange (RFC 7523 §3.1, RFC 8693 §2.1),
-and checked when given.
+and checked when given. A bound subject or actor token is exchanged only by
+a request that proves its binding (see ``.._grants``).
 
 Resource indicators (RFC 8707): ``resource`` may repeat; the token's ``aud``
 is the resources (a string for one, an array for several), and a refresh may
@@ -77,6 +78,8 @@ class _Request:
     audiences: tuple[str, ...]
     client: _client_auth.Client | None
     proof: _dpop.Proof | None
+    certificate: bytes | None = attrs.field(default=None, repr=False)
+    """The connection's TLS client certificate (DER), if any."""
 
 
 @final
@@ -94,6 +97,8 @@ class _Outcome:
     """The resources of the grant, which the refresh token keeps."""
     chain: str | None = None
     issued_token_type: str | None = None
+    certificate: bytes | None = attrs.field(default=None, repr=False)
+    """A certificate to bind the token to besides the client's."""
 
 
 def _proof(context: Context, request: RecordedRequest) -> _dpop.Proof | None:
@@ -186,13 +191,18 @@ def _grant(context: Context, request: _Request, grant_type: str) -> _Outcome:
     if grant_type == _grants.JWT_BEARER:
         issued = _grants.jwt_bearer(context, fields, f"{context.issuer}{PATH}")
         return _Outcome(subject=issued.subject, scope=scope, audience=request.resources)
-    issued = _grants.token_exchange(context, fields)
+    binding = _grants.Binding(
+        jkt=None if request.proof is None else request.proof.jkt,
+        certificate=request.certificate,
+    )
+    issued = _grants.token_exchange(context, fields, binding)
     return _Outcome(
         subject=issued.subject,
         scope=scope or issued.scope,
         audience=tuple(dict.fromkeys((*request.audiences, *request.resources))),
         claims=issued.claims,
         issued_token_type=issued.issued_token_type,
+        certificate=issued.certificate,
     )
 
 
@@ -227,6 +237,7 @@ def _read(context: Context, request: RecordedRequest) -> tuple[str, _Request]:
         audiences=audiences,
         client=client,
         proof=proof,
+        certificate=request.client_cert,
     )
 
 
@@ -246,8 +257,11 @@ def _token(context: Context, request: RecordedRequest) -> Answer:
     confirmation: dict[str, str] = {}  # RFC 7800, RFC 9449 §6.1, RFC 8705 §3.1
     if jkt is not None:
         confirmation["jkt"] = jkt
+    certificate = outcome.certificate
     if read.client is not None and read.client.certificate is not None:
-        confirmation["x5t#S256"] = _clients.thumbprint(read.client.certificate)
+        certificate = read.client.certificate
+    if certificate is not None:
+        confirmation["x5t#S256"] = _clients.thumbprint(certificate)
     if confirmation:
         claims["cnf"] = confirmation
     data: dict[str, object] = {
