@@ -227,6 +227,13 @@ def client_authentication(
         )
     if private_key is None and (key_id is not None or algorithm is not None):
         raise ValueError("key_id and algorithm need a private_key")
+    if lifetime != ASSERTION_LIFETIME and (not signs or client_assertion is not None):
+        # Nothing we sign would carry it: a caller who gave one expects it
+        # to be used.
+        raise ValueError(
+            "assertion_lifetime is for assertions we sign (client_secret_jwt, "
+            "private_key_jwt with a private_key)"
+        )
     if auth == "client_secret_post":
         if client_id is None and client_secret is not None:
             raise ValueError("client_secret needs a client_id")

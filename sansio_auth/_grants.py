@@ -299,9 +299,7 @@ class JwtBearerGrant(ClientFlow):
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, the client secret and a given
         assertion masked."""
-        return parse_token_response(
-            response, now=now, secrets=self.masking_secrets()
-        )
+        return parse_token_response(response, now=now, secrets=self.masking_secrets())
 
     def masking_secrets(self) -> tuple[str, ...]:
         """The client secret and a given assertion, for masking answers."""
@@ -412,16 +410,20 @@ class TokenExchange(ClientFlow):
         return self._identity("token_exchange", *about)
 
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
-        """The token or error in *response*; an ``issued_token_type`` that is
-        there must be a string (RFC 8693 §2.2.1)."""
-        result = parse_token_response(
-            response, now=now, secrets=self.masking_secrets()
-        )
+        """The token or error in *response*; a token answer must say its
+        ``issued_token_type``, a string (REQUIRED by RFC 8693 §2.2.1)."""
+        result = parse_token_response(response, now=now, secrets=self.masking_secrets())
         if isinstance(result, Token):
             issued = result.raw.get("issued_token_type")
-            if issued is not None and (not isinstance(issued, str) or not issued):
+            if not isinstance(issued, str) or not issued:
+                # REQUIRED (RFC 8693 §2.2.1): without it, nobody can tell an
+                # access token from an ID token or a SAML assertion.
                 return MalformedResponse(
-                    reason="issued_token_type is not a string",
+                    reason=(
+                        "the answer has no issued_token_type (RFC 8693 §2.2.1)"
+                        if issued is None
+                        else "issued_token_type is not a string"
+                    ),
                     status=response.status,
                     content_type=response.header("content-type"),
                     snippet="",

@@ -256,8 +256,12 @@ def load_signing_key(
       ImportError: if ``cryptography`` is not installed (the ``jwt`` extra).
       TypeError, ValueError: naming *field*, never showing the key.
     """
-    if key_id is not None and (not isinstance(key_id, str) or not key_id):
-        raise ValueError("key_id must be a non-empty string")
+    if key_id is not None and (
+        not isinstance(key_id, str) or not key_id or not key_id.isprintable()
+    ):
+        # It goes in a JWS header and shows in a flow's repr: one line of
+        # text, never a PEM pasted in the wrong place.
+        raise ValueError("key_id must be a non-empty line of printable text")
     if isinstance(private_key, SigningKey):
         if (algorithm is None or algorithm == private_key.algorithm) and (
             key_id is None or key_id == private_key.key_id

@@ -526,7 +526,7 @@ REFUSALS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         "key_id empty",
         {"auth": "private_key_jwt", "private_key": PEM, "key_id": ""},
         ValueError,
-        r"^key_id must be a non-empty string$",
+        r"^key_id must be a non-empty line of printable text$",
     ),
     (
         "algorithm not for the key",
@@ -840,7 +840,7 @@ STAMPS = st.builds(
     audience=st.none() | CLIENT_IDS,
     lifetime=st.integers(1, 3600),
     stamp=STAMPS,
-    key_id=st.none() | CLIENT_IDS,
+    key_id=st.none() | CLIENT_IDS.filter(str.isprintable),
     refresh=st.booleans(),
 )
 def test_property_a_client_assertion_verifies_and_carries_exactly_the_rules_claims(
@@ -1042,3 +1042,20 @@ def test_an_echoed_client_secret_never_shows_whether_it_was_sent_or_not(
     for text in (str(result), repr(result), repr(session.stats)):
         assert ECHO_SECRET not in text
         assert ECHO_SECRET[:16] not in text
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"client_secret": SECRET},  # client_secret_post signs nothing
+        {"client_secret": SECRET, "auth": "client_secret_basic"},
+        {"auth": "tls_client_auth"},
+        {"auth": "private_key_jwt", "client_assertion": lambda: "a.b.c"},
+    ],
+)
+def test_an_assertion_lifetime_nothing_would_carry_is_refused(
+    kwargs: dict[str, Any],
+) -> None:
+    with pytest.raises(ValueError, match=r"^assertion_lifetime is for assertions"):
+        cc(assertion_lifetime=30, **kwargs)
+    cc(**kwargs)  # the default is no request for anything

@@ -675,7 +675,10 @@ def test_the_answers_issued_token_type_is_kept_and_checked() -> None:
     )
     assert isinstance(na, Token)
     assert na.token_type == "N_A"
-    assert isinstance(flow.parse(token_answer(), now=NOW), Token)  # may be absent
+    # REQUIRED by RFC 8693 §2.2.1: without it no one can tell what came.
+    missing = flow.parse(token_answer(), now=NOW)
+    assert isinstance(missing, MalformedResponse)
+    assert missing.reason == "the answer has no issued_token_type (RFC 8693 §2.2.1)"
     for bad in (5, "", ["x"], {"a": 1}):
         result = flow.parse(token_answer(issued_token_type=bad), now=NOW)
         assert isinstance(result, MalformedResponse)

@@ -401,9 +401,14 @@ def test_an_unknown_algorithm_is_refused_without_being_shown(algorithm: Any) -> 
     assert SECRET_TEXT not in message
 
 
-@pytest.mark.parametrize("key_id", ["", 7, b"kid"])
-def test_a_key_id_must_be_a_non_empty_string(key_id: Any) -> None:
-    with pytest.raises(ValueError, match=r"^key_id must be a non-empty string"):
+@pytest.mark.parametrize(
+    "key_id", ["", 7, b"kid", "two\nlines", "-----BEGIN PRIVATE KEY-----\nMII", "\x1f"]
+)
+def test_a_key_id_must_be_a_line_of_text(key_id: Any) -> None:
+    # It goes in a JWS header and shows in a flow's repr: never a PEM.
+    with pytest.raises(
+        ValueError, match=r"^key_id must be a non-empty line of printable text$"
+    ):
         load_signing_key(generated("ec"), key_id=key_id)
 
 
