@@ -124,9 +124,7 @@ class ClientCredentials(ClientFlow):
 
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, the client secret masked."""
-        return parse_token_response(
-            response, now=now, secrets=self.masking_secrets()
-        )
+        return parse_token_response(response, now=now, secrets=self.masking_secrets())
 
 
 @final
@@ -174,9 +172,7 @@ class PasswordGrant(ClientFlow):
 
     def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
         """The token or error in *response*, password and secret masked."""
-        return parse_token_response(
-            response, now=now, secrets=self.masking_secrets()
-        )
+        return parse_token_response(response, now=now, secrets=self.masking_secrets())
 
     def masking_secrets(self) -> tuple[str, ...]:
         """The password and the client secret, for masking answers."""
