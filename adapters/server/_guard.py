@@ -6,19 +6,26 @@ grant assertion and DPoP proof is kept until the JWT could no longer be
 accepted anyway (its ``exp``, or the end of the proof's ``iat`` window), and
 one seen again in that time is a replay (RFC 7523 §3 item 7, RFC 9449 §11.1).
 Ids are kept per scope (the client, the issuer, the proof's key), so that two
-parties picking the same id do not refuse each other.
+parties picking the same id do not refuse each other. A heap orders them by
+when they may go, so each use drops the expired ones from its front and
+costs O(log n), not a walk of every id kept (a load test keeps tens of
+thousands live, and every connection thread waits on the one lock).
 
 The DPoP nonce (RFC 9449 §8, §9) is one random value for the token endpoint
 and the resource alike, until :meth:`Guard.rotate_nonce`; only the current
 one is taken. Each refusal is recorded as a :class:`Rejection` (what was
-refused and why, never the credential itself) and each nonce challenge is
-counted, so that a test can say which rule refused its request.
+refused and why, never the credential itself), the last
+:data:`MAX_REJECTIONS` of them, so that a long load test does not grow
+without bound, and each nonce challenge is counted, so that a test can say
+which rule refused its request.
 
 Thread-safe: the connection threads share one guard.
 """
 
 from __future__ import annotations
 
+import collections
+import heapq
 import secrets
 import threading
 import time
@@ -26,7 +33,10 @@ from typing import Final, final
 
 import attrs
 
-__all__ = ["KINDS", "Guard", "GuardControls", "Rejection"]
+__all__ = ["KINDS", "MAX_REJECTIONS", "Guard", "GuardControls", "Rejection"]
+
+MAX_REJECTIONS: Final = 10_000
+"""How many refusals are kept: the oldest go first."""
 
 KINDS: Final = (
     "client_secret",
@@ -78,21 +88,36 @@ class Guard:
         self.dpop_nonce: Final = dpop_nonce
         self._lock = threading.Lock()
         self._used: dict[tuple[str, str], float] = {}
+        # (keep_until, scope, jti) of each id in _used: the earliest to go
+        # first. Lifetimes differ (a proof's minute, an assertion's five),
+        # so a deque in arrival order would not do.
+        self._expiry: list[tuple[float, str, str]] = []
         self._nonce = secrets.token_urlsafe(16)
         self._challenges = 0
-        self._rejections: list[Rejection] = []
+        self._rejections: collections.deque[Rejection] = collections.deque(
+            maxlen=MAX_REJECTIONS
+        )
 
     def first_use(self, scope: str, jti: str, keep_until: float) -> bool:
         """Whether *jti* is new in *scope*; it is then kept until
         *keep_until* (UNIX seconds), and refused as a replay till then."""
         now = time.time()
         with self._lock:
-            for key in [k for k, until in self._used.items() if until <= now]:
-                del self._used[key]
+            expiry = self._expiry
+            while expiry and expiry[0][0] <= now:
+                _, old_scope, old_jti = heapq.heappop(expiry)
+                del self._used[old_scope, old_jti]
             if (scope, jti) in self._used:
                 return False
             self._used[scope, jti] = keep_until
+            heapq.heappush(expiry, (keep_until, scope, jti))
             return True
+
+    @property
+    def kept(self) -> int:
+        """How many ids are kept now (expired ones go at the next use)."""
+        with self._lock:
+            return len(self._used)
 
     # -- the DPoP nonce ----------------------------------------------------
 
@@ -131,7 +156,8 @@ class Guard:
 
     @property
     def rejections(self) -> list[Rejection]:
-        """Every refusal recorded, oldest first (a copy)."""
+        """The refusals recorded, oldest first (a copy): the last
+        :data:`MAX_REJECTIONS`."""
         with self._lock:
             return list(self._rejections)
 
@@ -151,11 +177,12 @@ class GuardControls:
 
     @property
     def rejections(self) -> list[Rejection]:
-        """Every credential refused for breaking a rule, oldest first (a
+        """The credentials refused for breaking a rule, oldest first (a
         copy): client secrets, assertions, certificates, DPoP proofs, subject
         and actor tokens, bound tokens at the resource. Each says which
         endpoint, what kind and why (``Rejection(endpoint="generic",
-        kind="client_assertion", reason="aud")``), never the credential."""
+        kind="client_assertion", reason="aud")``), never the credential.
+        The last 10,000 are kept (``clear()`` forgets them)."""
         return self._guard.rejections
 
     @property
