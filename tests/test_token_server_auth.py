@@ -1242,6 +1242,36 @@ def test_a_refresh_may_narrow_the_resources_never_widen(server: TokenServer) -> 
     assert (widened.status, widened.error) == (400, "invalid_target")
 
 
+def test_a_refresh_refused_for_its_client_or_resource_leaves_the_token(
+    server: TokenServer,
+) -> None:
+    creds = server.credentials
+    first = send(
+        server.generic_token_url,
+        [
+            ("grant_type", "password"),
+            ("username", creds.generic_username),
+            ("password", creds.generic_password),
+            ("resource", "https://a.example"),
+            *secret_fields(server),
+        ],
+    )
+    refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", first.data["refresh_token"]),
+    ]
+    other_client = [("client_id", "both-client"), ("client_secret", "both-secret")]
+    reply = send(server.generic_token_url, [*refresh, *other_client])
+    assert (reply.status, reply.error) == (400, "invalid_grant")
+    wrong_resource = [("resource", "https://c.example"), *secret_fields(server)]
+    reply = send(server.generic_token_url, [*refresh, *wrong_resource])
+    assert (reply.status, reply.error) == (400, "invalid_target")
+    # Neither used the owner's token up: its refresh is no replay.
+    reply = send(server.generic_token_url, [*refresh, *secret_fields(server)])
+    assert claims_of(server, reply)["aud"] == "https://a.example"
+    assert server.refresh_replays == 0
+
+
 # -- DPoP at the token endpoint ------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ from .._jose import Invalid
 from ._base import (
     Answer,
     Context,
+    Grant,
     Persona,
     RecordedRequest,
     Refused,
@@ -150,22 +151,36 @@ def _password(context: Context, request: _Request) -> _Outcome:
     )
 
 
+def _check_grant(
+    grant: Grant, client_id: str | None, resources: tuple[str, ...]
+) -> None:
+    """Refuse a refresh of *grant* by *client_id* for *resources* unless it
+    is its client's, and the resources are some of the grant's."""
+    if grant.client_id != client_id:
+        raise Refused("invalid_grant", "the refresh token is invalid or revoked")
+    if not set(resources) <= set(grant.resources):  # RFC 8707 §2.2
+        raise Refused("invalid_target", "a resource the grant did not include")
+
+
 def _refresh(context: Context, request: _Request) -> _Outcome:
     fields, proof = request.fields, request.proof
     require(fields, "refresh_token")
-    outstanding = context.peek_refresh_token(fields["refresh_token"])
-    if outstanding is not None and outstanding.jkt is not None:
-        # Checked before the token is used up: no proof, no rotation.
-        if proof is None:
-            raise _bad_proof(context, "missing", "this refresh token needs DPoP")
-        if proof.jkt != outstanding.jkt:
-            raise _bad_proof(context, "jkt", "the proof's key is not the token's")
-    grant = context.take_refresh_token(fields["refresh_token"], "generic")
     client_id = None if request.client is None else request.client.client_id
-    if grant is None or grant.client_id != client_id:
+    outstanding = context.peek_refresh_token(fields["refresh_token"])
+    if outstanding is not None:
+        # Checked before the token is used up: a request that may not have
+        # it (no proof of its key, another client, a resource it was not
+        # granted for) leaves it to its owner, as a real server does.
+        if outstanding.jkt is not None:
+            if proof is None:
+                raise _bad_proof(context, "missing", "this refresh token needs DPoP")
+            if proof.jkt != outstanding.jkt:
+                raise _bad_proof(context, "jkt", "the proof's key is not the token's")
+        _check_grant(outstanding, client_id, request.resources)
+    grant = context.take_refresh_token(fields["refresh_token"], "generic")
+    if grant is None:
         raise Refused("invalid_grant", "the refresh token is invalid or revoked")
-    if not set(request.resources) <= set(grant.resources):  # RFC 8707 §2.2
-        raise Refused("invalid_target", "a resource the grant did not include")
+    _check_grant(grant, client_id, request.resources)
     return _Outcome(
         subject=grant.subject,
         scope=fields.get("scope") or grant.scope,
