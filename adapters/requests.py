@@ -180,13 +180,10 @@ class TokenAuth(requests.auth.AuthBase):
     number of threads and sessions: they make one token request between
     them, and reuse its token until the session's refresh point.
 
-    With *dpop_key*, token requests prove the key, and a token bound to it
-    goes as ``Authorization: DPoP <token>`` with a fresh ``DPoP`` proof per
-    request (and per redirect hop), the resource server's ``DPoP-Nonce``
-    kept and its ``use_dpop_nonce`` answered by one more send. With
-    *client_cert*, token requests present the certificate; API requests
-    are your Session's, which must present it too for a token bound to it
-    (``session.cert``): see the module notes.
+    With *dpop_key*, a token bound to it goes with a fresh ``DPoP`` proof
+    per request; with *client_cert*, token requests present it, and your
+    Session must too (``session.cert``) for a token bound to it: see the
+    module notes.
 
     Args:
       flow: how to get a token.
@@ -308,22 +305,11 @@ class TokenAuth(requests.auth.AuthBase):
             last = self._note(token)
         headers["Authorization"] = last[1]
         if last[2]:
-            headers["DPoP"] = self._proof(token, r)
+            headers["DPoP"] = _proof(self._client.proofs, token, r)
             r.hooks["response"].append(self._proven_hook)
         else:
             r.hooks["response"].append(self._hook)
         return r
-
-    def _proof(self, token: Token, r: requests.PreparedRequest) -> str:
-        """A fresh DPoP proof of *token* for *r*, as prepared (its method,
-        and its URL with ``params`` merged in)."""
-        proofs = self._client.proofs
-        assert proofs is not None  # a token needs proofs only with a key
-        assert r.method is not None  # prepared
-        assert r.url is not None
-        proof = proofs.headers(token, r.method, _target(r.url))[1]
-        assert proof is not None
-        return proof
 
     def _locked(self) -> threading.Lock:
         """The lock of the values set; in a forked child, a new one (the
@@ -363,17 +349,8 @@ class TokenAuth(requests.auth.AuthBase):
         # comparison, and the core is asked about the rest.
         if response.status_code != 401:
             return None
-        given = {
-            "stream": stream,
-            "timeout": timeout,
-            "verify": verify,
-            "cert": cert,
-            "proxies": proxies,
-        }
-        # Only what was given: a missing verify sent on as None would turn
-        # TLS verification off for the retry.
-        send_kwargs = {k: v for k, v in given.items() if v is not _UNSET}
-        return self._on_401(response, {**send_kwargs, **others})
+        sending = _sending(stream, timeout, verify, cert, proxies, others)
+        return self._on_401(response, sending)
 
     def _on_proven_response(
         self,
@@ -387,21 +364,13 @@ class TokenAuth(requests.auth.AuthBase):
     ) -> requests.Response | None:
         """The hook of a request with a DPoP proof (module notes)."""
         nonce = self._hear(response)
-        status = response.status_code
-        if status != 401:
+        if response.status_code != 401:
             if response.is_redirect:
                 # Followed with a copy of this request: no proof on it.
                 response.request.headers.pop("DPoP", None)
             return None
-        given = {
-            "stream": stream,
-            "timeout": timeout,
-            "verify": verify,
-            "cert": cert,
-            "proxies": proxies,
-        }
-        send_kwargs = {k: v for k, v in given.items() if v is not _UNSET}
-        return self._on_401(response, {**send_kwargs, **others}, nonce)
+        sending = _sending(stream, timeout, verify, cert, proxies, others)
+        return self._on_401(response, sending, nonce)
 
     def _hear(self, response: requests.Response) -> str | None:
         """The ``DPoP-Nonce`` of *response*, kept for its origin when new."""
@@ -486,7 +455,7 @@ class TokenAuth(requests.auth.AuthBase):
         retry = request.copy()
         retry.headers["Authorization"] = value
         if last[2]:
-            retry.headers["DPoP"] = self._proof(token, retry)
+            retry.headers["DPoP"] = _proof(self._client.proofs, token, retry)
         else:
             retry.headers.pop("DPoP", None)
         retry.__dict__[_RETRIED] = True
@@ -511,6 +480,38 @@ class TokenAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return f"<TokenAuth for a {type(self._client.session.flow).__name__} flow>"
+
+
+def _sending(
+    stream: object,
+    timeout: object,
+    verify: object,
+    cert: object,
+    proxies: object,
+    others: dict[str, object],
+) -> dict[str, Any]:
+    """The keywords ``Session.send`` gave the hook, for a send again."""
+    given = {
+        "stream": stream,
+        "timeout": timeout,
+        "verify": verify,
+        "cert": cert,
+        "proxies": proxies,
+    }
+    # Only what was given: a missing verify sent on as None would turn TLS
+    # verification off for the retry.
+    return {**{k: v for k, v in given.items() if v is not _UNSET}, **others}
+
+
+def _proof(proofs: ApiProofs | None, token: Token, r: requests.PreparedRequest) -> str:
+    """A fresh DPoP proof of *token* for *r*, as prepared (its method, and
+    its URL with ``params`` merged in)."""
+    assert proofs is not None  # a token needs proofs only with a key
+    assert r.method is not None  # prepared
+    assert r.url is not None
+    proof = proofs.headers(token, r.method, _target(r.url))[1]
+    assert proof is not None
+    return proof
 
 
 def _sendable(token: Token, proofs: ApiProofs | None) -> tuple[str, bool]:
