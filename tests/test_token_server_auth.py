@@ -266,7 +266,7 @@ def send(
     context: ssl.SSLContext | None = None,
 ) -> Reply:
     """One request; *fields* a form body (pairs may repeat); *headers* may
-    repeat too."""
+    repeat too, and a ``Host`` among them replaces the URL's."""
     parts = urllib.parse.urlsplit(url)
     assert parts.hostname is not None
     if parts.scheme == "https":
@@ -278,7 +278,11 @@ def send(
     pairs = list(fields.items()) if isinstance(fields, Mapping) else list(fields or ())
     body = urllib.parse.urlencode(pairs).encode() if fields is not None else b""
     try:
-        conn.putrequest(method, parts.path + (f"?{parts.query}" if parts.query else ""))
+        conn.putrequest(
+            method,
+            parts.path + (f"?{parts.query}" if parts.query else ""),
+            skip_host=any(name.lower() == "host" for name, _ in headers),
+        )
         if fields is not None:
             conn.putheader("Content-Type", "application/x-www-form-urlencoded")
         conn.putheader("Content-Length", str(len(body)))
@@ -1317,6 +1321,63 @@ def test_htu_is_the_url_the_request_went_to(server: TokenServer) -> None:
     reply = dpop_token_request(server, dpop_proof(EC_KEY, "POST", url))
     assert (reply.status, reply.error) == (400, "invalid_dpop_proof")
     assert reasons(server) == [("dpop_proof", "htu")]
+
+
+def test_the_host_header_must_name_this_server(server: TokenServer) -> None:
+    port = server.port
+    fields = [("grant_type", "client_credentials"), *secret_fields(server)]
+
+    def with_host(host: str) -> Reply:
+        proof = dpop_proof(EC_KEY, "POST", f"http://{host}/oauth/token")
+        return send(server.generic_token_url, fields, [("Host", host), ("DPoP", proof)])
+
+    # The names a server on 127.0.0.1 is reached by, with its port.
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}"):
+        reply = with_host(host)
+        assert reply.status == 200, (host, reply.data)
+    # A proof for another server is refused, though the Host says that
+    # server: the Host is checked against the server's own address.
+    for host in (
+        "other-as.example",
+        f"other-as.example:{port}",
+        "127.0.0.1",  # port 80
+        f"127.0.0.1:{port + 1 if port < 65535 else 1}",
+        f"127.0.0.2:{port}",
+        f"[::1]:{port}",  # it listens on IPv4
+        f"user@127.0.0.1:{port}",
+        "127.0.0.1:not-a-port",
+    ):
+        reply = with_host(host)
+        assert (reply.status, reply.error) == (400, "invalid_dpop_proof"), host
+    assert reasons(server) == [("dpop_proof", "htu")] * 8
+    # At the resource too.
+    token = dpop_access_token(server)
+    host = f"other-as.example:{port}"
+    proof = dpop_proof(EC_KEY, "GET", f"http://{host}/api/resource", ath=ath(token))
+    reply = send(
+        server.resource_url,
+        None,
+        [("Host", host), ("Authorization", f"DPoP {token}"), ("DPoP", proof)],
+        method="GET",
+    )
+    assert (reply.status, reply.error) == (401, "invalid_dpop_proof")
+    assert reasons(server)[-1] == ("dpop_proof", "htu")
+
+
+def test_a_server_on_ipv6_loopback_is_reached_by_its_names() -> None:
+    with TokenServer(host="::1") as server:
+        port = server.port
+        fields = [("grant_type", "client_credentials"), *secret_fields(server)]
+        for host, status in (
+            (f"[::1]:{port}", 200),
+            (f"localhost:{port}", 200),
+            (f"127.0.0.1:{port}", 400),
+        ):
+            proof = dpop_proof(EC_KEY, "POST", f"http://{host}/oauth/token")
+            reply = send(
+                server.generic_token_url, fields, [("Host", host), ("DPoP", proof)]
+            )
+            assert reply.status == status, (host, reply.data)
 
 
 def _dpop_refused(

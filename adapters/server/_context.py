@@ -10,7 +10,6 @@ modules (client authentication, the grants) can take it too.
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Mapping
 from typing import final
 
@@ -42,16 +41,6 @@ class Context:
     client_cas: tuple[bytes, ...] = ()
     """The DER certificates of the CAs that issue ``tls_client_auth``
     clients' certificates."""
-
-    @property
-    def scheme(self) -> str:
-        """``http`` or ``https``: how the server is reached."""
-        return urllib.parse.urlsplit(self.issuer).scheme
-
-    @property
-    def authority(self) -> str:
-        """The server's ``host:port``, for a request without ``Host``."""
-        return urllib.parse.urlsplit(self.issuer).netloc
 
     def issue(
         self, endpoint: str, subject: str, lifetime: int, **claims: object

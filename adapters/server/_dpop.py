@@ -12,8 +12,13 @@ percent-encoding case, unreserved characters decoded, the default port
 dropped, an empty path as ``/``), ``iat`` within :data:`WINDOW` seconds
 of now either way (item 11), and, at the resource, ``ath`` the base64url
 SHA-256 of the access token (item 12). The URL is the server's scheme, the
-request's ``Host`` and its path: a proof made for another host, port or path
-is refused.
+request's ``Host`` and its path, and that ``Host`` must name the server
+itself: the host and port it listens on, or for a loopback or wildcard
+address the loopback names that reach it (``localhost``, ``127.0.0.1`` or
+``[::1]``), with its port. A ``Host`` naming another authority refuses the
+proof (``htu``): otherwise a proof made for another server would pass
+whenever the request said that server's name. A proof made for another
+host, port or path is refused.
 
 When the server wants nonces, ``nonce`` must be its current one (item 10),
 checked last, so that a client learns it needs one only with an otherwise
@@ -25,6 +30,7 @@ bound token's ``cnf.jkt`` holds (§6.1).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import urllib.parse
 from collections.abc import Sequence
@@ -96,11 +102,48 @@ def normalized(url: str) -> str | None:
     return f"{scheme}://{authority}{path}"
 
 
-def request_url(scheme: str, host: str | None, default_host: str, target: str) -> str:
-    """The URL a request for *target* was sent to: *scheme*, its ``Host``
-    header (*default_host* when it has none), and the target's path."""
+def _names(host: str) -> frozenset[str]:
+    """The host names (lowercase, IPv6 without brackets) that reach a server
+    listening on *host*."""
+    host = host.lower()
+    if host == "localhost":
+        return frozenset({host, "127.0.0.1"})
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return frozenset({host})
+    if not (address.is_loopback or address.is_unspecified):
+        return frozenset({host})
+    loopback = "127.0.0.1" if address.version == 4 else "::1"
+    return frozenset({host, "localhost", loopback})
+
+
+def _port(parts: urllib.parse.SplitResult) -> int | None:
+    """The port of *parts*, its scheme's default if it names none; None for
+    a bad one."""
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return _DEFAULT_PORTS.get(parts.scheme) if port is None else port
+
+
+def request_url(issuer: str, host: str | None, target: str) -> str | None:
+    """The URL a request for *target* was sent to a server at *issuer*: its
+    scheme, the request's ``Host`` header (the issuer's authority when it
+    has none), and the target's path; None when that ``Host`` names another
+    authority than the server's own."""
+    own = urllib.parse.urlsplit(issuer)
+    authority = own.netloc if host is None else host.strip()
+    named = urllib.parse.urlsplit(f"{own.scheme}://{authority}/")
+    if (
+        "@" in authority
+        or named.hostname not in _names(own.hostname or "")
+        or _port(named) != _port(own)
+    ):
+        return None
     path = urllib.parse.urlsplit(target).path
-    return f"{scheme}://{(host or default_host).strip()}{path}"
+    return f"{own.scheme}://{authority}{path}"
 
 
 def ath(access_token: str) -> str:
@@ -112,13 +155,15 @@ def check(
     headers: Sequence[tuple[str, str]],
     *,
     method: str,
-    url: str,
+    url: str | None,
     now: float,
     guard: Guard,
     access_token: str | None = None,
 ) -> Proof:
     """The proof in *headers* for a *method* request to *url* (with
-    *access_token*, at a resource), checked as RFC 9449 §4.3 says.
+    *access_token*, at a resource), checked as RFC 9449 §4.3 says; *url*
+    None when the request was addressed to another server (see
+    :func:`request_url`): its ``htu`` is then refused.
 
     Raises:
       NonceNeeded: when it lacks the current nonce the server wants.
@@ -150,6 +195,8 @@ def check(
     if text(claims, "htm", what) != method:
         raise Invalid("htm", f"the {what}'s htm is not the request's method")
     htu = normalized(text(claims, "htu", what))
+    if url is None:
+        raise Invalid("htu", "the request's Host names another server than this")
     if htu is None or htu != normalized(url):
         raise Invalid("htu", f"the {what}'s htu is not the request's URL")
     iat = number(claims, "iat", what)

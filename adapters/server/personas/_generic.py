@@ -106,9 +106,7 @@ def _proof(context: Context, request: RecordedRequest) -> _dpop.Proof | None:
     """The request's DPoP proof, checked; None if it has none."""
     if request.header("DPoP") is None:
         return None
-    url = _dpop.request_url(
-        context.scheme, request.header("Host"), context.authority, request.path
-    )
+    url = _dpop.request_url(context.issuer, request.header("Host"), request.path)
     try:
         return _dpop.check(
             request.headers,

@@ -102,9 +102,7 @@ def _binding(
             scheme, "invalid_token", "a DPoP-bound token needs the DPoP scheme"
         )
     if scheme == "dpop":
-        url = _dpop.request_url(
-            context.scheme, request.header("Host"), context.authority, request.path
-        )
+        url = _dpop.request_url(context.issuer, request.header("Host"), request.path)
         try:
             proof = _dpop.check(
                 request.headers,
