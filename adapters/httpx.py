@@ -117,7 +117,10 @@ class TokenAuth(httpx.Auth):
     first URL (the access token itself stays behind, so the proof is of no
     use there). A 401 from a same-origin hop httpx followed, whose copied
     proof names the first URL, sends that hop once more with a proof of its
-    own.
+    own. A ``response.next_request`` sent by the caller carries our
+    ``Authorization`` to the same origin (httpx copies it): it is ours, and
+    gets a proof of its own; to another origin httpx drops it, and the
+    request is authorized as any other.
 
     Mutual TLS (RFC 8705): *client_cert* is presented by our own token
     transports (urllib's for the sync side, anyio's for the async one). A
@@ -276,7 +279,14 @@ class TokenAuth(httpx.Auth):
         """
         headers = request.headers
         if has_authorization(headers):
-            yield request  # the caller's own: neither ours to set nor to judge
+            sent = self._sync_sent
+            if self._sync is None or not _copied(headers, sent):
+                yield request  # the caller's own: neither ours to set nor to judge
+                return
+            # Our own, copied by httpx onto a redirect's request: a proof of
+            # its own.
+            assert sent[0] is not None
+            yield from self._proven_sync(self._sync, sent[0], sent, request)
             return
         tokens = self._sync or self._sync_tokens()
         token = tokens.token()
@@ -331,14 +341,20 @@ class TokenAuth(httpx.Auth):
         """
         headers = request.headers
         if has_authorization(headers):
-            yield request
-            return
-        tokens = self._async or self._async_tokens()
-        token = await tokens.token()
-        sent = self._async_sent
-        if sent[0] is not token:
-            sent = self._async_sent = sendable(token, tokens.proofs)
-        put(headers, sent)
+            sent = self._async_sent
+            if self._async is None or not _copied(headers, sent):
+                yield request
+                return
+            tokens = self._async
+            assert sent[0] is not None
+            token = sent[0]
+        else:
+            tokens = self._async or self._async_tokens()
+            token = await tokens.token()
+            sent = self._async_sent
+            if sent[0] is not token:
+                sent = self._async_sent = sendable(token, tokens.proofs)
+            put(headers, sent)
         if sent[3]:
             # The DPoP path (an async generator cannot delegate to another).
             _prove(request, tokens, token)
@@ -393,6 +409,14 @@ def check_cert_option(flow: Flow, client_cert: object) -> None:
             "(and a client= or async_client= of yours, through which token "
             "requests go, the same certificate)"
         )
+
+
+def _copied(headers: httpx.Headers, sent: Sent) -> bool:
+    """Whether *headers* carry the ``Authorization`` of the DPoP-bound token
+    a side sent last: httpx copies it, with its proof, onto a redirect's
+    request to the same origin (``response.next_request``), which is then
+    ours to prove again, not the caller's own."""
+    return sent[3] and headers.get("authorization") == sent[1]
 
 
 def _target(url: httpx.URL) -> str:

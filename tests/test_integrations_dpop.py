@@ -301,19 +301,22 @@ def test_another_origin_never_gets_the_token_nor_a_proof_of_it(
         assert there.header("DPoP") is None
 
 
-def test_a_same_origin_hop_is_proved_for_its_own_url(
-    server: TokenServer, api: Driver
-) -> None:
-    seen: set[str] = set()
+class SameOrigin:
+    """A scripted API: ``/start`` redirects to ``/end``, which takes a
+    request only with a proof made for it (its URL, GET, a jti not seen)."""
 
-    def answer(received: Received) -> Reply:
+    def __init__(self) -> None:
+        self.end = ""
+        self.seen: set[str] = set()
+
+    def __call__(self, received: Received) -> Reply:
         if received.target == "/start":
             return redirect("/end")
         try:
             claims = claims_of(received)
-            fresh = claims["jti"] not in seen
-            seen.add(claims["jti"])
-            good = fresh and claims["htu"] == end and claims["htm"] == "GET"
+            fresh = claims["jti"] not in self.seen
+            self.seen.add(claims["jti"])
+            good = fresh and claims["htu"] == self.end and claims["htm"] == "GET"
         except AssertionError:  # no proof, or several
             good = False
         if good:
@@ -321,8 +324,13 @@ def test_a_same_origin_hop_is_proved_for_its_own_url(
         challenge = 'DPoP error="invalid_dpop_proof", error_description="htu"'
         return Reply(status=401, headers=(("WWW-Authenticate", challenge),))
 
-    with serving(answer) as api_server:
-        end = api_server.url("/end")
+
+def test_a_same_origin_hop_is_proved_for_its_own_url(
+    server: TokenServer, api: Driver
+) -> None:
+    script = SameOrigin()
+    with serving(script) as api_server:
+        end = script.end = api_server.url("/end")
         result = api.request("GET", api_server.url("/start"), follow=True)
         requests = list(api_server.requests)
 
@@ -336,6 +344,40 @@ def test_a_same_origin_hop_is_proved_for_its_own_url(
     assert claims_of(ends[-1])["htu"] == end
     assert {token_of(r) for r in requests} == {token_of(requests[0])}
     assert len(server.token_requests()) == 2  # the token kept: one fetch
+
+
+@pytest.mark.parametrize("backend", ["sync", "asyncio", "trio"])
+def test_httpx_next_request_sent_by_the_caller_gets_its_own_proof(
+    server: TokenServer, backend: str
+) -> None:
+    # httpx copies our Authorization and proof onto response.next_request
+    # (same origin): ours, proved again, not left alone as the caller's.
+    auth = httpx_adapter.TokenAuth(flow_for(server), dpop_key=KEY, timeout=10)
+    script = SameOrigin()
+    with serving(script) as api_server:
+        script.end = api_server.url("/end")
+        start = api_server.url("/start")
+        if backend == "sync":
+            with httpx.Client(auth=auth) as client:
+                moved = client.get(start)
+                assert moved.next_request is not None
+                status = client.send(moved.next_request).status_code
+        else:
+
+            async def run() -> int:
+                async with httpx.AsyncClient(auth=auth) as client:
+                    moved = await client.get(start)
+                    assert moved.next_request is not None
+                    return (await client.send(moved.next_request)).status_code
+
+            status = anyio.run(run, backend=backend)
+        requests = list(api_server.requests)
+
+    assert status == 200
+    first, end = requests  # no 401, no second send
+    assert claims_of(first)["htu"] == start
+    assert claims_of(end)["htu"] == script.end
+    assert token_of(end) == token_of(first)
 
 
 # -- the options --------------------------------------------------------------
