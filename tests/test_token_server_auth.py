@@ -1346,10 +1346,11 @@ def test_the_host_header_must_name_this_server(server: TokenServer) -> None:
         f"[::1]:{port}",  # it listens on IPv4
         f"user@127.0.0.1:{port}",
         "127.0.0.1:not-a-port",
+        f"127.0.0.1:{port}/elsewhere",  # its path is not the request's
     ):
         reply = with_host(host)
         assert (reply.status, reply.error) == (400, "invalid_dpop_proof"), host
-    assert reasons(server) == [("dpop_proof", "htu")] * 8
+    assert reasons(server) == [("dpop_proof", "htu")] * 9
     # At the resource too.
     token = dpop_access_token(server)
     host = f"other-as.example:{port}"

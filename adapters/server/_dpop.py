@@ -137,7 +137,8 @@ def request_url(issuer: str, host: str | None, target: str) -> str | None:
     authority = own.netloc if host is None else host.strip()
     named = urllib.parse.urlsplit(f"{own.scheme}://{authority}/")
     if (
-        "@" in authority
+        named.netloc != authority  # a path, query or fragment in the Host
+        or "@" in authority
         or named.hostname not in _names(own.hostname or "")
         or _port(named) != _port(own)
     ):
