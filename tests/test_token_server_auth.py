@@ -57,6 +57,7 @@ from sansio_auth.adapters.server import (
     TokenServer,
     TrustedIssuer,
     _guard,
+    _jose,
     describe,
 )
 
@@ -1428,6 +1429,65 @@ def test_dpop_proof_refusals(server: TokenServer) -> None:
     ok = dpop_proof(EC_KEY, "POST", url)
     _dpop_refused(server, ok, "header", ("DPoP", ok))
     assert dpop_token_request(server, ok).status == 200  # not used up by that
+
+
+def stray_bits(value: str) -> str:
+    """*value*, base64url, with an unused bit of its last character set: the
+    same bytes, written another way."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(value) % 4 in (2, 3)
+    return value[:-1] + alphabet[alphabet.index(value[-1]) ^ 1]
+
+
+def non_canonical_jwks() -> list[tuple[str, Key, dict[str, str]]]:
+    """Each key's JWK written another way than RFC 7518 allows, by one
+    member: its thumbprint would be another than the key's."""
+    rsa_jwk, ec_jwk, ed_jwk = (
+        public_jwk(RSA_KEY),
+        public_jwk(EC_KEY),
+        public_jwk(ED_KEY),
+    )
+    n, e = (base64.urlsafe_b64decode(rsa_jwk[m] + "==") for m in ("n", "e"))
+    x, y = (base64.urlsafe_b64decode(ec_jwk[m] + "==") for m in ("x", "y"))
+    ed_x = base64.urlsafe_b64decode(ed_jwk["x"] + "==")
+    return [
+        ("RS256", RSA_KEY, {**rsa_jwk, "e": b64(b"\0" + e)}),  # leading zero
+        ("RS256", RSA_KEY, {**rsa_jwk, "n": b64(b"\0" + n)}),
+        ("RS256", RSA_KEY, {**rsa_jwk, "e": ""}),  # zero
+        ("RS256", RSA_KEY, {**rsa_jwk, "e": "AA"}),  # zero, one octet
+        ("RS256", RSA_KEY, {**rsa_jwk, "n": stray_bits(rsa_jwk["n"])}),
+        ("RS256", RSA_KEY, {**rsa_jwk, "e": "AQAB="}),  # padded
+        ("ES256", EC_KEY, {**ec_jwk, "x": b64(b"\0" + x)}),  # 33 bytes
+        ("ES256", EC_KEY, {**ec_jwk, "y": b64(y[1:])}),  # 31 bytes
+        ("ES256", EC_KEY, {**ec_jwk, "y": stray_bits(ec_jwk["y"])}),
+        ("EdDSA", ED_KEY, {**ed_jwk, "x": b64(b"\0" + ed_x)}),
+        ("EdDSA", ED_KEY, {**ed_jwk, "x": stray_bits(ed_jwk["x"])}),
+    ]
+
+
+def test_a_jwk_written_another_way_than_rfc_7518_allows_is_refused(
+    server: TokenServer,
+) -> None:
+    url = server.generic_token_url
+    for alg, key, jwk in non_canonical_jwks():
+        _dpop_refused(server, dpop_proof(key, "POST", url, alg=alg, jwk=jwk), "jwk")
+    # Written canonically, each key is taken, and bound to its thumbprint.
+    for alg, key in (("RS256", RSA_KEY), ("ES256", EC_KEY), ("EdDSA", ED_KEY)):
+        reply = dpop_token_request(server, dpop_proof(key, "POST", url, alg=alg))
+        assert claims_of(server, reply)["cnf"] == {"jkt": jkt_of(key)}
+
+
+def test_a_thumbprint_is_of_the_one_way_a_key_is_written() -> None:
+    for key in (RSA_KEY, EC_KEY, ED_KEY):
+        assert _jose.jwk_thumbprint(public_jwk(key)) == jkt_of(key)
+    for _, _, jwk in non_canonical_jwks():
+        with pytest.raises(_jose.Invalid) as refused:
+            _jose.jwk_thumbprint(jwk)
+        assert refused.value.reason == "jwk"
+    # An EC key on Ed25519's curve, an OKP key on P-256's.
+    for kty, crv in (("EC", "Ed25519"), ("OKP", "P-256")):
+        with pytest.raises(_jose.Invalid):
+            _jose.jwk_thumbprint({**public_jwk(EC_KEY), "kty": kty, "crv": crv})
 
 
 def test_a_dpop_proof_is_good_once(server: TokenServer) -> None:

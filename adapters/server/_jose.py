@@ -32,6 +32,7 @@ __all__ = [
     "Invalid",
     "Jws",
     "b64url",
+    "jwk_bytes",
     "jwk_thumbprint",
     "number",
     "parse",
@@ -170,6 +171,38 @@ def number(claims: Mapping[str, object], name: str, what: str) -> float:
     return value
 
 
+def jwk_bytes(jwk: Mapping[str, object], name: str, size: int | None = None) -> bytes:
+    """The bytes of member *name* of *jwk*, written one way only: *size*
+    bytes exactly (a coordinate, RFC 7518 §6.2.1.2, RFC 8037 §2), or with
+    *size* None a Base64urlUInt (RFC 7518 §2: the fewest octets, so no
+    leading zero octet, and zero is no RSA modulus or exponent); and
+    base64url without padding or stray bits (RFC 4648 §3.5).
+
+    A key written two ways has two RFC 7638 thumbprints: a token bound to
+    the one this server computed would not be the key's at a server that
+    reads the key and writes it back canonically.
+
+    Raises:
+      Invalid: ``"jwk"`` for a member missing, not a string or not so.
+    """
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise Invalid("jwk", f"the jwk has no {name} string")
+    try:
+        data = unb64url(value, f"jwk's {name}")
+    except Invalid as invalid:
+        raise Invalid("jwk", invalid.description) from None
+    if b64url(data) != value:  # stray bits in its last character
+        raise Invalid("jwk", f"the jwk's {name} is not canonical base64url")
+    if size is not None and len(data) != size:
+        raise Invalid("jwk", f"the jwk's {name} must be {size} bytes")
+    if size is None and (not data or data[0] == 0):
+        raise Invalid(
+            "jwk", f"the jwk's {name} must be a positive integer in its fewest octets"
+        )
+    return data
+
+
 # RFC 7638 §3.2: the required members of each key type, in lexicographic
 # order, are what is hashed.
 _THUMBPRINT_MEMBERS: Final = MappingProxyType(
@@ -179,22 +212,37 @@ _THUMBPRINT_MEMBERS: Final = MappingProxyType(
         "OKP": ("crv", "kty", "x"),
     }
 )
+# The keys taken, by kty and crv, and how each number is written: so many
+# bytes, or a Base64urlUInt (None).
+_NUMBERS: Final[Mapping[tuple[str, str | None], Mapping[str, int | None]]] = (
+    MappingProxyType(
+        {
+            ("RSA", None): MappingProxyType({"e": None, "n": None}),
+            ("EC", "P-256"): MappingProxyType({"x": 32, "y": 32}),
+            ("OKP", "Ed25519"): MappingProxyType({"x": 32}),
+        }
+    )
+)
 
 
 def jwk_thumbprint(jwk: Mapping[str, object]) -> str:
     """The RFC 7638 SHA-256 thumbprint of public *jwk*, base64url.
 
     Raises:
-      Invalid: ``"jwk"`` when a required member is missing or not a string.
+      Invalid: ``"jwk"`` for a key not RSA, EC P-256 or Ed25519, or a
+        required member missing, not a string, or not written the one way
+        RFC 7518 allows (see :func:`jwk_bytes`).
     """
-    members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
+    kty = str(jwk.get("kty"))
+    members = _THUMBPRINT_MEMBERS.get(kty)
     if members is None:
         raise Invalid("jwk", "the jwk's kty is not RSA, EC or OKP")
-    required: dict[str, str] = {}
-    for name in members:
-        value = jwk.get(name)
-        if not isinstance(value, str):
-            raise Invalid("jwk", f"the jwk has no {name} string")
-        required[name] = value
+    crv = str(jwk.get("crv")) if "crv" in members else None
+    numbers = _NUMBERS.get((kty, crv))
+    if numbers is None:
+        raise Invalid("jwk", "the jwk is not an RSA, EC P-256 or Ed25519 key")
+    for name, size in numbers.items():
+        jwk_bytes(jwk, name, size)
+    required = {name: str(jwk[name]) for name in members}
     canonical = json.dumps(required, separators=(",", ":"), ensure_ascii=False)
     return b64url(hashlib.sha256(canonical.encode()).digest())

@@ -36,7 +36,7 @@ try:
 except ImportError as exc:
     raise missing_extra(__name__, "jwt", ("cryptography",), exc) from None
 
-from ._jose import ASYMMETRIC, Invalid, unb64url
+from ._jose import ASYMMETRIC, Invalid, jwk_bytes
 
 __all__ = [
     "ASYMMETRIC",
@@ -147,23 +147,14 @@ def verify(alg: str, key: PublicKey, signing_input: bytes, signature: bytes) -> 
     return True
 
 
-def _member(jwk: Mapping[str, object], name: str, size: int | None = None) -> bytes:
-    value = jwk.get(name)
-    if not isinstance(value, str):
-        raise Invalid("jwk", f"the jwk has no {name} string")
-    data = unb64url(value, f"jwk's {name}")
-    if size is not None and len(data) != size:
-        raise Invalid("jwk", f"the jwk's {name} must be {size} bytes")
-    return data
-
-
 def jwk_public_key(jwk: Mapping[str, object], alg: str) -> PublicKey:
     """The public key of *jwk* (RFC 7517), which must verify *alg*.
 
     Raises:
       Invalid: ``"jwk"`` for anything but a public RSA, EC P-256 or Ed25519
         key (a private member present, a point off the curve, a short
-        modulus), or one of another type than *alg* needs.
+        modulus, a member not written the one way RFC 7518 allows: see
+        ``_jose.jwk_bytes``), or one of another type than *alg* needs.
     """
     private = sorted(_PRIVATE_JWK_MEMBERS & set(jwk))
     if private:
@@ -172,15 +163,15 @@ def jwk_public_key(jwk: Mapping[str, object], alg: str) -> PublicKey:
     try:
         key: object
         if kty == "RSA":
-            n = int.from_bytes(_member(jwk, "n"), "big")
-            e = int.from_bytes(_member(jwk, "e"), "big")
+            n = int.from_bytes(jwk_bytes(jwk, "n"), "big")
+            e = int.from_bytes(jwk_bytes(jwk, "e"), "big")
             key = rsa.RSAPublicNumbers(e, n).public_key()
         elif kty == "EC" and jwk.get("crv") == "P-256":
-            x = int.from_bytes(_member(jwk, "x", 32), "big")
-            y = int.from_bytes(_member(jwk, "y", 32), "big")
+            x = int.from_bytes(jwk_bytes(jwk, "x", 32), "big")
+            y = int.from_bytes(jwk_bytes(jwk, "y", 32), "big")
             key = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
         elif kty == "OKP" and jwk.get("crv") == "Ed25519":
-            key = ed25519.Ed25519PublicKey.from_public_bytes(_member(jwk, "x", 32))
+            key = ed25519.Ed25519PublicKey.from_public_bytes(jwk_bytes(jwk, "x", 32))
         else:
             raise Invalid("jwk", "the jwk is not an RSA, EC P-256 or Ed25519 key")
         checked = _checked(key)
