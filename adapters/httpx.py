@@ -419,16 +419,6 @@ def _copied(headers: httpx.Headers, sent: Sent) -> bool:
     return sent[3] and headers.get("authorization") == sent[1]
 
 
-def _target(url: httpx.URL) -> str:
-    """The URL of a request as its DPoP proof names it (``htu``, once the
-    query is cut off): the one httpx sends, without user info, which is no
-    part of a target URI (RFC 9110 §4.2.4) and never sent."""
-    text = str(url)
-    if "@" in text and url.userinfo:
-        text = str(url.copy_with(username=None, password=None))
-    return text
-
-
 def _prove(
     request: httpx.Request,
     tokens: SyncClientBase | anyio_adapter.TokenClient,
@@ -437,7 +427,9 @@ def _prove(
     """Give *request* a fresh DPoP proof of *token*."""
     proofs = tokens.proofs
     assert proofs is not None  # a DPoP-bound token is sent only with a key
-    proof = proofs.headers(token, request.method, _target(request.url))[1]
+    # The URL httpx sends (base_url and params merged in): the core cuts
+    # its query, fragment and user info off.
+    proof = proofs.headers(token, request.method, str(request.url))[1]
     assert proof is not None
     put_proof(request.headers, proof)
 

@@ -81,7 +81,6 @@ import ssl
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 from ._extras import missing_extra
 
@@ -509,7 +508,8 @@ def _proof(proofs: ApiProofs | None, token: Token, r: requests.PreparedRequest) 
     assert proofs is not None  # a token needs proofs only with a key
     assert r.method is not None  # prepared
     assert r.url is not None
-    proof = proofs.headers(token, r.method, _target(r.url))[1]
+    # The core cuts the query, the fragment and user info off.
+    proof = proofs.headers(token, r.method, r.url)[1]
     assert proof is not None
     return proof
 
@@ -521,18 +521,6 @@ def _sendable(token: Token, proofs: ApiProofs | None) -> tuple[str, bool]:
     if proofs is not None and token.token_type.lower() == "dpop":
         return f"DPoP {token.access_token}", True
     return token.authorization(), False
-
-
-def _target(url: str) -> str:
-    """*url* as a DPoP proof names it (``htu``, once its query is cut off):
-    without user info, which is no part of a target URI (RFC 9110 §4.2.4)
-    and never sent."""
-    if "@" not in url:
-        return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 _BYTES = (bytes, bytearray, memoryview, str)

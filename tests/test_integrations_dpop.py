@@ -173,6 +173,21 @@ def test_the_proof_names_the_url_httpx_sends_with_base_url_and_params(
     check_proofs(server, calls)
 
 
+def test_user_info_in_the_url_stays_out_of_the_proof(
+    server: TokenServer, api: Driver
+) -> None:
+    url = server.resource_url.replace("://", "://someone:pw-Xk42-secret@")
+    answer = api.request("GET", url)
+    calls = api_requests(server)
+    if api.kind == "aiohttp":
+        # aiohttp makes Basic credentials of them: the caller's own.
+        assert answer.status == 401
+        assert [c.header("DPoP") for c in calls] == [None]
+        return
+    assert answer.status == 200
+    check_proofs(server, calls)  # htu: the resource's URL, no user info
+
+
 def test_a_rotated_nonce_is_answered_with_one_retry(
     server: TokenServer, api: Driver
 ) -> None:
