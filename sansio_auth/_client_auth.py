@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Literal, final
 
-import attrs
-
 from ._encoding import basic_authorization
 from ._fields import check_credential, masked
 
@@ -108,24 +106,56 @@ def _supplied(source: Callable[[], str], field: str) -> str:
 
 
 @final
-@attrs.frozen(kw_only=True)
 class ClientAuthentication:
-    """A flow's client authentication, checked: what goes on each request."""
+    """A flow's client authentication, checked: what goes on each request.
 
-    method: ClientAuth
-    """One of :data:`CLIENT_AUTHS`."""
-    client_id: str | None
-    """The client identifier; None when the flow sends none."""
-    client_secret: str | None = attrs.field(default=None, repr=masked)
-    """The secret of the two ``client_secret_*`` methods that send it."""
-    key: Signer | None = attrs.field(default=None, repr=False)
-    """What signs the assertion: the private key, or the secret as HS256."""
-    assertion: Callable[[], str] | None = attrs.field(default=None, repr=False)
-    """Where a ready-made client assertion comes from, when we sign none."""
-    audience: str = ""
-    """The ``aud`` of the assertions we sign."""
-    lifetime: int = ASSERTION_LIFETIME
-    """Seconds an assertion we sign is valid."""
+    A plain class, not an attrs one: every flow module import made one, and
+    it is private, built once per flow by :func:`client_authentication`.
+    """
+
+    __slots__ = (
+        "assertion",
+        "audience",
+        "client_id",
+        "client_secret",
+        "key",
+        "lifetime",
+        "method",
+    )
+
+    def __init__(
+        self,
+        *,
+        method: ClientAuth,
+        client_id: str | None,
+        client_secret: str | None = None,
+        key: Signer | None = None,
+        assertion: Callable[[], str] | None = None,
+        audience: str = "",
+        lifetime: int = ASSERTION_LIFETIME,
+    ) -> None:
+        self.method: Final = method
+        """One of :data:`CLIENT_AUTHS`."""
+        self.client_id: Final = client_id
+        """The client identifier; None when the flow sends none."""
+        self.client_secret: Final = client_secret
+        """The secret of the two ``client_secret_*`` methods that send it."""
+        self.key: Final = key
+        """What signs the assertion: the private key, or the secret as HS256."""
+        self.assertion: Final = assertion
+        """Where a ready-made client assertion comes from, when we sign none."""
+        self.audience: Final = audience
+        """The ``aud`` of the assertions we sign."""
+        self.lifetime: Final = lifetime
+        """Seconds an assertion we sign is valid."""
+
+    def __repr__(self) -> str:
+        secret = "None" if self.client_secret is None else masked(self.client_secret)
+        return (
+            f"ClientAuthentication(method={self.method!r}, "
+            f"client_id={self.client_id!r}, client_secret={secret}, "
+            f"audience={self.audience!r}, lifetime={self.lifetime!r})"
+        )
 
     @property
     def needs_stamp(self) -> bool:
