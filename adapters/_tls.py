@@ -6,6 +6,7 @@ import os
 import ssl
 import threading
 import weakref
+from typing import Final, final
 
 __all__ = ["built_default_ssl_context", "default_ssl_context"]
 
@@ -105,6 +106,33 @@ _loaded: weakref.WeakKeyDictionary[ssl.SSLContext, str] = weakref.WeakKeyDiction
 _loaded_lock = threading.Lock()
 
 
+@final
+class LoadedCert:
+    """A client certificate loaded into its context once: what an
+    integration makes when it is built and gives each token client it makes
+    later (on an event loop, where reading the trust store and the files
+    would stall it)."""
+
+    __slots__ = ("context", "thumbprint")
+
+    def __init__(self, context: ssl.SSLContext, thumbprint: str) -> None:
+        self.context: Final = context
+        self.thumbprint: Final = thumbprint
+
+    def __repr__(self) -> str:
+        return f"LoadedCert(thumbprint={self.thumbprint!r})"
+
+
+def load_client_cert(
+    client_cert: object, ssl_context: ssl.SSLContext | None = None
+) -> LoadedCert | None:
+    """:func:`client_cert_context` done once, or None without a certificate."""
+    context, thumbprint = client_cert_context(client_cert, ssl_context)
+    if context is None or thumbprint is None:
+        return None
+    return LoadedCert(context, thumbprint)
+
+
 def client_cert_context(
     client_cert: object, ssl_context: ssl.SSLContext | None
 ) -> tuple[ssl.SSLContext | None, str | None]:
@@ -121,6 +149,13 @@ def client_cert_context(
     """
     if client_cert is None:
         return ssl_context, None
+    if isinstance(client_cert, LoadedCert):
+        if ssl_context is not None and ssl_context is not client_cert.context:
+            raise ValueError(
+                "give client_cert= or an ssl_context carrying the certificate, "
+                "not another context beside a loaded certificate"
+            )
+        return client_cert.context, client_cert.thumbprint
     certfile, keyfile, password = _cert_files(client_cert)
     # Into the caller's context when there is one (it may trust a private
     # CA), as httpx does with cert= and verify=: the caller asked for both.

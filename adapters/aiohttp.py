@@ -369,11 +369,10 @@ class TokenMiddleware:
             dpop_nonce=nonce,
         )
         client = self._client
-        if action is ApiAction.KEEP or (
-            action is ApiAction.NONCE and client.proofs is None
-        ):
+        prove_again = action is ApiAction.NONCE or action is ApiAction.PROOF
+        if action is ApiAction.KEEP or (prove_again and client.proofs is None):
             return response
-        if action is ApiAction.NONCE:
+        if prove_again:
             # Learnt here whatever was heard before: it may be the nonce of
             # another origin too. The token is kept.
             client.learn_dpop_nonce(str(request.url), nonce)

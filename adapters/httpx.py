@@ -83,7 +83,7 @@ from . import urllib as urllib_adapter
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
 from ._store_link import check_store
 from ._sync import SyncClientBase
-from ._tls import client_cert_context
+from ._tls import LoadedCert, load_client_cert
 
 if TYPE_CHECKING:
     from .stores import AsyncStore, Store
@@ -218,7 +218,9 @@ class TokenAuth(httpx.Auth):
 
             # One key for both sides: True draws it once, here.
             dpop = dpop_option(dpop_key)
-        check_cert_option(flow, client_cert)
+        # Loaded once, here: the async side's token client is made on the
+        # event loop, which reading the trust store and the files would stall.
+        client_cert = check_cert_option(flow, client_cert)
         self._options: Final = Options(
             flow=flow,
             timeout=timeout,
@@ -395,13 +397,13 @@ class TokenAuth(httpx.Auth):
         return nonce
 
 
-def check_cert_option(flow: Flow, client_cert: object) -> None:
-    """Refuse a *client_cert* that does not load, and a flow that
-    authenticates with a certificate without one, now rather than on the
-    first request (the token clients are made then)."""
+def check_cert_option(flow: Flow, client_cert: object) -> LoadedCert | None:
+    """*client_cert* loaded, for both sides' token clients; a certificate
+    that does not load, or a flow that authenticates with a certificate
+    without one, refused now rather than on the first request (the token
+    clients are made then)."""
     if client_cert is not None:
-        client_cert_context(client_cert, None)
-        return
+        return load_client_cert(client_cert)
     auth = getattr(flow, "auth", None)
     if auth in ("tls_client_auth", "self_signed_tls_client_auth"):
         raise ValueError(
@@ -409,6 +411,11 @@ def check_cert_option(flow: Flow, client_cert: object) -> None:
             "(and a client= or async_client= of yours, through which token "
             "requests go, the same certificate)"
         )
+    return None
+
+
+_PROVE_AGAIN = frozenset({ApiAction.NONCE, ApiAction.PROOF})
+"""The 401s answered with one more send, the token kept: a new proof."""
 
 
 def _copied(headers: httpx.Headers, sent: Sent) -> bool:
@@ -480,7 +487,7 @@ def _refused(
         # ByteStream (so is any body once read).
         replayable=isinstance(request.stream, httpx.ByteStream),
     )
-    if action is ApiAction.KEEP or action is ApiAction.NONCE:
+    if action is ApiAction.KEEP or action in _PROVE_AGAIN:
         # NONCE: a nonce asked of a proof we did not send (no DPoP key, or a
         # token not bound to it): none to give, and not the token's fault.
         return False
@@ -514,9 +521,9 @@ def _again(
     )
     if action is ApiAction.KEEP:
         return None
-    if action is ApiAction.NONCE:
-        # A proof with the nonce, the same token. Learnt here whatever was
-        # heard before: the nonce may be another origin's too.
+    if action in _PROVE_AGAIN:
+        # A proof with the nonce (or a fresh one), the same token. Learnt
+        # here whatever was heard before: the nonce may be another origin's.
         tokens.learn_dpop_nonce(str(answered.url), nonce)
         return answered, False
     if answered is not request:

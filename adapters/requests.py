@@ -400,8 +400,18 @@ class TokenAuth(requests.auth.AuthBase):
         scheme = sent.partition(" ")[0]
         if scheme == "DPoP" and "DPoP" not in request.headers:
             # A redirect's hop, which went without a proof (the hook took it
-            # off): sent once more with one of its own, the token kept.
-            if retried or not replayable:
+            # off): sent once more with one of its own, the token kept, when
+            # the 401 may be about our token (another scheme's challenge, or
+            # insufficient_scope, goes back untouched, as without a hop).
+            hop = api_action(
+                401,
+                response.headers.get("WWW-Authenticate") or (),
+                scheme="DPoP",
+                retried=retried,
+                replayable=replayable,
+                dpop_nonce=nonce,
+            )
+            if hop is ApiAction.KEEP or hop is ApiAction.DROP:
                 return None
             return self._send_again(response, send_kwargs, token, refused=False)
         action = api_action(
@@ -414,7 +424,7 @@ class TokenAuth(requests.auth.AuthBase):
         )
         if action is ApiAction.KEEP:
             return None
-        if action is ApiAction.NONCE:
+        if action is ApiAction.NONCE or action is ApiAction.PROOF:
             if self._client.proofs is None:
                 return None  # a nonce for a proof we cannot make
             # Learnt here whatever was heard before: it may be the nonce of

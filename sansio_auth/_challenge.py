@@ -104,6 +104,11 @@ class ApiAction(enum.Enum):
     """The resource server asks for a DPoP nonce (RFC 9449 §9): keep the
     token, and send the request once more with a proof carrying the nonce of
     the response's ``DPoP-Nonce``."""
+    PROOF = "proof"
+    """The resource server refused the DPoP proof, not the token
+    (``invalid_dpop_proof``): keep the token, and send the request once more
+    with a fresh proof (one a retrying transport replayed, or one a redirect
+    carried for the first URL)."""
 
 
 def parse_challenges(values: str | Iterable[str]) -> tuple[Challenge, ...]:
@@ -279,6 +284,12 @@ def api_action(
         return ApiAction.KEEP  # another scheme's challenge, untouched
     if ours and all(c.param("error") in _NOT_THE_TOKEN for c in ours):
         return ApiAction.KEEP
+    if wanted == "dpop" and any(c.param("error") == "invalid_dpop_proof" for c in ours):
+        # The proof was refused, not the token (RFC 9449 §7.1): a new token
+        # cures no clock skew, algorithm or replayed jti, and fetching one on
+        # every such answer would hammer the token endpoint. A fresh proof
+        # may do, once.
+        return ApiAction.PROOF if replayable else ApiAction.KEEP
     if any(c.param("error") == "use_dpop_nonce" for c in ours):
         from ._dpop import check_nonce
 

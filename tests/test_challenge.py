@@ -318,3 +318,63 @@ def test_the_values_are_public_and_named_from_the_package() -> None:
     assert ApiAction.__module__ == "sansio_auth"
     assert Challenge.__module__ == "sansio_auth"
     assert sansio_auth.api_action is api_action
+
+
+# -- DPoP (RFC 9449 §7.1, §9) ---------------------------------------------------
+
+NONCE_CHALLENGE = 'DPoP error="use_dpop_nonce", algs="ES256"'
+
+
+@pytest.mark.parametrize(
+    ("nonce", "retried", "replayable", "expected"),
+    [
+        ("n-1", False, True, ApiAction.NONCE),
+        ("n-1", True, True, ApiAction.KEEP),  # the one retry was spent
+        ("n-1", False, False, ApiAction.KEEP),  # the body cannot go again
+        (None, False, True, ApiAction.KEEP),  # no nonce to send: not the token
+        ('bad"nonce', False, True, ApiAction.KEEP),
+    ],
+)
+def test_a_nonce_challenge_keeps_the_token_and_retries_with_the_nonce(
+    nonce: str | None, retried: bool, replayable: bool, expected: ApiAction
+) -> None:
+    got = api_action(
+        401,
+        NONCE_CHALLENGE,
+        scheme="DPoP",
+        retried=retried,
+        replayable=replayable,
+        dpop_nonce=nonce,
+    )
+    assert got is expected
+
+
+def test_a_nonce_challenge_for_a_bearer_token_is_not_ours() -> None:
+    assert (
+        api_action(
+            401, NONCE_CHALLENGE, scheme="Bearer", retried=False, replayable=True
+        )
+        is ApiAction.KEEP
+    )
+
+
+def test_a_refused_proof_keeps_the_token() -> None:
+    # The proof was bad (a clock off, an algorithm refused, a replayed jti),
+    # not the token: a new token per such answer would hammer the server.
+    header = 'DPoP error="invalid_dpop_proof", error_description="iat"'
+    # Once more with a fresh proof (a retrying transport replayed one, or a
+    # redirect carried the first URL's), when the body can go again.
+    assert (
+        api_action(401, header, scheme="DPoP", retried=False, replayable=True)
+        is ApiAction.PROOF
+    )
+    for retried, replayable in ((False, False), (True, True)):
+        got = api_action(
+            401, header, scheme="DPoP", retried=retried, replayable=replayable
+        )
+        assert got is ApiAction.KEEP
+    # An invalid DPoP token is the token's fault: dropped, fetched again.
+    token = api_action(
+        401, 'DPoP error="invalid_token"', scheme="DPoP", retried=False, replayable=True
+    )
+    assert token is ApiAction.RETRY
