@@ -175,12 +175,15 @@ def client_cert_context(
     # certificate is read and checked first, and loaded under the lock.
     from ._paths import read_regular_file
 
+    failing = certfile  # the file a failure is named by
     try:
         # Read safely first (a FIFO at the path would block OpenSSL's read
         # forever); OpenSSL then reads the same regular files.
         pem = read_regular_file(certfile, max_bytes=_MAX_PEM, field="client_cert")
         if keyfile is not None:
+            failing = keyfile
             read_regular_file(keyfile, max_bytes=_MAX_PEM, field="client_cert's key")
+            failing = certfile
         thumbprint = cert_thumbprint(pem)
         with _loaded_lock:
             if ssl_context is not None:
@@ -198,13 +201,14 @@ def client_cert_context(
                 _loaded[ssl_context] = thumbprint
     except (OSError, ssl.SSLError) as exc:
         reason = type(exc).__name__
-        hint = (
-            "; its key is encrypted: give (cert_path, key_path, password)"
-            if asked
-            else ""
-        )
+        if asked:
+            hint = "; its key is encrypted: give (cert_path, key_path, password)"
+        elif password is not None and isinstance(exc, ssl.SSLError):
+            hint = "; a wrong password, or a key that is not the certificate's"
+        else:
+            hint = ""
         raise ValueError(
-            f"client_cert could not be loaded from {certfile!r} ({reason}){hint}"
+            f"client_cert could not be loaded from {failing!r} ({reason}){hint}"
         ) from None
     return context, thumbprint
 

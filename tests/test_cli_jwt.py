@@ -853,3 +853,51 @@ def test_oidc_provider_client_secret_jwt(oidc_provider: OidcProvider) -> None:
     assert done.returncode == 0, done.stderr + op.log
     assert done.stdout.startswith("Authorization: Bearer ")
     assert c.secret not in done.stdout + done.stderr
+
+
+# -- what a run with a key of its own leaves behind ------------------------------
+
+
+def test_dpop_says_its_token_dies_with_the_run(
+    server: TokenServer, run: Runner, files: dict[str, Path]
+) -> None:
+    result = run(
+        *generic(server, "ed-client", "--private-key-file", str(files["ed"]), "--dpop")
+    )
+    assert printed(result)["token_type"] == "DPoP"
+    assert "key made for this run only" in result.err
+    server.clear()
+
+
+def test_dpop_with_a_store_is_refused_and_an_environment_store_unused(
+    server: TokenServer, run: Runner, files: dict[str, Path], tmp_path: Path
+) -> None:
+    # A key made for one run: a store would keep its tokens under a key no
+    # later run asks for, forever.
+    store = tmp_path / "tokens"
+    store.mkdir(mode=0o700)
+    argv = generic(
+        server, "ed-client", "--private-key-file", str(files["ed"]), "--dpop"
+    )
+    refused = run(*argv, "--store", f"file://{store}")
+    assert refused.code == cli.EXIT_USAGE
+    assert "--dpop-key-file" in refused.err
+    used = run(*argv, env={"SANSIO_AUTH_STORE": f"file://{store}"})
+    assert printed(used)["token_type"] == "DPoP"
+    assert "SANSIO_AUTH_STORE is not used with --dpop" in used.err
+    assert list(store.iterdir()) == []
+    server.clear()
+
+
+def test_a_private_key_others_may_read_is_warned_of(
+    server: TokenServer, run: Runner, files: dict[str, Path]
+) -> None:
+    files["ed"].chmod(0o644)
+    result = run(*generic(server, "ed-client", "--private-key-file", str(files["ed"])))
+    assert printed(result)["access_token"]
+    assert "can be read by others than its owner (mode 0644)" in result.err
+    files["ed"].chmod(0o600)
+    quiet = run(*generic(server, "ed-client", "--private-key-file", str(files["ed"])))
+    assert printed(quiet)["access_token"]
+    assert "can be read by others" not in quiet.err
+    server.clear()

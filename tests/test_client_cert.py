@@ -93,3 +93,32 @@ def test_a_fifo_at_the_certificates_path_is_refused_without_blocking(
     assert len(outcome) == 1
     assert isinstance(outcome[0], ValueError)
     assert "not a regular file" in str(outcome[0])
+
+
+def test_a_missing_key_file_is_named_not_the_certificate(tmp_path: Path) -> None:
+    path, _ = pem_file(tmp_path, "keyless")
+    missing = tmp_path / "nowhere.key"
+    with pytest.raises(ValueError, match=r"nowhere\.key") as caught:
+        client_cert_context((path, missing), None)
+    assert "keyless" not in str(caught.value)
+
+
+def test_a_wrong_password_is_said_without_being_shown(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    issued = CA.issue_cert("locked.clients.example")
+    cert = tmp_path / "locked.crt"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), None)
+    locked = tmp_path / "locked.key"
+    locked.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"right-password"),
+        )
+    )
+    with pytest.raises(ValueError, match="a wrong password") as caught:
+        client_cert_context((cert, locked, "wrong-password"), None)
+    assert "wrong-password" not in str(caught.value)
+    assert client_cert_context((cert, locked, "right-password"), None)[1]

@@ -12,8 +12,8 @@ from ._fetch import Adapter, adapter_module, classify, fetch_token, render
 from ._io import CommandIO
 from ._providers import OPTION_NAMES, PROVIDERS, Options, build_flow
 from ._serve import serve
-from ._signed import client_options
-from ._stores import open_store
+from ._signed import client_options, loose_key_files
+from ._stores import STORE_ENV, open_store
 
 __all__ = ["cmd_demo", "cmd_serve", "cmd_token"]
 
@@ -28,7 +28,28 @@ def cmd_token(args: argparse.Namespace, io: CommandIO) -> int:
     binding = client_options(
         options, environ=io.environ, stdin=io.stdin, prompt=io.prompt
     )
-    store = open_store(args.store, io.environ)
+    for warning in loose_key_files(options):
+        io.fail(warning)
+    if options.dpop:
+        # A key made for this run dies with it: a token bound to it is of no
+        # use to the next run, and a store would keep it under a key nobody
+        # will ask for again.
+        if args.store is not None:
+            raise UsageError(
+                "--dpop makes a key for this run only, whose tokens no later "
+                "run can use: give --dpop-key-file to share through --store"
+            )
+        if io.environ.get(STORE_ENV):
+            io.fail(
+                f"note: {STORE_ENV} is not used with --dpop (a key for this run only)"
+            )
+        io.fail(
+            "note: --dpop binds the token to a key made for this run only: "
+            "nothing can use it after this run (--dpop-key-file keeps the key)"
+        )
+        store = None
+    else:
+        store = open_store(args.store, io.environ)
     try:
         token = fetch_token(
             flow,

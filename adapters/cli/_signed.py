@@ -335,3 +335,32 @@ def client_options(
         # one, OpenSSL would ask for it on the terminal itself.
         made["client_cert"] = (cert, options.client_key_file or cert, password or "")
     return made
+
+
+def loose_key_files(options: Any) -> list[str]:
+    """A warning for each private key file that others than its owner may
+    read (mode ``& 0o077``), as ssh warns: the key is to be taken as known.
+    A warning, not a refusal: a Kubernetes secret volume is 0644 unless its
+    ``defaultMode`` says otherwise, and the pod is its only reader."""
+    files = [
+        ("--private-key-file", options.private_key_file),
+        ("--dpop-key-file", options.dpop_key_file),
+        ("--client-key", options.client_key_file),
+    ]
+    if options.client_key_file is None:
+        files.append(("--client-cert", options.client_cert_file))  # its key too
+    found = []
+    for option, path in files:
+        if path is None:
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # read_file has said why already
+        if stat.S_ISREG(mode) and mode & 0o077:
+            found.append(
+                f"warning: {option} {path!r} can be read by others than its "
+                f"owner (mode {stat.S_IMODE(mode):04o}): a private key is "
+                "kept 0600"
+            )
+    return found
