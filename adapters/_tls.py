@@ -100,6 +100,7 @@ def _cert_files(client_cert: object) -> tuple[str, str | None, str | bytes | Non
     )
 
 
+_TLS_AUTHS: Final = ("tls_client_auth", "self_signed_tls_client_auth")
 _MAX_PEM = 1 << 20  # a certificate chain and a key: kilobytes, not more
 # The client certificate loaded into each caller's context, by thumbprint.
 _loaded: weakref.WeakKeyDictionary[ssl.SSLContext, str] = weakref.WeakKeyDictionary()
@@ -238,12 +239,22 @@ def check_client_cert(
     it), so it is taken on trust.
     """
     auth = getattr(flow, "auth", None)
-    if (
-        auth in ("tls_client_auth", "self_signed_tls_client_auth")
-        and ssl_context is None
-        and cert_sha256 is None
-    ):
+    if auth in _TLS_AUTHS and ssl_context is None and cert_sha256 is None:
         raise ValueError(
             f"auth={auth!r} needs the client certificate: give client_cert= "
             "(or an ssl_context that carries it)"
+        )
+
+
+def require_client_cert(flow: object, client_cert: object, yours: str) -> None:
+    """An integration's check, when it is built: a flow that authenticates
+    with a certificate needs ``client_cert=``, even when token requests go
+    through the caller's own client (*yours*: ``"session="``), which must
+    then present the same certificate."""
+    auth = getattr(flow, "auth", None)
+    if client_cert is None and auth in _TLS_AUTHS:
+        raise ValueError(
+            f"auth={auth!r} needs the client certificate: give client_cert= "
+            f"(and a {yours} of yours, through which token requests go, the "
+            "same certificate)"
         )

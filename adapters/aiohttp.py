@@ -104,6 +104,7 @@ except ImportError as exc:
     raise missing_extra(__name__, "aiohttp", ("aiohttp",), exc) from None
 
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from ._tls import require_client_cert
 
 if TYPE_CHECKING:
     from .stores import AsyncStore, Store
@@ -117,7 +118,6 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 _DPOP: Final = "DPoP"
 _DPOP_NONCE: Final = "DPoP-Nonce"
-_TLS_AUTH: Final = ("tls_client_auth", "self_signed_tls_client_auth")
 
 _MAX_CHAINS: Final = 16
 """Chains a task keeps notes of: one per redirect not followed (its chain
@@ -229,14 +229,8 @@ class TokenMiddleware:
         dpop_key: object = None,
         client_cert: object = None,
     ) -> None:
-        auth = getattr(flow, "auth", None)
-        if client_cert is None and auth in _TLS_AUTH:
-            # Said here, for this integration's options (no ssl_context).
-            raise ValueError(
-                f"auth={auth!r} needs the client certificate: give client_cert= "
-                "(and a session= of yours, through which token requests go, "
-                "the same certificate)"
-            )
+        # Said here, for this integration's options (no ssl_context).
+        require_client_cert(flow, client_cert, "session=")
         self._client: Final = TokenClient(
             flow,
             http=session,

@@ -83,7 +83,7 @@ from . import urllib as urllib_adapter
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, check_send_args
 from ._store_link import check_store
 from ._sync import SyncClientBase
-from ._tls import LoadedCert, load_client_cert
+from ._tls import LoadedCert, load_client_cert, require_client_cert
 
 if TYPE_CHECKING:
     from .stores import AsyncStore, Store
@@ -404,13 +404,7 @@ def check_cert_option(flow: Flow, client_cert: object) -> LoadedCert | None:
     clients are made then)."""
     if client_cert is not None:
         return load_client_cert(client_cert)
-    auth = getattr(flow, "auth", None)
-    if auth in ("tls_client_auth", "self_signed_tls_client_auth"):
-        raise ValueError(
-            f"auth={auth!r} needs the client certificate: give client_cert= "
-            "(and a client= or async_client= of yours, through which token "
-            "requests go, the same certificate)"
-        )
+    require_client_cert(flow, client_cert, "client= or async_client=")
     return None
 
 

@@ -98,6 +98,7 @@ from . import urllib as _urllib
 from ._client import Clock
 from ._limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from ._sync import SyncClientBase
+from ._tls import require_client_cert
 
 if TYPE_CHECKING:
     from ._dpop import ApiProofs
@@ -110,7 +111,6 @@ _KEPT: Final = 8
 _UNSET: Final = object()
 _RETRIED: Final = "_sansio_auth_retried"
 """The attribute marking the one copy of a request sent again after a 401."""
-_TLS_AUTH: Final = ("tls_client_auth", "self_signed_tls_client_auth")
 
 
 class _Client(SyncClientBase):
@@ -248,14 +248,8 @@ class TokenAuth(requests.auth.AuthBase):
                 "session must be a requests.Session or None, got "
                 f"{type(session).__name__}"
             )
-        auth = getattr(flow, "auth", None)
-        if client_cert is None and auth in _TLS_AUTH:
-            # Said here, for this integration's options (no ssl_context).
-            raise ValueError(
-                f"auth={auth!r} needs the client certificate: give client_cert= "
-                "(and a session= of yours, through which token requests go, "
-                "the same certificate)"
-            )
+        # Said here, for this integration's options (no ssl_context).
+        require_client_cert(flow, client_cert, "session=")
         self._client = _Client(
             flow,
             timeout=timeout,
