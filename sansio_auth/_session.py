@@ -960,9 +960,9 @@ class TokenSession:
         secrets = request_secrets(self._in_flight.request)
         own = getattr(self.flow, "masking_secrets", None)
         if callable(own):
-            extra = own()
-            if isinstance(extra, tuple) and all(isinstance(s, str) for s in extra):
-                secrets = (*secrets, *(s for s in extra if s))
+            # A flow of the user's may give any iterable: its strings count.
+            extra = tuple(s for s in own() if isinstance(s, str) and s)
+            secrets = (*secrets, *extra)
         return secrets
 
     def _checked(self, token: Token, response: HttpResponse) -> Token | TokenError:

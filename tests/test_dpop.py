@@ -413,3 +413,9 @@ def test_the_htu_has_no_user_info(url: str, htu: str) -> None:
     from sansio_auth._dpop import proof_url
 
     assert proof_url(url) == htu
+
+
+def test_an_at_sign_in_a_url_without_authority_is_kept() -> None:
+    from sansio_auth._dpop import proof_url
+
+    assert proof_url("urn:example:a@b?x") == "urn:example:a@b"

@@ -817,3 +817,42 @@ TestDPoPSessionMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_a_users_flow_may_name_secrets_its_requests_do_not_carry() -> None:
+    # The session masks what a flow's masking_secrets() names (any iterable;
+    # its strings count), besides what the request carried.
+    from sansio_auth import ClientCredentials, TokenError
+
+    hidden = "not-in-any-request-0123456789"
+
+    class Signing:
+        def __init__(self) -> None:
+            self.inner = ClientCredentials(
+                token_url="https://as.example/token", client_id="c", client_secret="s"
+            )
+
+        def token_request(self) -> HttpRequest:
+            return self.inner.token_request()
+
+        def refresh_request(self, refresh_token: str) -> None:
+            return None
+
+        def parse(self, response: HttpResponse, *, now: float) -> Token | TokenError:
+            return self.inner.parse(response, now=now)
+
+        def masking_secrets(self) -> list[object]:
+            return [hidden, 7, ""]
+
+    session = TokenSession(Signing())
+    step = session.next_step(NOW)
+    assert isinstance(step, SendRequest)
+    echo = HttpResponse(
+        status=400,
+        headers=JSON,
+        body=f'{{"error": "invalid_client", "error_description": "{hidden}"}}'.encode(),
+    )
+    error = session.receive(echo, now=NOW, step=step)
+    assert isinstance(error, TokenError)
+    assert hidden not in str(error)
+    assert hidden[:12] not in repr(error)

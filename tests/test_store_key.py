@@ -565,3 +565,15 @@ def test_no_credential_or_username_can_be_read_from_a_key(
             for key in keys:
                 assert KEY.fullmatch(key)
                 assert spelling not in key
+
+
+def test_what_a_token_is_bound_to_changes_the_key() -> None:
+    # A DPoP key's or a certificate's thumbprint: tokens bound to another
+    # key are no use to this holder.
+    flow = FLOWS["client_credentials"]()
+    plain = store_key(flow)
+    bound = store_key(flow, binding=(("dpop_jkt", "jkt-1"),))
+    assert bound != plain
+    assert bound == store_key(flow, binding=(("dpop_jkt", "jkt-1"),))
+    assert bound != store_key(flow, binding=(("dpop_jkt", "jkt-2"),))
+    assert bound != store_key(flow, binding=(("x5t#S256", "jkt-1"),))
