@@ -170,9 +170,15 @@ class ClientBase:
         client_cert: object = None,
     ) -> None:
         check_send_args(timeout, max_response_bytes, ssl_context)
-        from ._dpop import dpop_option, new_jti
+        dpop = None
+        jti = None
+        if dpop_key is not None or getattr(flow, "needs_stamp", False):
+            # Only a client that signs imports what signing needs: an async
+            # client may be made on the event loop, at its first request.
+            from ._dpop import dpop_option, new_jti
 
-        dpop = dpop_option(dpop_key)
+            dpop = dpop_option(dpop_key)
+            jti = new_jti
         ssl_context, cert_sha256 = client_cert_context(client_cert, ssl_context)
         check_client_cert(flow, ssl_context, cert_sha256)
         if session is None:
@@ -181,7 +187,7 @@ class ClientBase:
                 jitter=random.random,
                 fetch_timeout=timeout + FETCH_MARGIN,
                 dpop_key=dpop,
-                jti=new_jti,
+                jti=jti,
             )
         elif not isinstance(session, TokenSession):
             raise TypeError("session must be a TokenSession")
