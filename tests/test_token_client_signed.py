@@ -17,7 +17,6 @@ wrong ``aud``, a proof for another URL or without its nonce, and records why
 from __future__ import annotations
 
 import base64
-import datetime
 import os
 import pty
 import select
@@ -34,10 +33,10 @@ from typing import Any
 import jwt
 import pytest
 import trustme
+from client_certs import self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from token_worlds import WORLD_IDS, WORLDS, World, chosen
 
 from sansio_auth import (
@@ -594,28 +593,6 @@ def test_token_exchange_with_audiences_resources_and_an_actor(
 SERVER_CA = trustme.CA()
 CLIENT_CA = trustme.CA()
 DNS_LEAF = CLIENT_CA.issue_cert("svc.clients.example.test")
-
-
-def self_signed(common_name: str) -> tuple[bytes, bytes]:
-    """A self-signed client certificate and its key, in PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), pem(key)
 
 
 SELF_SIGNED = self_signed("self-signed-svc")
