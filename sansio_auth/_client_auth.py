@@ -39,6 +39,7 @@ __all__ = [
     "ClientAuthentication",
     "client_authentication",
     "signed_assertion",
+    "supplied",
 ]
 
 ClientAuth = Literal[
@@ -97,7 +98,12 @@ def signed_assertion(
     return compact_jws(json_segment(header), payload, key)
 
 
-def _supplied(source: Callable[[], str], field: str) -> str:
+def supplied(source: Callable[[], str], field: str) -> str:
+    """What *source* returns, checked: a non-empty string UTF-8 can encode.
+
+    Raises:
+      TypeError, ValueError: naming *field*'s callable.
+    """
     # Whatever the callable returns goes in a form field, where anything may
     # travel; it must still be text, and something.
     value = source()
@@ -187,7 +193,7 @@ class ClientAuthentication:
 
     def _assertion(self, stamp: Stamp | None) -> str:
         if self.assertion is not None:
-            return _supplied(self.assertion, "client_assertion")
+            return supplied(self.assertion, "client_assertion")
         assert self.key is not None
         assert self.client_id is not None
         if stamp is None:

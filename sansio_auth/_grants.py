@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Final, final
 
 import attrs
 
-from ._client_auth import signed_assertion
+from ._client_auth import signed_assertion, supplied
 from ._client_flow import OAUTH_FIELDS, ClientFlow
 from ._errors import MalformedResponse, TokenError
 from ._fields import check_credential, text_items
@@ -73,11 +73,7 @@ def _source(field: str) -> Callable[[object, attrs.Attribute[Any], object], None
 
 
 def _read(source: Source, field: str) -> str:
-    if isinstance(source, str):
-        return source
-    value = source()
-    check_credential(f"the {field} callable's result", value)
-    return value
+    return source if isinstance(source, str) else supplied(source, field)
 
 
 def _source_identity(source: Source, field: str) -> str:
