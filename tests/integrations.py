@@ -120,6 +120,18 @@ async def in_tasks(count: int, call: Callable[[], Awaitable[T]]) -> list[T]:
     return [results[i] for i in range(count)]
 
 
+SLOW_TOKEN = 2.0
+"""Seconds a slow token endpoint takes in the loop-blocking tests: a fetch
+that blocked the loop would stop a :class:`Ticker` for at least as long."""
+
+BLOCKED = SLOW_TOKEN / 2
+"""A :class:`Ticker` gap this long means the loop was blocked by the fetch.
+Half the token's latency, not a tighter figure: 50 to 500 answers handled
+in one turn of the loop under coverage on two loaded CPUs have shown gaps
+of 0.25 s without anything blocking (CI, with a 0.5 s token and a 0.25 s
+bound)."""
+
+
 class Ticker:
     """A task sleeping 5 ms a time, and the gaps between its wake-ups: a
     loop blocked for a while shows as a long gap."""

@@ -20,6 +20,8 @@ import httpx
 import pytest
 from http_server import Received, Reply, Server, serving
 from integrations import (
+    BLOCKED,
+    SLOW_TOKEN,
     Ticker,
     api_requests,
     closed_port,
@@ -175,9 +177,9 @@ async def test_cold_burst_of_500_tasks_one_token_request(
 async def test_loop_keeps_running_while_a_burst_waits_for_the_token(
     token_server: TokenServer, via: str
 ) -> None:
-    # Every answer, the token's included, takes 0.5 s: a fetch that blocked
-    # the loop would stop the ticker for that long.
-    token_server.set_latency(0.5)
+    # Every answer, the token's included, takes SLOW_TOKEN seconds: a fetch
+    # that blocked the loop would stop the ticker for that long.
+    token_server.set_latency(SLOW_TOKEN)
     ticker = Ticker()
     async with httpx.AsyncClient(timeout=60) as client:
         client.auth = TokenAuth(
@@ -194,7 +196,7 @@ async def test_loop_keeps_running_while_a_burst_waits_for_the_token(
     statuses = [r.status_code for r in responses]
     assert statuses == [200] * 50
     assert token_count(token_server) == 1
-    assert ticker.max_gap < 0.25
+    assert ticker.max_gap < BLOCKED
 
 
 # -- a 401: invalidate, one token request, send once more ----------------------
