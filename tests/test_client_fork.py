@@ -5,7 +5,7 @@ multiprocessing): the child inherits a session that says a fetch is in
 flight, which nobody in the child will ever report, plus the locks and
 events of threads and event loops the child does not have. Its first call
 must fetch at once, not wait out the session's lost-request deadline
-(15 s here: ``timeout=10`` plus the margin) or hang on an inherited lock.
+(45 s here: ``timeout=40`` plus the margin) or hang on an inherited lock.
 
 Each test starts a scripted server whose first reply (the parent's) is slow,
 waits until that request has arrived, then forks children in a loop; each
@@ -47,8 +47,10 @@ BOUND = 10
 """Seconds a child's first call may take: generous for one loopback fetch
 even with twelve children on two loaded CPUs (at 5 s, a child was cut by its
 alarm in 3 of about 8 full runs made while other test runs loaded the
-machine, and in none on a quiet one), and still under the 15 s lost-request
+machine, and in none on a quiet one), and well under the 45 s lost-request
 deadline the old code waited out."""
+PARENT_TIMEOUT = 40
+"""Seconds the parent's slow fetch may take (its reply is slower still)."""
 CALLERS = 2
 """Calls in the parent: one fetching, one waiting on the client's event."""
 
@@ -87,9 +89,12 @@ def calls_in(
     """A client of *world* on a session of *flow*; a function making one call
     from a fresh loop (the child's), and one making CALLERS concurrent calls
     (the parent's)."""
-    session = TokenSession(flow, retry=RetryPolicy(max_attempts=1), fetch_timeout=15.0)
+    # The parent's fetch must outlive the forks (up to BOUND + 20 s on a
+    # loaded machine): at timeout=10 it timed out under load, while twelve
+    # children were still starting, and the session was no longer fetching.
+    session = TokenSession(flow, retry=RetryPolicy(max_attempts=1), fetch_timeout=45.0)
     if world == "urllib":
-        sync = urllib_adapter.TokenClient(flow, timeout=10, session=session)
+        sync = urllib_adapter.TokenClient(flow, timeout=PARENT_TIMEOUT, session=session)
 
         def parent_sync() -> list[Token | BaseException]:
             results: list[Token | BaseException] = []
@@ -111,9 +116,11 @@ def calls_in(
 
     client: trio_adapter.TokenClient | anyio_adapter.TokenClient
     if world == "trio":
-        client = trio_adapter.TokenClient(flow, timeout=10, session=session)
+        client = trio_adapter.TokenClient(flow, timeout=PARENT_TIMEOUT, session=session)
     else:
-        client = anyio_adapter.TokenClient(flow, timeout=10, session=session)
+        client = anyio_adapter.TokenClient(
+            flow, timeout=PARENT_TIMEOUT, session=session
+        )
 
     async def many() -> list[Token | BaseException]:
         results: list[Token | BaseException] = []
@@ -148,7 +155,7 @@ def wait_until(condition: Callable[[], bool]) -> None:
 
 @pytest.mark.parametrize("world", WORLDS)
 def test_fork_with_a_fetch_in_flight(world: str, ca: trustme.CA | None) -> None:
-    replies = [token_reply("tok-parent", delay=30.0), token_reply("tok-child")]
+    replies = [token_reply("tok-parent", delay=90.0), token_reply("tok-child")]
     parent: list[list[Token | BaseException]] = []
     with serving(replies, ca=ca) as server:
         flow = ClientCredentials(
