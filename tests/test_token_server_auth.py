@@ -601,6 +601,79 @@ def test_a_malformed_assertion_is_refused(server: TokenServer, text: str) -> Non
     _refused(server, text, "malformed")
 
 
+def raw_jws(header: bytes, claims: bytes, key: Key, alg: str = "ES256") -> str:
+    """A JWS of *header* and *claims* as given, octet for octet, signed."""
+    signing_input = f"{b64(header)}.{b64(claims)}"
+    return f"{signing_input}.{b64(signature(alg, key, signing_input.encode()))}"
+
+
+def test_a_jws_whose_json_is_not_utf8_is_refused(server: TokenServer) -> None:
+    # RFC 7515 §5.2, RFC 7519 §7.2: the header and payload octets are UTF-8
+    # (RFC 3629: no encoded surrogates; RFC 8259 §8.1: no byte order mark).
+    # Each JWS is well signed, so only its encoding can refuse it.
+    url = server.generic_token_url
+    now = int(time.time())
+    header = b'{"alg":"ES256","typ":"JWT"}'
+
+    def claims() -> bytes:
+        return json.dumps(
+            {"iss": "ec-client", "sub": "ec-client", "aud": url}
+            | {"jti": fresh_jti(), "iat": now, "exp": now + 60}
+        ).encode()
+
+    def as_is(data: bytes) -> bytes:
+        return data
+
+    def utf16(data: bytes) -> bytes:
+        return data.decode().encode("utf-16-le")
+
+    def utf32(data: bytes) -> bytes:
+        return data.decode().encode("utf-32")  # with its BOM
+
+    def bom(data: bytes) -> bytes:
+        return b"\xef\xbb\xbf" + data
+
+    def surrogate(data: bytes) -> bytes:
+        # U+D800 encoded as UTF-8 in the jti: a surrogate, never in UTF-8.
+        jti = json.loads(data)["jti"]
+        return data.replace(jti.encode(), b"\xed\xa0\x80" + jti.encode())
+
+    for encode_header, encode_claims in (
+        (as_is, utf16),
+        (utf16, as_is),
+        (as_is, utf32),
+        (bom, as_is),
+        (as_is, bom),
+        (as_is, surrogate),
+    ):
+        token = raw_jws(encode_header(header), encode_claims(claims()), EC_KEY)
+        _refused(server, token, "malformed")
+    # The same in UTF-8 is accepted: only the encoding refused them.
+    token = raw_jws(header, claims(), EC_KEY)
+    assert send(url, jwt_fields(token)).status == 200
+    # A DPoP proof and a grant assertion are read by the same reader.
+    body = json.dumps({"jti": fresh_jti(), "htm": "POST", "htu": url, "iat": now})
+    proof_header = json.dumps(
+        {"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(EC_KEY)}
+    ).encode()
+    proof = raw_jws(proof_header, utf16(body.encode()), EC_KEY)
+    _dpop_refused(server, proof, "malformed")
+    grant_claims = json.dumps(
+        {"iss": "https://idp.example.test", "sub": "u", "aud": url}
+        | {"jti": fresh_jti(), "exp": now + 60}
+    ).encode()
+    grant_header = b'{"alg":"ES256","kid":"idp-1"}'
+    reply = send(
+        url,
+        [
+            ("grant_type", JWT_BEARER),
+            ("assertion", raw_jws(grant_header, utf16(grant_claims), ISSUER_KEY)),
+        ],
+    )
+    assert (reply.status, reply.error) == (400, "invalid_grant")
+    assert reasons(server)[-1] == ("assertion", "malformed")
+
+
 def test_two_methods_at_once_are_refused(server: TokenServer) -> None:
     creds = server.credentials
     token = assertion(
@@ -1430,6 +1503,35 @@ def test_dpop_proof_refusals(server: TokenServer) -> None:
     ok = dpop_proof(EC_KEY, "POST", url)
     _dpop_refused(server, ok, "header", ("DPoP", ok))
     assert dpop_token_request(server, ok).status == 200  # not used up by that
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda url: url[:-2] + "\t" + url[-2:],  # urlsplit deletes tabs,
+        lambda url: url + "\n",  # CR and LF anywhere,
+        lambda url: url.replace("127.0.0.1", "127.0.\r\n0.1"),
+        lambda url: " " + url,  # and strips leading spaces and controls
+        lambda url: "\x00\x01" + url,
+        lambda url: "\t" + url,
+    ],
+    ids=["tab", "lf", "crlf-in-host", "space", "c0", "leading-tab"],
+)
+def test_an_htu_with_characters_no_uri_has_is_refused(
+    server: TokenServer, spoil: Any
+) -> None:
+    # RFC 3986 §2: no whitespace or control character is in a URI, and the
+    # normalisation of RFC 9449 §4.3 item 9 deletes none: such an htu is
+    # not the request's URL, though urlsplit reads it as that URL.
+    url, resource = server.generic_token_url, server.resource_url
+    _dpop_refused(server, dpop_proof(EC_KEY, "POST", url, htu=spoil(url)), "htu")
+    token = dpop_access_token(server)
+    proof = dpop_proof(EC_KEY, "GET", resource, ath=ath(token), htu=spoil(resource))
+    reply = get_resource(server, f"DPoP {token}", proof)
+    assert (reply.status, reply.error) == (401, "invalid_dpop_proof")
+    assert reasons(server)[-1] == ("dpop_proof", "htu")
+    proof = dpop_proof(EC_KEY, "GET", resource, ath=ath(token))
+    assert get_resource(server, f"DPoP {token}", proof).status == 200
 
 
 def stray_bits(value: str) -> str:

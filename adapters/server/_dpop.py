@@ -4,21 +4,21 @@ at the resource.
 A proof is one ``DPoP`` header (§4.3 items 1-2) holding a JWS whose ``typ``
 is ``dpop+jwt``, whose ``alg`` is asymmetric (RS256, PS256, ES256, EdDSA)
 and whose ``jwk`` is a public key of that algorithm's type with no private
-member, the signature verifying under it (items 3-7). Its claims: a
-``jti`` not seen before for that key (§11.1), ``htm`` the request's method,
-``htu`` the request's URL (item 9: without query and fragment, compared
-after RFC 3986 §6.2.2 and §6.2.3 normalisation: scheme and host case,
-percent-encoding case, unreserved characters decoded, the default port
-dropped, an empty path as ``/``), ``iat`` within :data:`WINDOW` seconds
-of now either way (item 11), and, at the resource, ``ath`` the base64url
-SHA-256 of the access token (item 12). The URL is the server's scheme, the
-request's ``Host`` and its path, and that ``Host`` must name the server
-itself: the host and port it listens on, or for a loopback or wildcard
-address the loopback names that reach it (``localhost``, ``127.0.0.1`` or
-``[::1]``), with its port. A ``Host`` naming another authority refuses the
-proof (``htu``): otherwise a proof made for another server would pass
-whenever the request said that server's name. A proof made for another
-host, port or path is refused.
+member, the signature verifying under it (items 3-7). Its claims: a ``jti``
+not seen before for that key (§11.1), ``htm`` the request's method, ``htu``
+the request's URL (item 9: only RFC 3986 characters, without query and
+fragment, compared after RFC 3986 §6.2.2 and §6.2.3 normalisation: scheme
+and host case, percent-encoding case, unreserved characters decoded, the
+default port dropped, an empty path as ``/``), ``iat`` within :data:`WINDOW`
+seconds of now either way (item 11), and, at the resource, ``ath`` the
+base64url SHA-256 of the access token (item 12). The URL is the server's
+scheme, the request's ``Host`` and its path, and that ``Host`` must name the
+server itself: the host and port it listens on, or for a loopback or
+wildcard address the loopback names that reach it (``localhost``,
+``127.0.0.1`` or ``[::1]``), with its port. A ``Host`` naming another
+authority refuses the proof (``htu``): otherwise a proof made for another
+server would pass whenever the request said that server's name. A proof made
+for another host, port or path is refused.
 
 When the server wants nonces, ``nonce`` must be its current one (item 10),
 checked last, so that a client learns it needs one only with an otherwise
@@ -61,6 +61,9 @@ _UNRESERVED: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 )
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# RFC 3986 §2: a URI is unreserved, reserved (gen-delims and sub-delims)
+# characters and well-formed percent-encodings, nothing else.
+_URI: Final = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
 
 
 class NonceNeeded(Invalid):
@@ -84,7 +87,10 @@ def _percent(match: re.Match[str]) -> str:
 def normalized(url: str) -> str | None:
     """*url* as RFC 3986 §6.2.2-6.2.3 normalise it, or None if it is not an
     http(s) URL without user info, query and fragment."""
-    if "?" in url or "#" in url:
+    # Checked before urlsplit, which deletes tab, CR and LF anywhere and
+    # strips leading spaces and control characters (WHATWG's URL parsing):
+    # an htu with them is no URI, and no normalisation drops a character.
+    if not _URI.fullmatch(url) or "?" in url or "#" in url:
         return None
     try:
         parts = urllib.parse.urlsplit(url)

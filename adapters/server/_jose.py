@@ -5,10 +5,12 @@ subject tokens, DPoP proofs) with its own reader, not the core's writer: a
 test server that shared the client's code would pass the client's mistakes.
 :func:`parse` splits a compact JWS into its header, claims, signing input and
 signature, refusing anything a strict verifier would: not three parts,
-padding or any character outside base64url, JSON that is not an object, a
-member named twice (RFC 7515 §5.2 lets a verifier refuse it; two ``aud``
-would let a verifier and a client disagree), ``NaN``, a ``crit`` header (we
-understand no extension, §4.1.11), or more than :data:`MAX_JWS` characters.
+padding or any character outside base64url, octets that are not UTF-8
+(another encoding, an encoded surrogate, a byte order mark), JSON that is
+not an object, a member named twice (RFC 7515 §5.2 lets a verifier refuse
+it; two ``aud`` would let a verifier and a client disagree), ``NaN``, a
+``crit`` header (we understand no extension, §4.1.11), or more than
+:data:`MAX_JWS` characters.
 
 Whatever is wrong is an :class:`Invalid`, with a short machine-readable
 *reason* (the records a test asserts on) and a description for the answer.
@@ -94,9 +96,15 @@ def _no_constant(name: str) -> object:
 
 
 def _json_object(value: str, what: str) -> Mapping[str, object]:
+    # RFC 7515 §5.2 and RFC 7519 §7.2: the octets are UTF-8 (RFC 3629: no
+    # encoded surrogates). Decoded here, not by json.loads: given bytes, it
+    # guesses UTF-16 or UTF-32 and lets surrogates through, so a JWS no
+    # strict verifier reads would pass. Given a str, json.loads refuses a
+    # leading byte order mark (RFC 8259 §8.1: none is sent).
     try:
+        decoded = unb64url(value, what).decode("utf-8")
         data = json.loads(
-            unb64url(value, what),
+            decoded,
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constant,
         )
