@@ -458,6 +458,9 @@ CLIENT_ASSERTION_REFUSALS: list[tuple[str, dict[str, object], str]] = [
     ("sub is not iss", {"sub": "someone-else"}, "sub"),
     ("no iss", {"iss": None}, "iss"),
     ("typ of a DPoP proof", {"header_typ": "dpop+jwt"}, "typ"),
+    ("typ of a DPoP proof, full", {"header_typ": "application/dpop+jwt"}, "typ"),
+    ("typ of another media type", {"header_typ": "text/jwt"}, "typ"),
+    ("typ not a string", {"header_typ": 1}, "typ"),
     ("a crit header", {"header_crit": ["exp"]}, "crit"),
 ]
 
@@ -523,6 +526,25 @@ def test_alg_none_without_a_signature_is_refused(server: TokenServer) -> None:
     reply = send(server.generic_token_url, jwt_fields(unsigned))
     assert (reply.status, reply.error) == (401, "invalid_client")
     assert reasons(server) == [("client_assertion", "malformed")]
+
+
+@pytest.mark.parametrize(
+    "typ",
+    [
+        "JWT",
+        "jwt",
+        "application/jwt",
+        "Application/JWT",
+        "client-authentication+jwt",
+        "application/client-authentication+jwt",
+        None,
+    ],
+)
+def test_an_assertion_typ_is_a_media_type(server: TokenServer, typ: str | None) -> None:
+    # RFC 7515 §4.1.9: case does not count, and "jwt" is "application/jwt".
+    token = assertion("ec-client", server.issuer, EC_KEY, header_typ=typ)
+    reply = send(server.generic_token_url, jwt_fields(token))
+    assert reply.status == 200, reply.data
 
 
 def test_a_secret_client_cannot_use_private_key_jwt(server: TokenServer) -> None:
@@ -1378,6 +1400,17 @@ def test_a_dpop_proof_binds_the_token_to_its_key(server: TokenServer, alg: str) 
     assert server.dpop_nonce is None
 
 
+@pytest.mark.parametrize(
+    "typ", ["dpop+jwt", "DPoP+JWT", "application/dpop+jwt", "Application/DPoP+JWT"]
+)
+def test_a_proof_typ_is_a_media_type(server: TokenServer, typ: str) -> None:
+    # RFC 7515 §4.1.9: a media type, whose case does not count, and a value
+    # without "/" stands for "application/" and it (RFC 9449 §4.3 item 4).
+    proof = dpop_proof(EC_KEY, "POST", server.generic_token_url, typ=typ)
+    reply = dpop_token_request(server, proof)
+    assert reply.status == 200, reply.data
+
+
 def test_htu_is_compared_after_normalisation(server: TokenServer) -> None:
     url = server.generic_token_url.replace("http://", "HTTP://").replace(
         "/oauth/", "/%6fauth/"
@@ -1471,6 +1504,9 @@ def test_dpop_proof_refusals(server: TokenServer) -> None:
     cases: list[tuple[str, str]] = [
         (dpop_proof(EC_KEY, "POST", url, typ="JWT"), "typ"),
         (dpop_proof(EC_KEY, "POST", url, typ=None), "typ"),
+        (dpop_proof(EC_KEY, "POST", url, typ="text/dpop+jwt"), "typ"),
+        (dpop_proof(EC_KEY, "POST", url, typ="application/jwt"), "typ"),
+        (dpop_proof(EC_KEY, "POST", url, typ=["dpop+jwt"]), "typ"),
         (dpop_proof(EC_KEY, "POST", url, alg="none"), "alg"),
         (dpop_proof(EC_KEY, "POST", url, alg="HS256", signer=b"k"), "alg"),
         (dpop_proof(EC_KEY, "POST", url, alg="RS256", signer=RSA_KEY), "alg"),

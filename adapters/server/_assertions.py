@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Final
 from ._clients import RegisteredClient, TrustedIssuer
 from ._credentials import Credentials
 from ._guard import Guard
-from ._jose import ASYMMETRIC, Invalid, Jws, number, parse, text
+from ._jose import ASYMMETRIC, Invalid, Jws, media_type, number, parse, text
 
 if TYPE_CHECKING:
     from ._signatures import PublicKey
@@ -53,14 +53,14 @@ and after its ``iat``)."""
 SKEW: Final = 30
 """The seconds an ``iat`` or ``nbf`` may be ahead of the server's clock."""
 ASSERTION_TYPES: Final = frozenset({"jwt", "client-authentication+jwt"})
-"""The ``typ`` values (lowercased) an assertion may declare, if any."""
+"""The ``typ`` values an assertion may declare, if any, as
+:func:`~._jose.media_type` spells them (``JWT`` and ``application/jwt`` are
+``jwt``)."""
 
 
 def _check_typ(jws: Jws, what: str) -> None:
     typ = jws.header.get("typ")
-    if typ is not None and (
-        not isinstance(typ, str) or typ.lower() not in ASSERTION_TYPES
-    ):
+    if typ is not None and media_type(typ) not in ASSERTION_TYPES:
         raise Invalid("typ", f"the {what}'s typ is not JWT")
 
 

@@ -2,23 +2,24 @@
 at the resource.
 
 A proof is one ``DPoP`` header (§4.3 items 1-2) holding a JWS whose ``typ``
-is ``dpop+jwt``, whose ``alg`` is asymmetric (RS256, PS256, ES256, EdDSA)
-and whose ``jwk`` is a public key of that algorithm's type with no private
-member, the signature verifying under it (items 3-7). Its claims: a ``jti``
-not seen before for that key (§11.1), ``htm`` the request's method, ``htu``
-the request's URL (item 9: only RFC 3986 characters, without query and
-fragment, compared after RFC 3986 §6.2.2 and §6.2.3 normalisation: scheme
-and host case, percent-encoding case, unreserved characters decoded, the
-default port dropped, an empty path as ``/``), ``iat`` within :data:`WINDOW`
-seconds of now either way (item 11), and, at the resource, ``ath`` the
-base64url SHA-256 of the access token (item 12). The URL is the server's
-scheme, the request's ``Host`` and its path, and that ``Host`` must name the
-server itself: the host and port it listens on, or for a loopback or
-wildcard address the loopback names that reach it (``localhost``,
-``127.0.0.1`` or ``[::1]``), with its port. A ``Host`` naming another
-authority refuses the proof (``htu``): otherwise a proof made for another
-server would pass whenever the request said that server's name. A proof made
-for another host, port or path is refused.
+is ``dpop+jwt`` (a media type: in any case, ``application/`` optional),
+whose ``alg`` is asymmetric (RS256, PS256, ES256, EdDSA) and whose ``jwk``
+is a public key of that algorithm's type with no private member, the
+signature verifying under it (items 3-7). Its claims: a ``jti`` not seen
+before for that key (§11.1), ``htm`` the request's method, ``htu`` the
+request's URL (item 9: only RFC 3986 characters, without query and fragment,
+compared after RFC 3986 §6.2.2 and §6.2.3 normalisation: scheme and host
+case, percent-encoding case, unreserved characters decoded, the default port
+dropped, an empty path as ``/``), ``iat`` within :data:`WINDOW` seconds of
+now either way (item 11), and, at the resource, ``ath`` the base64url
+SHA-256 of the access token (item 12). The URL is the server's scheme, the
+request's ``Host`` and its path, and that ``Host`` must name the server
+itself: the host and port it listens on, or for a loopback or wildcard
+address the loopback names that reach it (``localhost``, ``127.0.0.1`` or
+``[::1]``), with its port. A ``Host`` naming another authority refuses the
+proof (``htu``): otherwise a proof made for another server would pass
+whenever the request said that server's name. A proof made for another host,
+port or path is refused.
 
 When the server wants nonces, ``nonce`` must be its current one (item 10),
 checked last, so that a client learns it needs one only with an otherwise
@@ -39,7 +40,16 @@ from typing import Final, final
 import attrs
 
 from ._guard import Guard
-from ._jose import ASYMMETRIC, Invalid, b64url, jwk_thumbprint, number, parse, text
+from ._jose import (
+    ASYMMETRIC,
+    Invalid,
+    b64url,
+    jwk_thumbprint,
+    media_type,
+    number,
+    parse,
+    text,
+)
 
 __all__ = [
     "PROOF_TYPE",
@@ -52,7 +62,8 @@ __all__ = [
 ]
 
 PROOF_TYPE: Final = "dpop+jwt"
-"""The ``typ`` of a proof."""
+"""The ``typ`` of a proof, as :func:`~._jose.media_type` spells it
+(``DPoP+JWT`` and ``application/dpop+jwt`` are it too)."""
 WINDOW: Final = 60
 """The seconds a proof's ``iat`` may be from now, either way."""
 
@@ -184,7 +195,7 @@ def check(
     if len(values) > 1:
         raise Invalid("header", "one DPoP header is allowed, got several")
     jws = parse(values[0].strip(), what)
-    if jws.header.get("typ") != PROOF_TYPE:
+    if media_type(jws.header.get("typ")) != PROOF_TYPE:
         raise Invalid("typ", f"the {what}'s typ is not {PROOF_TYPE}")
     alg = jws.alg
     if not isinstance(alg, str) or alg not in ASYMMETRIC:

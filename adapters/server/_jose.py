@@ -36,6 +36,7 @@ __all__ = [
     "b64url",
     "jwk_bytes",
     "jwk_thumbprint",
+    "media_type",
     "number",
     "parse",
     "text",
@@ -159,6 +160,20 @@ def parse(token: str, what: str) -> Jws:
         signing_input=f"{parts[0]}.{parts[1]}".encode("ascii"),
         signature=signature,
     )
+
+
+def media_type(typ: object) -> str | None:
+    """The ``typ`` header *typ* in one spelling, or None if it is no string.
+
+    RFC 7515 §4.1.9 makes it a media type, whose case does not count
+    (RFC 2045), and has a value without ``/`` stand for ``application/``
+    and it: so lowercased, without a leading ``application/``
+    (``application/DPoP+JWT`` is ``dpop+jwt``), as a strict verifier that
+    follows the RFC reads it.
+    """
+    if not isinstance(typ, str):
+        return None
+    return typ.lower().removeprefix("application/")
 
 
 def text(claims: Mapping[str, object], name: str, what: str) -> str:
