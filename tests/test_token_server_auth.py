@@ -1629,6 +1629,64 @@ def test_a_thumbprint_is_of_the_one_way_a_key_is_written() -> None:
             _jose.jwk_thumbprint({**public_jwk(EC_KEY), "kty": kty, "crv": crv})
 
 
+P25519 = 2**255 - 19
+D25519 = -121665 * pow(121666, -1, P25519) % P25519
+
+
+def sqrt_25519(a: int) -> int | None:
+    """A square root of *a* mod P25519 (p = 5 mod 8), or None."""
+    root = pow(a, (P25519 + 3) // 8, P25519)
+    for candidate in (root, root * pow(2, (P25519 - 1) // 4, P25519) % P25519):
+        if candidate * candidate % P25519 == a % P25519:
+            return candidate
+    return None
+
+
+def small_order_ed25519() -> list[bytes]:
+    """Every 32-byte Ed25519 public key of small order, as libsodium's
+    blocklist has them, derived here from the curve -x² + y² = 1 + dx²y².
+
+    The points of order 1, 2 and 4 have y 1, -1 and 0. One of order 8
+    doubles to one of order 4, whose y is 0, so its y² = -x²; the curve
+    then gives dx⁴ - 2x² - 1 = 0, x² = (1 ± sqrt(1 + d)) / d. p and p + 1
+    are 0 and 1 written the non-canonical way. Each y with either sign
+    bit of x (a sign for x = 0 is non-canonical too).
+    """
+    p, d = P25519, D25519
+    ys = [0, 1, p - 1, p, p + 1]
+    root = sqrt_25519(1 + d)
+    assert root is not None
+    for x2 in ((1 + root) * pow(d, -1, p) % p, (1 - root) * pow(d, -1, p) % p):
+        y = sqrt_25519(-x2)
+        if sqrt_25519(x2) is not None and y is not None:
+            ys += [y, p - y]
+    assert len(ys) == 7  # two y for the four points of order 8
+    return [(y | sign << 255).to_bytes(32, "little") for y in ys for sign in (0, 1)]
+
+
+def test_an_ed25519_key_of_small_order_is_refused(server: TokenServer) -> None:
+    # Its signatures verify for any message without a private key (the
+    # identity's: R the identity, S zero), so the binding a proof makes
+    # would be anyone's. Refused as a proof's jwk and as a registered key.
+    identity = (1).to_bytes(32, "little")
+    forged = b64(identity + bytes(32))
+    url = server.generic_token_url
+    keys = small_order_ed25519()
+    assert len(set(keys)) == 14
+    for raw in keys:
+        jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64(raw)}
+        header = encode({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk})
+        claims = encode(
+            {"jti": fresh_jti(), "htm": "POST", "htu": url, "iat": int(time.time())}
+        )
+        _dpop_refused(server, f"{header}.{claims}.{forged}", "jwk")
+        key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+        with pytest.raises(ValueError, match="small order"):
+            RegisteredClient(client_id="a", public_key=key)
+    # An Ed25519 key of large order is taken.
+    RegisteredClient(client_id="a", public_key=ED_KEY.public_key())
+
+
 def test_a_dpop_proof_is_good_once(server: TokenServer) -> None:
     proof = dpop_proof(EC_KEY, "POST", server.generic_token_url)
     assert dpop_token_request(server, proof).status == 200

@@ -96,7 +96,7 @@ class RegisteredClient:
     )
     """Its ``private_key_jwt`` key: PEM (public key, certificate, or a private
     key whose public half is taken) or a ``cryptography`` key object (RSA of
-    2048 bits or more, EC P-256, Ed25519)."""
+    2048 bits or more, EC P-256, Ed25519 not of small order)."""
     key_id: str | None = None
     """The ``kid`` of ``public_key``: when set, an assertion whose header
     names another ``kid`` is refused (one without is taken)."""

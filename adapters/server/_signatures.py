@@ -9,8 +9,9 @@ The algorithms are the asymmetric ones of :data:`ASYMMETRIC`, each for one
 key type only (RFC 8725 §3.1: the key decides the algorithm, never the
 token): RS256 and PS256 (RSA of :data:`MIN_RSA_BITS` or more), ES256 (P-256,
 its signature the 64 bytes R || S of RFC 7518 §3.4, not DER), EdDSA
-(Ed25519). PS256's salt is the length of its hash, as RFC 7518 §3.5 says.
-HS256 is plain HMAC and needs none of this (see ``_assertions``).
+(Ed25519, not a point of small order). PS256's salt is the length of its
+hash, as RFC 7518 §3.5 says. HS256 is plain HMAC and needs none of this (see
+``_assertions``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,31 @@ PublicKey: TypeAlias = (
 """The key types accepted."""
 
 _PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# An Ed25519 public key of small order (the 8 points of order 1, 2, 4 or 8)
+# has signatures that verify under RFC 8032 §5.1.7 for any message, without
+# its private key (the identity's: R the identity, S zero); OpenSSL does not
+# check the key's order, libsodium does. Its blocklist
+# (ge25519_has_small_order): the y of each such point, and p and p + 1,
+# which are 0 and 1 written the non-canonical way; compared with the sign
+# bit of x cleared, so both signs of each y go, as in libsodium.
+_SMALL_ORDER_ED25519: Final = frozenset(
+    bytes.fromhex(y)
+    for y in (
+        "0000000000000000000000000000000000000000000000000000000000000000",  # 0
+        "0100000000000000000000000000000000000000000000000000000000000000",  # 1
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # p-1
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # p
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # p+1
+    )
+)
+
+
+def _small_order(key: ed25519.Ed25519PublicKey) -> bool:
+    """Whether *key* is one of libsodium's small-order encodings."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return raw[:31] + bytes([raw[31] & 0x7F]) in _SMALL_ORDER_ED25519
 
 
 def _checked(key: object) -> PublicKey:
@@ -75,6 +101,11 @@ def _checked(key: object) -> PublicKey:
             raise ValueError(f"an EC key must be on P-256, got {key.curve.name}")
         return key
     if isinstance(key, ed25519.Ed25519PublicKey):
+        if _small_order(key):
+            raise ValueError(
+                "an Ed25519 key must not be a point of small order, "
+                "whose signatures anyone can make"
+            )
         return key
     raise ValueError(
         f"a key must be RSA, EC P-256 or Ed25519, got {type(key).__name__}"
