@@ -174,7 +174,8 @@ class AssertionFile:
 
     def _text(self, data: bytes) -> str:
         try:
-            text = data.decode("utf-8").strip()
+            # utf-8-sig: a file written on Windows may start with a BOM.
+            text = data.decode("utf-8-sig").strip()
         except UnicodeDecodeError:
             raise ValueError(
                 f"assertion file {self.path!r} is not UTF-8 text"
@@ -196,6 +197,15 @@ class AssertionFile:
 
     def __repr__(self) -> str:
         return f"AssertionFile({self.path!r})"
+
+    def __reduce__(self) -> tuple[object, tuple[str, int]]:
+        # A flow goes to a process pool's workers by pickle: the path goes,
+        # and the worker reads the file itself (the lock stays behind).
+        return _rebuilt, (self.path, self._max_bytes)
+
+
+def _rebuilt(path: str, max_bytes: int) -> AssertionFile:
+    return AssertionFile(path, max_bytes=max_bytes)
 
 
 def _read_all(fd: int, limit: int) -> bytes:

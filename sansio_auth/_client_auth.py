@@ -81,7 +81,11 @@ def signed_assertion(
     """A JWT for RFC 7523: ``iss``, ``sub``, ``aud``, ``jti``, ``iat`` and
     ``exp`` (``iat`` + *lifetime*), then *claims*, signed by *key*."""
     from ._jws import compact_jws, json_segment
+    from ._stamp import Stamp
 
+    if not isinstance(stamp, Stamp):
+        # A float or a tuple would fail later, as an AttributeError.
+        raise TypeError(f"stamp must be a Stamp, got {type(stamp).__name__}")
     header: dict[str, object] = {"alg": key.algorithm, "typ": "JWT"}
     if key.key_id is not None:
         header["kid"] = key.key_id

@@ -12,7 +12,7 @@ takes a :class:`~sansio_auth.Stamp` (the time and a fresh ``jti``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -204,8 +204,31 @@ class ClientFlow:
             shown.append(f"{field.alias}={text}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
+    def __reduce__(self) -> tuple[object, tuple[type[ClientFlow], dict[str, object]]]:
+        # A flow goes to a process pool's workers by pickle, rebuilt from its
+        # arguments. A cryptography key object does not pickle: it goes as
+        # the key loaded from it, which does, as unencrypted PKCS #8 (as a
+        # PEM given as text goes; docs/security.md says what that means).
+        args = {
+            field.alias: getattr(self, field.name)
+            for field in attrs.fields(type(self))
+            if field.init
+        }
+        for name, loaded in self._loaded_keys():
+            if args[name] is not None and not isinstance(args[name], str | bytes):
+                args[name] = loaded
+        return _rebuilt, (type(self), args)
+
+    def _loaded_keys(self) -> tuple[tuple[str, object], ...]:
+        # (argument, the key loaded from it) of each key argument.
+        return (("private_key", self._client.key),)
+
     def masking_secrets(self) -> tuple[str, ...]:
         """The flow's own secrets, for masking what a server answers: those a
         request need not carry (``client_secret_jwt`` signs with the secret
         and never sends it), so that the session masks them too."""
         return () if self.client_secret is None else (self.client_secret,)
+
+
+def _rebuilt(cls: type[ClientFlow], args: dict[str, Any]) -> ClientFlow:
+    return cls(**args)

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final, final
 
 import attrs
 
+from ._claims import claim_pairs
 from ._client_auth import signed_assertion, supplied
 from ._client_flow import OAUTH_FIELDS, ClientFlow
 from ._errors import MalformedResponse, TokenError
@@ -103,39 +104,6 @@ def _lifetime(instance: object, attribute: attrs.Attribute[int], value: object) 
         )
 
 
-def _claims(
-    value: Mapping[str, object] | Iterable[tuple[str, object]] | None,
-) -> tuple[tuple[str, object], ...]:
-    if value is None:
-        return ()
-    if isinstance(value, Mapping):
-        pairs = tuple(value.items())
-    elif isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-        raise TypeError("claims must be a mapping of claim names to values")
-    else:
-        pairs = tuple(value)
-    for pair in pairs:
-        if not (
-            isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
-        ):
-            raise TypeError("claims must be a mapping of claim names to values")
-        if pair[0] in _REGISTERED:
-            raise ValueError(
-                f"claims must not set {pair[0]!r}: the flow sets it itself"
-            )
-    try:
-        # Checked now, so that a flow that exists can build its request: a
-        # value JSON cannot hold, or NaN (which it may not), fails here.
-        json.dumps(dict(pairs), allow_nan=False)
-    except (TypeError, ValueError):
-        raise TypeError(
-            "claims must be JSON values (str, int, float, bool, None, lists "
-            "and mappings of them; no NaN or infinity)"
-        ) from None
-    return pairs
-
-
-_REGISTERED = frozenset({"iss", "sub", "aud", "jti", "iat", "exp"})
 # The arguments of an assertion the flow signs, None when not given.
 _SIGNING = (
     "signing_key",
@@ -182,7 +150,9 @@ class JwtBearerGrant(ClientFlow):
     """Its ``kid``."""
     signing_algorithm: str | None = None
     """RS256, PS256, ES256 or EdDSA; None for the key's default."""
-    claims: tuple[tuple[str, object], ...] = attrs.field(default=(), converter=_claims)
+    claims: tuple[tuple[str, object], ...] = attrs.field(
+        default=(), converter=claim_pairs
+    )
     """Further claims of the assertion we sign (JSON values)."""
     lifetime: int = attrs.field(default=_BEARER_LIFETIME, validator=_lifetime)
     """Seconds the assertion we sign is valid."""
@@ -206,6 +176,7 @@ class JwtBearerGrant(ClientFlow):
                 algorithm=self.signing_algorithm,
                 key_id=self.signing_key_id,
                 field="signing_key",
+                key_id_field="signing_key_id",
             )
         else:
             # What signs an assertion would go unused beside a given one: a
@@ -221,6 +192,9 @@ class JwtBearerGrant(ClientFlow):
                     f"both ({', '.join(given)} with an assertion)"
                 )
         object.__setattr__(self, "_signer", signer)
+
+    def _loaded_keys(self) -> tuple[tuple[str, object], ...]:
+        return (*super()._loaded_keys(), ("signing_key", self._signer))
 
     @property
     def needs_stamp(self) -> bool:

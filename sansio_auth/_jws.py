@@ -32,7 +32,10 @@ class Signer(Protocol):
 
 def json_segment(value: Mapping[str, object]) -> str:
     """*value* as compact JSON (ASCII, ``\\u`` escapes beyond), base64url."""
-    return b64url(json.dumps(value, separators=(",", ":")).encode("ascii"))
+    # allow_nan=False: NaN and Infinity are not JSON (RFC 8259 §6), and a
+    # verifier would refuse the whole JWT.
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return b64url(text.encode("ascii"))
 
 
 def compact_jws(header: str, claims: Mapping[str, object], key: Signer) -> str:

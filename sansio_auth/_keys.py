@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Final, Literal, final
 
@@ -79,6 +80,23 @@ class SigningKey:
 
     def __hash__(self) -> int:
         return hash((self.algorithm, self.key_id, self.thumbprint))
+
+    def __reduce__(self) -> tuple[object, tuple[bytes, str, str | None]]:
+        # A flow goes to a process pool's workers by pickle, and a key object
+        # does not pickle: the key travels as unencrypted PKCS #8, as a PEM
+        # given as text does (docs/security.md says what that means).
+        from cryptography.hazmat.primitives import serialization
+
+        pem = self._key.private_bytes(  # type: ignore[attr-defined]
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return _unpickle, (pem, self.algorithm, self.key_id)
+
+
+def _unpickle(pem: bytes, algorithm: str, key_id: str | None) -> SigningKey:
+    return load_signing_key(pem, algorithm=algorithm, key_id=key_id)
 
 
 @final
@@ -164,11 +182,29 @@ def _thumbprint(jwk: Mapping[str, str]) -> str:
     return b64url(hashlib.sha256(canonical.encode("ascii")).digest())
 
 
+_PRIVATE_KEY_BEGIN = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+
+
 def _load_pem(value: str | bytes, password: str | bytes | None, field: str) -> object:
     from cryptography.hazmat.primitives import serialization
 
-    data = value.encode("utf-8") if isinstance(value, str) else value
-    secret = password.encode("utf-8") if isinstance(password, str) else password
+    if password is not None and not isinstance(password, str | bytes):
+        raise TypeError(
+            f"the password of {field} must be str or bytes, "
+            f"got {type(password).__name__}"
+        )
+    try:
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        secret = password.encode("utf-8") if isinstance(password, str) else password
+    except UnicodeEncodeError:
+        # The error object would carry the whole text, key included.
+        raise ValueError(
+            f"{field} or its password is not valid text (a lone surrogate)"
+        ) from None
+    if len(_PRIVATE_KEY_BEGIN.findall(data)) > 1:
+        # OpenSSL takes the first and ignores the rest: in a rotation file
+        # holding the old key and the new, that signs with the old one.
+        raise ValueError(f"{field} holds more than one private key: give one")
     try:
         return serialization.load_pem_private_key(data, password=secret)
     except (ValueError, TypeError) as exc:
@@ -239,6 +275,7 @@ def load_signing_key(
     key_id: str | None = None,
     password: str | bytes | None = None,
     field: str = "private_key",
+    key_id_field: str = "key_id",
 ) -> SigningKey:
     """A :class:`SigningKey` from a PEM (str or bytes) or a ``cryptography``
     private key object.
@@ -251,17 +288,23 @@ def load_signing_key(
       key_id: the ``kid`` for the JWS header.
       password: the PEM's password, if it is encrypted.
       field: the argument's name, for messages.
+      key_id_field: the name of *key_id*'s argument, for messages.
 
     Raises:
       ImportError: if ``cryptography`` is not installed (the ``jwt`` extra).
       TypeError, ValueError: naming *field*, never showing the key.
     """
-    if key_id is not None and (
-        not isinstance(key_id, str) or not key_id or not key_id.isprintable()
-    ):
-        # It goes in a JWS header and shows in a flow's repr: one line of
-        # text, never a PEM pasted in the wrong place.
-        raise ValueError("key_id must be a non-empty line of printable text")
+    if key_id is not None:
+        if not isinstance(key_id, str):
+            raise TypeError(
+                f"{key_id_field} must be a str, got {type(key_id).__name__}"
+            )
+        if not key_id or not key_id.isprintable():
+            # It goes in a JWS header and shows in a flow's repr: one line
+            # of text, never a PEM pasted in the wrong place.
+            raise ValueError(
+                f"{key_id_field} must be a non-empty line of printable text"
+            )
     if isinstance(private_key, SigningKey):
         if (algorithm is None or algorithm == private_key.algorithm) and (
             key_id is None or key_id == private_key.key_id

@@ -99,15 +99,16 @@ def store_key(
       with no credential, username or URL readable in it.
 
     Raises:
-      TypeError: if *flow* has no ``cache_identity()`` or it returns something
-        else than ``(name, value)`` strings, or *prefix* is not a str.
+      TypeError: if *flow* has no ``cache_identity()`` or it or *binding*
+        gives something else than ``(name, value)`` strings, or *prefix* is
+        not a str.
       ValueError: if the identity is empty, or *prefix* is empty or holds a
         character other than ASCII letters, digits and ``-_.:``.
     """
     prefix = check_store_prefix(prefix)
     pairs = _identity(flow)
     if binding:
-        extra = [(f"binding:{name}", value) for name, value in binding]
+        extra = [(f"binding:{name}", value) for name, value in _binding(binding)]
         pairs = sorted([*pairs, *extra], key=itemgetter(0))
     encoding = json.dumps(
         [_TAG, STORE_KEY_VERSION, pairs], ensure_ascii=True, separators=(",", ":")
@@ -115,3 +116,19 @@ def store_key(
     # ASCII: ensure_ascii escaped every other character, lone surrogates too.
     digest = hashlib.sha256(encoding.encode("ascii")).hexdigest()
     return f"{prefix}:v{STORE_KEY_VERSION}:{{{digest}}}"
+
+
+def _binding(binding: object) -> tuple[tuple[str, str], ...]:
+    # A str would be taken apart character by character.
+    if isinstance(binding, str | bytes) or not isinstance(binding, tuple | list):
+        raise TypeError("binding must be a tuple of (name, value) string pairs")
+    for pair in binding:
+        if not (
+            isinstance(pair, tuple | list)
+            and len(pair) == 2
+            and all(isinstance(part, str) and part for part in pair)
+        ):
+            raise TypeError(
+                "binding must be a tuple of (name, value) pairs of non-empty strings"
+            )
+    return tuple((name, value) for name, value in binding)

@@ -218,6 +218,14 @@ def test_content_that_is_no_assertion_is_refused_by_path(
     assert "c2VjcmV0" not in message
 
 
+def test_a_byte_order_mark_is_not_part_of_the_assertion(tmp_path: Path) -> None:
+    # A file written on Windows may start with one; it is no character of
+    # the token (and was refused as "a control character").
+    path = tmp_path / "token"
+    path.write_bytes(b"\xef\xbb\xbf" + SECRET_LOOKING.encode() + b"\r\n")
+    assert AssertionFile(path)() == SECRET_LOOKING
+
+
 def test_a_file_over_the_cap_is_refused_unread(tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_bytes(b"a" * (MAX_BYTES + 1))

@@ -25,6 +25,7 @@ import warnings
 from typing import Any
 
 import pytest
+import trustme
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import (
     dsa,
@@ -231,6 +232,48 @@ def test_a_password_problem_says_password_and_shows_no_pem(
     assert caught.value.__suppress_context__
 
 
+def test_a_pem_with_two_private_keys_is_refused() -> None:
+    # OpenSSL signs with the first and ignores the rest: a rotation file
+    # holding the old key and the new would sign with the old one.
+    old, new = pem_of(generated("ec")), pem_of(generated("ed25519"))
+    for field in ("private_key", "dpop_key"):
+        with pytest.raises(
+            ValueError, match=f"^{field} holds more than one private key"
+        ) as caught:
+            load_signing_key(old + new, field=field)
+        assert old.decode().splitlines()[1] not in str(caught.value)
+    # One key with its certificates, as a combined PEM holds them, is one.
+    combined = trustme.CA().issue_cert("svc.example").private_key_and_cert_chain_pem
+    assert load_signing_key(combined.bytes()).thumbprint
+
+
+@pytest.mark.parametrize("where", ["key", "password"])
+def test_pem_or_password_text_utf8_cannot_encode_is_refused_by_name(
+    where: str,
+) -> None:
+    # A PEM read with errors="surrogateescape": the UnicodeEncodeError would
+    # carry the whole text, key included, and name no field.
+    pem = pem_of(generated("ec"), password=b"pw").decode()
+    key, password = (pem + "\udcff", "pw") if where == "key" else (pem, "pw\udcff")
+    with pytest.raises(
+        ValueError, match=r"^dpop_key or its password is not valid"
+    ) as caught:
+        load_signing_key(key, password=password, field="dpop_key")
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+    assert pem.splitlines()[2] not in str(caught.value)
+
+
+@pytest.mark.parametrize("password", [5, ["pw"], object()])
+def test_a_password_that_is_no_text_is_a_type_error_naming_it(password: Any) -> None:
+    # Not "dpop_key is not a PEM ...": the key is not at fault.
+    pem = pem_of(generated("ec"), password=b"pw")
+    with pytest.raises(
+        TypeError, match=r"^the password of dpop_key must be str or bytes"
+    ):
+        load_signing_key(pem, password=password, field="dpop_key")
+
+
 SECRET_TEXT = "sk-live-SECRET-in-the-wrong-place-42"
 
 
@@ -402,14 +445,29 @@ def test_an_unknown_algorithm_is_refused_without_being_shown(algorithm: Any) -> 
 
 
 @pytest.mark.parametrize(
-    "key_id", ["", 7, b"kid", "two\nlines", "-----BEGIN PRIVATE KEY-----\nMII", "\x1f"]
+    "key_id", ["", "two\nlines", "-----BEGIN PRIVATE KEY-----\nMII", "\x1f"]
 )
-def test_a_key_id_must_be_a_line_of_text(key_id: Any) -> None:
+def test_a_key_id_must_be_a_line_of_text(key_id: str) -> None:
     # It goes in a JWS header and shows in a flow's repr: never a PEM.
     with pytest.raises(
         ValueError, match=r"^key_id must be a non-empty line of printable text$"
     ):
         load_signing_key(generated("ec"), key_id=key_id)
+
+
+@pytest.mark.parametrize("key_id", [7, b"kid", ["k"]])
+def test_a_key_id_that_is_no_str_is_a_type_error(key_id: Any) -> None:
+    with pytest.raises(TypeError, match=r"^key_id must be a str, got "):
+        load_signing_key(generated("ec"), key_id=key_id)
+
+
+def test_a_key_id_error_names_the_argument_it_came_from() -> None:
+    # The bearer grant has signing_key_id beside the client's key_id: an
+    # error about one must not name the other.
+    with pytest.raises(ValueError, match=r"^signing_key_id must be a non-empty"):
+        load_signing_key(generated("ec"), key_id="a\nb", key_id_field="signing_key_id")
+    with pytest.raises(TypeError, match=r"^signing_key_id must be a str"):
+        load_signing_key(generated("ec"), key_id=5, key_id_field="signing_key_id")  # type: ignore[arg-type]
 
 
 def test_a_signing_key_is_taken_as_it_is_or_re_derived() -> None:

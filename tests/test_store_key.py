@@ -577,3 +577,24 @@ def test_what_a_token_is_bound_to_changes_the_key() -> None:
     assert bound == store_key(flow, binding=(("dpop_jkt", "jkt-1"),))
     assert bound != store_key(flow, binding=(("dpop_jkt", "jkt-2"),))
     assert bound != store_key(flow, binding=(("x5t#S256", "jkt-1"),))
+
+
+@pytest.mark.parametrize(
+    "binding",
+    [
+        "jkt",
+        b"jkt",
+        (("dpop_jkt", 5),),
+        (("x",),),
+        (("dpop_jkt", "a", "b"),),
+        (("", "jkt"),),
+        (("dpop_jkt", ""),),
+        ("dpop_jkt", "jkt"),
+        {"dpop_jkt": "jkt"},
+    ],
+)
+def test_a_binding_that_is_no_tuple_of_string_pairs_is_refused(binding: Any) -> None:
+    # A str would be taken apart character by character, a number hashed as
+    # if it were a thumbprint: a key that looks fine and shares nothing.
+    with pytest.raises(TypeError, match=r"^binding must be a tuple of \(name, value\)"):
+        store_key(FLOWS["client_credentials"](), binding=binding)

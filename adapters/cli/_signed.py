@@ -233,6 +233,7 @@ def _signing_key(
             key_id=key_id,
             password=password,
             field=f"{option} {path!r}",
+            key_id_field="--key-id",
         )
     except ImportError as exc:
         raise UsageError(f"{option}: {exc}") from None
