@@ -21,11 +21,18 @@ from json.encoder import encode_basestring_ascii as _quote
 from typing import Final, final
 
 from ._b64 import b64url
+from ._fields import check_credential, check_text
 from ._jws import json_segment
 from ._keys import SigningKey, load_signing_key
 
 __all__ = ["DPoPKey", "access_token_hash", "check_nonce", "proof_url"]
 
+# RFC 9110 §9.1 and §5.6.2: a method is a token.
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A scheme, "://", an authority, then anything but space and controls.
+_ABSOLUTE = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\x00-\x20\x7f]+[^\x00-\x20\x7f]*"
+)
 # RFC 9449 §8.1: nonce = 1*NQCHAR, printable ASCII but for '"' and '\'.
 _NONCE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,1024}")
 _MAX_NONCE = 1024
@@ -68,7 +75,7 @@ class DPoPKey:
 
     Args:
       private_key: a PEM private key (str or bytes), a ``cryptography``
-        private key (RSA, EC P-256, Ed25519) or a
+        private key (RSA, EC P-256, Ed25519 or Ed448) or a
         :class:`~sansio_auth._keys.SigningKey`.
       algorithm: RS256, PS256, ES256 or EdDSA; None for the key's default.
       password: the PEM's password, if it is encrypted.
@@ -125,6 +132,9 @@ class DPoPKey:
     def __hash__(self) -> int:
         return hash(self.key)
 
+    def __reduce__(self) -> tuple[type[DPoPKey], tuple[SigningKey]]:
+        return DPoPKey, (self.key,)
+
     def proof(
         self,
         method: str,
@@ -145,8 +155,29 @@ class DPoPKey:
           nonce: the server's last ``DPoP-Nonce``, if it sent one.
           access_token: the token the request carries, at a resource server
             (``ath``); None at the token endpoint.
+
+        Raises:
+          TypeError, ValueError: for an argument a proof cannot carry, named.
         """
-        ath = None if access_token is None else access_token_hash(access_token)
+        from ._stamp import Stamp
+
+        Stamp(now=now, jti=jti)  # the same rules as a signed request's
+        check_text("method", method)
+        check_text("url", url)
+        if not _METHOD.fullmatch(method):
+            raise ValueError("method must be an HTTP method (RFC 9110 §9.1)")
+        if not _ABSOLUTE.fullmatch(proof_url(url)):
+            # What goes in htu; a query may hold what it likes.
+            raise ValueError(
+                "url must be an absolute URL, with no space or control "
+                "character before its query"
+            )
+        if nonce is not None and check_nonce(nonce) is None:
+            raise ValueError("nonce is not a DPoP nonce (RFC 9449 §8.1)")
+        ath = None
+        if access_token is not None:
+            check_credential("access_token", access_token)
+            ath = access_token_hash(access_token)
         return self.signed(method, url, now=now, jti=jti, nonce=nonce, ath=ath)
 
     def signed(
@@ -161,10 +192,11 @@ class DPoPKey:
     ) -> str:
         """:meth:`proof` given the token's ``ath`` (:func:`access_token_hash`)
         rather than the token: a caller that sends one token many times
-        hashes it once."""
+        hashes it once. Its arguments are not checked, since it runs on
+        every API request: a caller gives what :meth:`proof` would accept."""
         # Built as text, not through a dict and json.dumps: this runs on every
-        # API request. The JSON string encoder quotes the values, which may
-        # hold anything; ath is base64url and needs no quoting.
+        # API request. The JSON string encoder quotes every value, so that
+        # even an unchecked one stays one JSON string.
         quote = _quote
         claims = (
             f'{{"jti":{quote(jti)},"htm":{quote(method)},'
@@ -172,7 +204,7 @@ class DPoPKey:
         )
         if nonce is not None:
             claims += f',"nonce":{quote(nonce)}'
-        claims += "}" if ath is None else f',"ath":"{ath}"}}'
+        claims += "}" if ath is None else f',"ath":{quote(ath)}}}'
         signing_input = f"{self._header}.{b64url(claims.encode())}"
         signature = b64url(self.key.sign(signing_input.encode()))
         return f"{signing_input}.{signature}"

@@ -667,6 +667,11 @@ class TokenSession:
           server's first ``use_dpop_nonce`` of a fetch gives a
           :class:`SendRequest` instead: send it and report it in turn, as part
           of the same fetch.
+
+        Raises:
+          Exception: what the flow or the ``jti`` function raised while
+            building that resend; the fetch has then ended on the server's
+            ``use_dpop_nonce`` error, as a failure.
         """
         t = self._tick(now)
         if not self._is_current(step):
@@ -686,7 +691,14 @@ class TokenSession:
             and isinstance(result, OAuthError)
             and result.error == "use_dpop_nonce"
         ):
-            return self._resend(t)
+            try:
+                return self._resend(t)
+            except Exception:
+                # The flow or the jti function failed to build the resend:
+                # the fetch ends on the server's answer, as it would have
+                # without one, so that nothing stays in flight for nobody.
+                self._settle(self._redacted(result, response, now), t)
+                raise
         if isinstance(result, Token) and self._lifetime_end(result, now, t) <= t:
             # Handing it out is impossible and fetching again would storm
             # the server; most likely our clock or the server's is off.

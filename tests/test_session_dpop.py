@@ -451,20 +451,27 @@ def test_a_nonce_from_any_answer_is_used_in_the_next_proof() -> None:
     assert session.dpop_nonce == "n" * 1024
 
 
-def test_a_nonce_is_not_a_failure_when_the_jti_function_fails_on_the_resend() -> None:
-    # The resend is built before anything is counted: a jti function that
-    # fails then leaves the first request in flight, for the caller to
-    # abandon as after any exception.
+def test_a_resend_that_cannot_be_built_ends_the_fetch_on_the_nonce_error() -> None:
+    # A jti function (or an assertion callable) that fails while the resend
+    # is built: the exception reaches the caller, and the fetch ends on the
+    # server's use_dpop_nonce as a failure. Nothing is left in flight, so a
+    # sans-I/O caller that does not abandon is not stuck until the
+    # lost-request deadline.
     values = iter(["j-1"])
     session = TokenSession(secret_flow(), dpop_key=dpop_key(), jti=lambda: next(values))
     first = send(session)
     with pytest.raises(StopIteration):
         session.receive(use_nonce(NONCE), now=NOW, step=first)
-    assert session.in_flight is first
+    assert session.in_flight is None
+    assert session.state is SessionState.BACKOFF
     assert session.stats.dpop_nonces == 0
     assert session.stats.requests_sent == 1
-    session.abandon(first)
-    assert session.state is SessionState.IDLE
+    step = session.next_step(now=NOW)
+    assert isinstance(step, Backoff)
+    assert isinstance(step.error, OAuthError)
+    assert step.error.error == "use_dpop_nonce"
+    session.abandon(first)  # too late: nothing to give up
+    assert session.state is SessionState.BACKOFF
 
 
 def test_the_session_repr_shows_no_proof_or_nonce() -> None:
