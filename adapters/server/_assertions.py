@@ -21,6 +21,18 @@ now and of ``iat``); ``iat`` and ``nbf``, when present, must not be more than
 :data:`SKEW` seconds ahead. ``alg`` ``none`` and any algorithm the key does
 not verify are refused (RFC 8725 §3.1), as is a header whose ``typ`` says it
 is another kind of JWT (a DPoP proof is no client assertion).
+
+A client assertion is held to more than RFC 7523 §3 asks:
+
+- its ``aud`` names this server and no other party: an array with another
+  member is refused. draft-ietf-oauth-rfc7523bis, the fix of the audience
+  injection in private_key_jwt, has the server refuse an assertion that is
+  not for it alone, and servers following it do; a grant assertion, made by
+  an issuer for whoever it serves, need only name this server among others;
+- ``client_secret_jwt`` needs a secret of :data:`MIN_HS256_SECRET` bytes or
+  more (RFC 7518 §3.2: an HS256 key MUST be at least 256 bits), else the
+  assertion is refused (``secret_length``), as Nimbus-based servers refuse
+  it; HTTP Basic and ``client_secret_post`` take any secret.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ASSERTION_TYPES",
     "MAX_LIFETIME",
+    "MIN_HS256_SECRET",
     "SKEW",
     "client_assertion",
     "grant_assertion",
@@ -52,6 +65,9 @@ MAX_LIFETIME: Final = 300
 and after its ``iat``)."""
 SKEW: Final = 30
 """The seconds an ``iat`` or ``nbf`` may be ahead of the server's clock."""
+MIN_HS256_SECRET: Final = 32
+"""The fewest bytes (UTF-8) of a secret that ``client_secret_jwt`` signs
+with: 256 bits (RFC 7518 §3.2)."""
 ASSERTION_TYPES: Final = frozenset({"jwt", "client-authentication+jwt"})
 """The ``typ`` values an assertion may declare, if any, as
 :func:`~._jose.media_type` spells them (``JWT`` and ``application/jwt`` are
@@ -84,7 +100,14 @@ def _check_key_signature(
 
 
 def _check_hs256(jws: Jws, secret: str, what: str) -> None:
-    mac = hmac.new(secret.encode(), jws.signing_input, hashlib.sha256).digest()
+    key = secret.encode()
+    if len(key) < MIN_HS256_SECRET:
+        raise Invalid(
+            "secret_length",
+            f"the client's secret is shorter than the {MIN_HS256_SECRET} bytes "
+            "an HS256 key must have (RFC 7518 §3.2)",
+        )
+    mac = hmac.new(key, jws.signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(mac, jws.signature):
         raise Invalid("signature", f"the {what}'s signature does not verify")
 
@@ -111,14 +134,22 @@ def _check_times(
 
 
 def _check_audience(
-    claims: Mapping[str, object], audiences: tuple[str, ...], what: str
+    claims: Mapping[str, object],
+    audiences: tuple[str, ...],
+    what: str,
+    *,
+    only: bool = False,
 ) -> None:
+    """The ``aud`` of *claims* names one of *audiences*; with *only*, it
+    names nothing else either."""
     aud = claims.get("aud")
     values = [aud] if isinstance(aud, str) else aud
     if not isinstance(values, list) or not any(
         isinstance(value, str) and value in audiences for value in values
     ):
         raise Invalid("aud", f"the {what}'s aud does not name this server")
+    if only and not all(value in audiences for value in values):
+        raise Invalid("aud", f"the {what}'s aud names another party than this server")
 
 
 def _check_once(
@@ -166,7 +197,7 @@ def client_assertion(
             raise Invalid("method", "the client registered no key for private_key_jwt")
         _check_key_signature(jws, client.public_key, client.key_id, what)
         method = "private_key_jwt"
-    _check_audience(jws.claims, audiences, what)
+    _check_audience(jws.claims, audiences, what, only=True)
     exp = _check_times(jws.claims, now, what, max_lifetime=MAX_LIFETIME)
     _check_once(jws.claims, exp, f"client {issuer}", guard, what)
     return client, method

@@ -70,8 +70,9 @@ class Credentials:
     """SmartDocumentor's ``client_secret``."""
     generic_client_id: str = "test-client-id"
     """The generic endpoint's client id."""
-    generic_client_secret: str = "test-client-secret"
-    """The generic endpoint's client secret."""
+    generic_client_secret: str = "test-client-secret-of-at-least-32-bytes"
+    """The generic endpoint's client secret: 32 bytes or more, as an HS256
+    key must be (RFC 7518 §3.2), so that ``client_secret_jwt`` takes it."""
     generic_username: str = "test-user"
     """The generic endpoint's resource owner (password grant)."""
     generic_password: str = "test-password"

@@ -71,7 +71,8 @@ class Rejection:
     ``"methods"`` (two methods at once), ``"mismatch"`` (a wrong secret,
     key or certificate), ``"binding"`` (a bound subject or actor token
     whose DPoP key or certificate the exchange request does not prove),
-    ``"missing"``."""
+    ``"secret_length"`` (``client_secret_jwt`` with a secret under the 32
+    bytes of RFC 7518 §3.2), ``"missing"``."""
     received_at: float = 0.0
     """UNIX seconds when it was refused."""
 
