@@ -1319,6 +1319,71 @@ def test_resources_become_the_audience(server: TokenServer) -> None:
     assert (reply.status, reply.error) == (400, "invalid_request")
 
 
+def test_the_resource_takes_a_token_only_if_its_aud_names_it(
+    server: TokenServer,
+) -> None:
+    # RFC 8707 §2, RFC 9068 §4: a resource server refuses a token whose aud
+    # does not name it.
+    url = server.resource_url
+
+    def token_for(*resources: str) -> str:
+        reply = send(
+            server.generic_token_url,
+            [
+                ("grant_type", "client_credentials"),
+                *(("resource", resource) for resource in resources),
+                *secret_fields(server),
+            ],
+        )
+        assert reply.status == 200, reply.data
+        return str(reply.data["access_token"])
+
+    resources: tuple[str, ...]
+    for resources in (
+        ("https://billing.other.example/",),
+        ("https://billing.other.example/", "urn:example:b"),
+        (url + "/",),  # compared as strings (RFC 7519 §4.1.3)
+        (url.replace("http://", "HTTP://"),),
+        (url.replace("127.0.0.1", "localhost"),),  # not the URL it went to
+    ):
+        server.clear()
+        reply = get_resource(server, f"Bearer {token_for(*resources)}")
+        assert (reply.status, reply.error) == (401, "invalid_token"), resources
+        assert reply.header("WWW-Authenticate") == (
+            'Bearer realm="sansio-auth", error="invalid_token", '
+            'error_description="the access token\'s aud does not name this resource"'
+        )
+        assert reasons(server) == [("access_token", "aud")]
+    for resources in ((url,), ("https://billing.other.example/", url), ()):
+        reply = get_resource(server, f"Bearer {token_for(*resources)}")
+        assert reply.status == 200, (resources, reply.data)
+    # The URL the request went to names it too.
+    local = url.replace("127.0.0.1", "localhost")
+    token = token_for(local)
+    reply = send(local, None, [("Authorization", f"Bearer {token}")], method="GET")
+    assert reply.status == 200, reply.data
+    # A DPoP-bound token for another resource: refused, with a DPoP challenge.
+    proof = dpop_proof(EC_KEY, "POST", server.generic_token_url)
+    reply = send(
+        server.generic_token_url,
+        [
+            ("grant_type", "client_credentials"),
+            ("resource", "https://billing.other.example/"),
+            *secret_fields(server),
+        ],
+        [("DPoP", proof)],
+    )
+    token = str(reply.data["access_token"])
+    server.clear()
+    proof = dpop_proof(EC_KEY, "GET", url, ath=ath(token))
+    reply = get_resource(server, f"DPoP {token}", proof)
+    assert (reply.status, reply.error) == (401, "invalid_token")
+    assert (reply.header("WWW-Authenticate") or "").startswith(
+        'DPoP error="invalid_token"'
+    )
+    assert reasons(server) == [("access_token", "aud")]
+
+
 @pytest.mark.parametrize(
     "resource",
     [

@@ -9,6 +9,13 @@ came (method, body length). Otherwise 401 with a challenge (RFC 6750 §3):
 with an ``error_description`` saying which when the token is not one of ours,
 was revoked, or has expired.
 
+A token issued for resources (RFC 8707: its ``aud`` the ``resource`` values
+of its request, and a token exchange's ``audience`` values) is taken only if
+this resource's URL is among them, as a resource server checks that ``aud``
+names it (RFC 8707 §2, RFC 9068 §4): a client that asks for the wrong
+resource gets a token refused here, as it would be at the real resource
+(``invalid_token``, recorded as ``aud``). A token without ``aud`` is taken.
+
 A token bound to a DPoP key (``cnf.jkt``) is taken only as ``Authorization:
 DPoP <token>`` with a proof of that key for this request (RFC 9449 §7.1:
 ``htm``, ``htu``, ``ath`` the token's hash, see ``.._dpop``); sent as a
@@ -43,6 +50,7 @@ DESCRIPTIONS: Final = MappingProxyType(
         "unknown": "the access token was not issued here",
         "revoked": "the access token was revoked",
         "expired": "the access token has expired",
+        "aud": "the access token's aud does not name this resource",
     }
 )
 """The ``error_description`` of each refusal of a bearer token."""
@@ -77,6 +85,25 @@ def _refusal(
         ("WWW-Authenticate", challenge),
         *extra,
     )
+
+
+def _audience(
+    context: Context, request: RecordedRequest, claims: Mapping[str, object]
+) -> bool:
+    """Whether a token of *claims* is for this resource: it has no ``aud``
+    (it was issued for no resource in particular), or one of its ``aud``
+    values is this resource's URL, as :attr:`TokenServer.resource_url` or
+    the request (its ``Host`` naming this server) spells it. Compared as
+    strings, as RFC 7519 §4.1.3 compares StringOrURI values."""
+    aud = claims.get("aud")
+    if aud is None:
+        return True
+    values = [aud] if isinstance(aud, str) else aud
+    names = {f"{context.issuer}{PATH}"}
+    reached = _dpop.request_url(context.issuer, request.header("Host"), request.path)
+    if reached is not None:
+        names.add(reached)
+    return isinstance(values, list) and any(value in names for value in values)
 
 
 def _binding(
@@ -149,6 +176,9 @@ def _resource(context: Context, request: RecordedRequest) -> Answer:
     checked = context.check(token)
     if isinstance(checked, str):
         return _refusal(scheme, "invalid_token", DESCRIPTIONS[checked])
+    if not _audience(context, request, checked):
+        context.guard.reject("resource", "access_token", "aud")
+        return _refusal(scheme, "invalid_token", DESCRIPTIONS["aud"])
     refused = _binding(context, request, scheme, token, checked)
     if refused is not None:
         return refused
