@@ -2096,6 +2096,11 @@ def thumbprint_of(cert_pem: bytes) -> str:
     return b64(hashlib.sha256(der).digest())
 
 
+DNS_SUBJECT = subject_of(DNS_CERT[0])
+# trustme's subject: OU=Testing cert #...,O=trustme v...: two RDNs with spaces.
+assert DNS_SUBJECT.startswith("OU="), DNS_SUBJECT
+assert DNS_SUBJECT.count(",") == 1, DNS_SUBJECT
+assert " " in DNS_SUBJECT, DNS_SUBJECT
 MTLS_CLIENTS = (
     RegisteredClient(
         client_id="dns-client", tls_client_auth_san_dns="DNS-client.example.test"
@@ -2108,9 +2113,7 @@ MTLS_CLIENTS = (
         client_id="uri-client",
         tls_client_auth_san_uri="spiffe://example.test/uri-client",
     ),
-    RegisteredClient(
-        client_id="dn-client", tls_client_auth_subject_dn=subject_of(DNS_CERT[0])
-    ),
+    RegisteredClient(client_id="dn-client", tls_client_auth_subject_dn=DNS_SUBJECT),
     RegisteredClient(
         client_id="self-client", self_signed_certificate=SELF_SIGNED[0].decode()
     ),
@@ -2128,6 +2131,28 @@ MTLS_CLIENTS = (
     ),
     RegisteredClient(
         client_id="lookalike-client", tls_client_auth_subject_dn="CN=self-signed-client"
+    ),
+    # RFC 4517 distinguishedNameMatch: values compared without case and with
+    # runs of spaces as one; types and their order as they are.
+    RegisteredClient(
+        client_id="dn-case-client",
+        tls_client_auth_subject_dn=DNS_SUBJECT.swapcase().replace(" ", "  "),
+    ),
+    RegisteredClient(
+        client_id="dn-order-client",
+        tls_client_auth_subject_dn=",".join(reversed(DNS_SUBJECT.split(","))),
+    ),
+    RegisteredClient(
+        client_id="dn-space-client",
+        tls_client_auth_subject_dn=DNS_SUBJECT.replace(" ", ""),
+    ),
+    RegisteredClient(
+        client_id="dn-extra-client",
+        tls_client_auth_subject_dn=f"CN=dns-client.example.test,{DNS_SUBJECT}",
+    ),
+    RegisteredClient(
+        client_id="dn-type-client",
+        tls_client_auth_subject_dn=DNS_SUBJECT.replace("OU=", "CN="),
     ),
 )
 
@@ -2177,6 +2202,7 @@ def mtls(
         ("mail-client", DNS_CERT, "tls_client_auth"),
         ("uri-client", URI_CERT, "tls_client_auth"),
         ("dn-client", DNS_CERT, "tls_client_auth"),
+        ("dn-case-client", DNS_CERT, "tls_client_auth"),
         ("self-client", SELF_SIGNED, "self_signed_tls_client_auth"),
         ("self-dns-client", SELF_SIGNED, "self_signed_tls_client_auth"),
     ],
@@ -2205,6 +2231,10 @@ def test_mtls_client_authentication_binds_the_token_to_the_certificate(
         ("dns-client", URI_CERT, "mismatch"),  # another name, the same CA
         ("uri-client", DNS_CERT, "mismatch"),  # a certificate without a URI
         ("dn-client", URI_CERT, "mismatch"),
+        ("dn-order-client", DNS_CERT, "mismatch"),  # its RDNs in another order
+        ("dn-space-client", DNS_CERT, "mismatch"),  # spaces taken out, not runs
+        ("dn-extra-client", DNS_CERT, "mismatch"),  # an RDN more
+        ("dn-type-client", DNS_CERT, "mismatch"),  # another attribute type
         ("ip-client", URI_CERT, "mismatch"),
         ("mail-client", URI_CERT, "mismatch"),
         ("self-client", OTHER_SELF_SIGNED, "mismatch"),  # trusted, not its own

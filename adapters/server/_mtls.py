@@ -13,7 +13,9 @@ handshake alone cannot:
 - ``tls_client_auth`` (§2.1): the certificate must be issued directly by a
   client CA (the ``ssl`` module of Python 3.11 does not give the chain the
   client sent, so intermediates are not followed) and hold the registered
-  subject DN (compared as a distinguished name) or subjectAltName entry;
+  subject DN (compared as a distinguished name: the same attribute types in
+  the same order, values without regard to case or repeated spaces) or
+  subjectAltName entry;
 - ``self_signed_tls_client_auth`` (§2.2): its SHA-256 thumbprint must be
   one the client registered. A certificate trusted at the TLS layer for one
   client authenticates no other.
@@ -36,7 +38,7 @@ from ._clients import RegisteredClient, thumbprint
 from ._jose import Invalid
 
 if TYPE_CHECKING:
-    from cryptography.x509 import Certificate
+    from cryptography.x509 import Certificate, Name
 
 __all__ = [
     "ClientCa",
@@ -126,6 +128,29 @@ def check_tls_client_auth(
         raise Invalid("mismatch", "the client certificate is not the registered one")
 
 
+def _folded(value: str | bytes) -> str | bytes:
+    """An attribute value as caseIgnoreMatch compares it (RFC 4517 §4.2.11,
+    RFC 4518 §2.3 and §2.6.1): case-folded, its runs of spaces one space,
+    none at either end. A value that is no string (a BIT STRING) is
+    compared as it is."""
+    if isinstance(value, bytes):
+        return value
+    return " ".join(value.casefold().split())
+
+
+def _dn_match(name: Name) -> tuple[frozenset[tuple[str, str | bytes]], ...]:
+    """*name* as RFC 4517 distinguishedNameMatch (§4.2.15) compares it, in a
+    simple form: its RDNs in order, each the set of its attribute types and
+    values, every value compared as :func:`_folded` makes it. Exact value
+    strings (``cryptography``'s ``Name`` equality) would refuse
+    ``CN=client-dn`` for a certificate of ``CN=Client-DN``, which servers
+    comparing distinguished names (Keycloak) accept."""
+    return tuple(
+        frozenset((attr.oid.dotted_string, _folded(attr.value)) for attr in rdn)
+        for rdn in name.rdns
+    )
+
+
 def _holds(cert: Certificate, field: str, value: str) -> bool:
     """Whether *cert* holds *value* in the RFC 8705 §2.1.2 *field*."""
     from . import _signatures
@@ -133,9 +158,10 @@ def _holds(cert: Certificate, field: str, value: str) -> bool:
     x509 = _signatures.x509
     if field == "tls_client_auth_subject_dn":
         try:
-            return x509.Name.from_rfc4514_string(value) == cert.subject
+            registered = x509.Name.from_rfc4514_string(value)
         except ValueError:
             return False
+        return _dn_match(registered) == _dn_match(cert.subject)
     try:
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
