@@ -2465,6 +2465,12 @@ def test_registrations_are_checked_when_made() -> None:
         RegisteredClient(client_id="a", public_key=ed448.Ed448PrivateKey.generate())
     with pytest.raises(ValueError, match="not a PEM certificate"):
         RegisteredClient(client_id="a", self_signed_certificate="-----BEGIN nonsense")
+    for dn in ("CN=a, O=b", "CN=a ", "client", "=a"):
+        # A DN that does not parse would refuse every certificate later, as
+        # a mismatch that says nothing of the cause.
+        with pytest.raises(ValueError, match="is not an RFC 4514 distinguished"):
+            RegisteredClient(client_id="a", tls_client_auth_subject_dn=dn)
+    assert RegisteredClient(client_id="a", tls_client_auth_subject_dn="CN=a,O=b")
     with pytest.raises(ValueError, match="one client id twice"):
         Credentials(
             clients=[RegisteredClient(client_id="a"), RegisteredClient(client_id="a")]

@@ -52,6 +52,25 @@ def _public_key(material: object) -> PublicKey | None:
     return _signatures.public_key(material)
 
 
+def _rfc4514(
+    instance: object, attribute: attrs.Attribute[str | None], value: object
+) -> None:
+    # Parsed when registered: one that does not parse would refuse every
+    # certificate later, as a mismatch that says nothing of the cause.
+    if value is None:
+        return
+    from . import _signatures  # cryptography, only for an mTLS client
+
+    try:
+        _signatures.x509.Name.from_rfc4514_string(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"tls_client_auth_subject_dn {value!r} is not an RFC 4514 "
+            "distinguished name, such as 'CN=client,O=Example' (no space "
+            "after a comma; a space at a value's end escaped as '\\ ')"
+        ) from None
+
+
 def _der(certificate: str | bytes | None) -> bytes | None:
     """The DER bytes of a PEM certificate (or DER given as bytes)."""
     if certificate is None:
@@ -100,7 +119,9 @@ class RegisteredClient:
     key_id: str | None = None
     """The ``kid`` of ``public_key``: when set, an assertion whose header
     names another ``kid`` is refused (one without is taken)."""
-    tls_client_auth_subject_dn: str | None = None
+    tls_client_auth_subject_dn: str | None = attrs.field(
+        default=None, validator=_rfc4514
+    )
     """The certificate's subject, as an RFC 4514 string (``CN=a,O=b``),
     compared as a distinguished name."""
     tls_client_auth_san_dns: str | None = None
