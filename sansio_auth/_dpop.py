@@ -85,7 +85,7 @@ class DPoPKey:
       TypeError, ValueError: naming ``dpop_key``; never showing the key.
     """
 
-    __slots__ = ("_header", "key")
+    __slots__ = ("_header", "_quoted_ath", "key")
 
     def __init__(
         self,
@@ -105,6 +105,9 @@ class DPoPKey:
         self._header: Final = json_segment(
             {"typ": "dpop+jwt", "alg": key.algorithm, "jwk": dict(key.public_jwk)}
         )
+        # The last ath and its JSON text: one token serves many requests.
+        # Replaced whole, so threads see one pair or the other.
+        self._quoted_ath: tuple[str, str] = ("", '""')
 
     @property
     def algorithm(self) -> str:
@@ -204,7 +207,14 @@ class DPoPKey:
         )
         if nonce is not None:
             claims += f',"nonce":{quote(nonce)}'
-        claims += "}" if ath is None else f',"ath":{quote(ath)}}}'
+        if ath is None:
+            claims += "}"
+        else:
+            last = self._quoted_ath
+            if last[0] != ath:
+                last = (ath, quote(ath))
+                self._quoted_ath = last
+            claims += f',"ath":{last[1]}}}'
         signing_input = f"{self._header}.{b64url(claims.encode())}"
         signature = b64url(self.key.sign(signing_input.encode()))
         return f"{signing_input}.{signature}"
