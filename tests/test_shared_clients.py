@@ -305,8 +305,9 @@ def test_waiters_of_another_process_wake_when_the_token_is_written(
     run("follower", follower)
     first.join()
     assert len(server.token_requests()) == 1
-    # Woken by the write, not by its poll (a second).
-    assert done["follower"] - done["owner"] < 0.2
+    # Woken by the write, not by its poll (a second): half of it is the
+    # bound, as a thread woken on two loaded CPUs may take a while to run.
+    assert done["follower"] - done["owner"] < 0.5
 
 
 def test_integrations_share_through_one_store(server: TokenServer) -> None:
