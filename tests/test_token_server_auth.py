@@ -1338,13 +1338,19 @@ def test_the_resource_takes_a_token_only_if_its_aud_names_it(
         assert reply.status == 200, reply.data
         return str(reply.data["access_token"])
 
+    port = url.split(":")[2].split("/")[0]
     resources: tuple[str, ...]
     for resources in (
         ("https://billing.other.example/",),
         ("https://billing.other.example/", "urn:example:b"),
-        (url + "/",),  # compared as strings (RFC 7519 §4.1.3)
-        (url.replace("http://", "HTTP://"),),
-        (url.replace("127.0.0.1", "localhost"),),  # not the URL it went to
+        ("urn:example:orders-api",),  # a logical name is no URL of it
+        (url + "/",),  # below the resource, not it
+        (url[: -len("/resource")] + "/res",),  # a prefix, not on a boundary
+        (url.replace(port, str(int(port) + 1 if int(port) < 65535 else 1)),),
+        (url.replace("http://", "https://"),),
+        (url + "?tenant=a",),
+        (url.replace("127.0.0.1", "127.0.0.2"),),
+        (url.replace("http://", "http://user@"),),
     ):
         server.clear()
         reply = get_resource(server, f"Bearer {token_for(*resources)}")
@@ -1354,7 +1360,20 @@ def test_the_resource_takes_a_token_only_if_its_aud_names_it(
             'error_description="the access token\'s aud does not name this resource"'
         )
         assert reasons(server) == [("access_token", "aud")]
-    for resources in ((url,), ("https://billing.other.example/", url), ()):
+    for resources in (
+        (url,),
+        ("https://billing.other.example/", url),
+        (),
+        # RFC 8707 §2 recommends the API's base URI: a parent on a path
+        # boundary names the resource.
+        (server.url,),
+        (server.url + "/",),
+        (url[: -len("/resource")],),
+        (url[: -len("resource")],),
+        # Any name that reaches this server, any case of the scheme.
+        (url.replace("127.0.0.1", "localhost"),),
+        (url.replace("http://", "HTTP://"),),
+    ):
         reply = get_resource(server, f"Bearer {token_for(*resources)}")
         assert reply.status == 200, (resources, reply.data)
     # The URL the request went to names it too.

@@ -145,6 +145,28 @@ def _port(parts: urllib.parse.SplitResult) -> int | None:
     return _DEFAULT_PORTS.get(parts.scheme) if port is None else port
 
 
+def own_path(issuer: str, url: str) -> str | None:
+    """The path of *url* if it is an absolute URL of the server at *issuer*
+    (its scheme, a name that reaches its host, its port; no query, fragment
+    or user info), else None."""
+    own = urllib.parse.urlsplit(issuer)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return None
+    if (
+        parts.scheme.lower() != own.scheme
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or (parts.hostname or "") not in _names(own.hostname or "")
+        or _port(parts) is None
+        or _port(parts) != _port(own)
+    ):
+        return None
+    return parts.path
+
+
 def request_url(issuer: str, host: str | None, target: str) -> str | None:
     """The URL a request for *target* was sent to a server at *issuer*: its
     scheme, the request's ``Host`` header (the issuer's authority when it

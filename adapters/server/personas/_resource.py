@@ -87,23 +87,30 @@ def _refusal(
     )
 
 
-def _audience(
-    context: Context, request: RecordedRequest, claims: Mapping[str, object]
-) -> bool:
+def _audience(context: Context, claims: Mapping[str, object]) -> bool:
     """Whether a token of *claims* is for this resource: it has no ``aud``
     (it was issued for no resource in particular), or one of its ``aud``
-    values is this resource's URL, as :attr:`TokenServer.resource_url` or
-    the request (its ``Host`` naming this server) spells it. Compared as
-    strings, as RFC 7519 §4.1.3 compares StringOrURI values."""
+    values is a URL of this resource: :attr:`TokenServer.resource_url`, or
+    a base URI of it on a path boundary (RFC 8707 §2 recommends the base
+    URI of the API: ``https://host/`` or ``https://host/api`` name
+    ``https://host/api/resource``), under any name that reaches this server
+    (``localhost`` for ``127.0.0.1``), with its port. A logical audience
+    (``orders-api``) names no resource of this server."""
     aud = claims.get("aud")
     if aud is None:
         return True
     values = [aud] if isinstance(aud, str) else aud
-    names = {f"{context.issuer}{PATH}"}
-    reached = _dpop.request_url(context.issuer, request.header("Host"), request.path)
-    if reached is not None:
-        names.add(reached)
-    return isinstance(values, list) and any(value in names for value in values)
+    if not isinstance(values, list):
+        return False
+    for value in values:
+        path = _dpop.own_path(context.issuer, value) if isinstance(value, str) else None
+        if path is not None and (
+            path == PATH
+            or (path.endswith("/") and PATH.startswith(path))
+            or PATH.startswith(f"{path}/")
+        ):
+            return True
+    return False
 
 
 def _binding(
@@ -176,7 +183,7 @@ def _resource(context: Context, request: RecordedRequest) -> Answer:
     checked = context.check(token)
     if isinstance(checked, str):
         return _refusal(scheme, "invalid_token", DESCRIPTIONS[checked])
-    if not _audience(context, request, checked):
+    if not _audience(context, checked):
         context.guard.reject("resource", "access_token", "aud")
         return _refusal(scheme, "invalid_token", DESCRIPTIONS["aud"])
     refused = _binding(context, request, scheme, token, checked)
