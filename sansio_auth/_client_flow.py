@@ -204,6 +204,14 @@ class ClientFlow:
             shown.append(f"{field.alias}={text}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
+    def __copy__(self) -> ClientFlow:
+        # A flow is immutable: a copy is the flow itself, equal to it, and
+        # costs no key loaded again (__reduce__ is for pickling only).
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ClientFlow:
+        return self
+
     def __reduce__(self) -> tuple[object, tuple[type[ClientFlow], dict[str, object]]]:
         # A flow goes to a process pool's workers by pickle, rebuilt from its
         # arguments. A cryptography key object does not pickle: it goes as

@@ -92,7 +92,7 @@ class DPoPKey:
         private_key: object,
         *,
         algorithm: str | None = None,
-        password: str | bytes | None = None,
+        password: str | bytes | bytearray | memoryview | None = None,
     ) -> None:
         if isinstance(private_key, DPoPKey):
             private_key = private_key.key
@@ -134,6 +134,13 @@ class DPoPKey:
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+    def __copy__(self) -> DPoPKey:
+        # Immutable but for the ath it caches: a copy is the key itself.
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> DPoPKey:
+        return self
 
     def __reduce__(self) -> tuple[type[DPoPKey], tuple[SigningKey]]:
         return DPoPKey, (self.key,)

@@ -81,17 +81,32 @@ class SigningKey:
     def __hash__(self) -> int:
         return hash((self.algorithm, self.key_id, self.thumbprint))
 
+    def __copy__(self) -> SigningKey:
+        # Immutable: a copy is the key itself, not a key exported and loaded
+        # again (slow, and impossible for a key held in hardware).
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> SigningKey:
+        return self
+
     def __reduce__(self) -> tuple[object, tuple[bytes, str, str | None]]:
         # A flow goes to a process pool's workers by pickle, and a key object
         # does not pickle: the key travels as unencrypted PKCS #8, as a PEM
         # given as text does (docs/security.md says what that means).
         from cryptography.hazmat.primitives import serialization
 
-        pem = self._key.private_bytes(  # type: ignore[attr-defined]
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        try:
+            pem = self._key.private_bytes(  # type: ignore[attr-defined]
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        except Exception:
+            raise TypeError(
+                f"a {self.algorithm} key that cannot be exported (one held in "
+                "hardware or a KMS) does not pickle: give each process the "
+                "key itself"
+            ) from None
         return _unpickle, (pem, self.algorithm, self.key_id)
 
 
@@ -185,12 +200,19 @@ def _thumbprint(jwk: Mapping[str, str]) -> str:
 _PRIVATE_KEY_BEGIN = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
-def _load_pem(value: str | bytes, password: str | bytes | None, field: str) -> object:
+def _load_pem(
+    value: str | bytes,
+    password: str | bytes | bytearray | memoryview | None,
+    field: str,
+) -> object:
     from cryptography.hazmat.primitives import serialization
 
+    if isinstance(password, bytearray | memoryview):
+        # A buffer the caller may zero afterwards; cryptography reads bytes.
+        password = bytes(password)
     if password is not None and not isinstance(password, str | bytes):
         raise TypeError(
-            f"the password of {field} must be str or bytes, "
+            f"the password of {field} must be str, bytes or a bytes buffer, "
             f"got {type(password).__name__}"
         )
     try:
@@ -273,7 +295,7 @@ def load_signing_key(
     *,
     algorithm: str | None = None,
     key_id: str | None = None,
-    password: str | bytes | None = None,
+    password: str | bytes | bytearray | memoryview | None = None,
     field: str = "private_key",
     key_id_field: str = "key_id",
 ) -> SigningKey:

@@ -264,12 +264,21 @@ def test_pem_or_password_text_utf8_cannot_encode_is_refused_by_name(
     assert pem.splitlines()[2] not in str(caught.value)
 
 
+@pytest.mark.parametrize("password", [bytearray(b"pw"), memoryview(b"pw")])
+def test_a_password_may_be_a_bytes_buffer(password: Any) -> None:
+    # One the caller zeroes once the key is loaded.
+    pem = pem_of(generated("ec"), password=b"pw")
+    plain = load_signing_key(pem, password=b"pw")
+    assert load_signing_key(pem, password=password).thumbprint == plain.thumbprint
+
+
 @pytest.mark.parametrize("password", [5, ["pw"], object()])
 def test_a_password_that_is_no_text_is_a_type_error_naming_it(password: Any) -> None:
     # Not "dpop_key is not a PEM ...": the key is not at fault.
     pem = pem_of(generated("ec"), password=b"pw")
     with pytest.raises(
-        TypeError, match=r"^the password of dpop_key must be str or bytes"
+        TypeError,
+        match=r"^the password of dpop_key must be str, bytes or a bytes buffer",
     ):
         load_signing_key(pem, password=password, field="dpop_key")
 
