@@ -220,9 +220,9 @@ def test_a_key_that_cannot_be_exported_copies_and_says_why_it_does_not_pickle() 
     )
     dpop = DPoPKey(hardware)
     assert copy.deepcopy(flow) is flow
-    for value in (dpop, dpop.key):
-        assert copy.copy(value) is value
-        assert copy.deepcopy(value) is value
+    for key in (dpop, dpop.key):
+        assert copy.copy(key) is key
+        assert copy.deepcopy(key) is key
     for value in (flow, dpop, dpop.key):
         with pytest.raises(TypeError, match=r"cannot be exported .* does not pickle"):
             pickle.dumps(value)
